@@ -1,0 +1,1 @@
+//! Event record translation (stub; owned by a helper).

@@ -1,0 +1,1 @@
+//! The embedded v4 sandbox (stub; owned by a helper).

@@ -1,0 +1,163 @@
+//! The hyper 1.x accept loop: HTTP/1.1 and HTTP/2, a bound on open connections, slow-client
+//! timeouts and graceful shutdown. Knows nothing about legacy APIs: it serves any tower service.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connection-level limits; the defaults suit a gateway in front of browsers and apps.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Time a client has to send its request headers (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may run after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Connections served at once; the excess gets `overload` and is closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Serves `service` until `shutdown` resolves, then stops accepting, lets in-flight requests
+/// finish within `shutdown_grace`, and returns.
+///
+/// `overload` answers connections beyond `max_connections`: accepting them and answering
+/// (rather than leaving them in the kernel backlog) gives the client a clear, fast refusal.
+pub async fn serve<S, B, O, OB>(
+    listener: TcpListener,
+    service: S,
+    overload: O,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    O: Fn() -> Response<OB> + Clone + Send + Sync + 'static,
+    OB: http_body::Body<Data = Bytes> + Send + 'static,
+    OB::Error: Into<BoxError>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
+    let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(stream);
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let conn = builder
+                    .serve_connection_with_upgrades(io, TowerToHyperService::new(service.clone()))
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(peer = %peer, "connection limit reached; refusing");
+                let overload = overload.clone();
+                let svc = hyper::service::service_fn(move |_req| {
+                    let overload = overload.clone();
+                    async move { Ok::<_, Infallible>(overload()) }
+                });
+                let mut one = hyper::server::conn::http1::Builder::new();
+                one.keep_alive(false)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(opts.header_read_timeout);
+                tokio::spawn(async move {
+                    let _ = one.serve_connection(io, svc).await;
+                });
+            }
+        }
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?opts.shutdown_grace, "in-flight requests did not finish in time");
+    }
+}
+
+/// Binds and returns the listener with its actual address (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Resolves on SIGTERM or Ctrl-C: the signals an orchestrator or an operator sends.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
