@@ -1,9 +1,207 @@
 //! legacy-gateway: keeps legacy User API and user-registry clients working in front of
 //! Naviga's Users Orchestrator API (v4).
+//!
+//! # Layout
+//! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`); `main.rs` only calls it.
+//! - [`config`]: the configuration file, flags and environment, checked into [`config::Config`].
+//! - [`source`]: TOML files read with errors that name file, line and field.
+//! - [`mapping`]: the files under `mappings/` (routes, fields, error tables, events), checked.
+//! - [`translate`]: pure functions: key case, v4 paths, the v4 envelope.
+//! - [`legacy`]: the two legacy answer shapes.
+//! - [`error`]: [`error::GatewayError`], turned into legacy answers in one place.
+//! - [`upstream`]: the one HTTP client; timeouts, bounded reads, no retries.
+//! - [`routes`]: the legacy routes (User API, action API).
+//! - [`router`]: which route a request is for; 404/405.
+//! - [`stack`] and [`layers`]: the tower middleware, in order.
+//! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
+//! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
+//! - [`server`]: the hyper accept loop and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod error;
 pub mod events;
+pub mod gateway;
+pub mod layers;
+pub mod legacy;
+pub mod logging;
 pub mod mapping;
+pub mod metrics;
+pub mod ops;
+pub mod redact;
+pub mod request;
+pub mod router;
+pub mod routes;
 pub mod sandbox;
 pub mod server;
 pub mod source;
+pub mod stack;
+pub mod translate;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use config::Config;
+use error::{GatewayError, Reply};
+use gateway::{Gateway, Runtime};
+use mapping::Mappings;
+use metrics::Metrics;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the embedded sandbox: {0}")]
+    Sandbox(std::io::Error),
+}
+
+/// The whole service, without a socket.
+pub fn app(gw: Arc<Gateway>) -> stack::GatewayService {
+    stack::build(gw)
+}
+
+/// A started gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    /// The embedded sandbox, when no orchestrator is configured.
+    pub sandbox: Option<sandbox::SandboxHandle>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes in-flight requests within the grace period, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.join.await;
+        if let Some(s) = self.sandbox {
+            s.shutdown().await;
+        }
+    }
+
+    /// Runs until the server stops by itself (after `shutdown` resolved).
+    pub async fn wait(self) {
+        let _ = self.join.await;
+        if let Some(s) = self.sandbox {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Starts the gateway: the sandbox if no orchestrator is configured, the listener, the
+/// server task. Returns once it accepts connections; `shutdown` ends it.
+pub async fn start(
+    config: Config,
+    mappings: Mappings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
+    let (orchestrator, sandbox) = match &config.orchestrator {
+        Some(url) => {
+            warn_if_plain_http(url);
+            (url.clone(), None)
+        }
+        None => {
+            let sb = sandbox::Sandbox::new(mappings.events.clone());
+            let handle = sandbox::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), sb)
+                .await
+                .map_err(StartError::Sandbox)?;
+            tracing::info!(
+                sandbox = %handle.url(),
+                "no orchestrator configured: using the embedded v4 sandbox (in-memory users; not for production)"
+            );
+            let url = reqwest::Url::parse(&handle.url())
+                .map_err(|e| StartError::Invalid(e.to_string()))?;
+            (url, Some(handle))
+        }
+    };
+    let listen = config.listen;
+    let limits = config.limits.clone();
+    let runtime = Runtime::new(
+        config,
+        mappings,
+        &orchestrator,
+        sandbox.is_some(),
+        metrics.clone(),
+    )
+    .map_err(StartError::Invalid)?;
+    let gw = Gateway::new(runtime, metrics);
+    let (listener, addr) = server::bind(listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+    tracing::info!(%addr, orchestrator = %orchestrator, "legacy-gateway listening");
+
+    let service = app(gw.clone());
+    let overload_gw = gw.clone();
+    let overload = move |req: &http::Request<hyper::body::Incoming>| {
+        let rt = overload_gw.runtime();
+        let request_id = request::request_id(req.headers());
+        let mut resp = GatewayError::Overloaded.into_response(
+            rt.family_of(req.uri().path()),
+            &Reply {
+                request_id: &request_id,
+                ..Reply::default()
+            },
+            &rt.mappings,
+        );
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        resp
+    };
+    let opts = server::ServeOptions {
+        header_read_timeout: limits.header_read_timeout,
+        shutdown_grace: limits.shutdown_grace,
+        max_connections: limits.max_connections,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let join = tokio::spawn(async move {
+        let either = async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = stopped => {},
+            }
+        };
+        server::serve(listener, service, overload, opts, either).await;
+    });
+    Ok(Running {
+        addr,
+        gateway: gw,
+        sandbox,
+        stop,
+        join,
+    })
+}
+
+/// Passwords travel in these calls: plain HTTP is only acceptable on the machine itself.
+fn warn_if_plain_http(url: &reqwest::Url) {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(upstream = %url, "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
+    }
+}

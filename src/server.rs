@@ -43,7 +43,7 @@ impl Default for ServeOptions {
 /// Serves `service` until `shutdown` resolves, then stops accepting, lets in-flight requests
 /// finish within `shutdown_grace`, and returns.
 ///
-/// `overload` answers connections beyond `max_connections`: accepting them and answering
+/// `overload` answers the requests of connections beyond `max_connections`: accepting them and answering
 /// (rather than leaving them in the kernel backlog) gives the client a clear, fast refusal.
 pub async fn serve<S, B, O, OB>(
     listener: TcpListener,
@@ -59,7 +59,7 @@ pub async fn serve<S, B, O, OB>(
     S::Future: Send + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
-    O: Fn() -> Response<OB> + Clone + Send + Sync + 'static,
+    O: Fn(&Request<Incoming>) -> Response<OB> + Clone + Send + Sync + 'static,
     OB: http_body::Body<Data = Bytes> + Send + 'static,
     OB::Error: Into<BoxError>,
 {
@@ -108,9 +108,9 @@ pub async fn serve<S, B, O, OB>(
             Err(_) => {
                 tracing::warn!(peer = %peer, "connection limit reached; refusing");
                 let overload = overload.clone();
-                let svc = hyper::service::service_fn(move |_req| {
-                    let overload = overload.clone();
-                    async move { Ok::<_, Infallible>(overload()) }
+                let svc = hyper::service::service_fn(move |req| {
+                    let resp = overload(&req);
+                    async move { Ok::<_, Infallible>(resp) }
                 });
                 let mut one = hyper::server::conn::http1::Builder::new();
                 one.keep_alive(false)

@@ -114,7 +114,10 @@ mod tests {
     fn type_error_names_line_and_key() {
         let src = Source::new("x.toml", "a = 1\nb = 2\n");
         let e = src.parse::<T>().unwrap_err();
-        assert_eq!((e.file.as_str(), e.line, e.field.as_str()), ("x.toml", 2, "b"));
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("x.toml", 2, "b")
+        );
     }
 
     #[test]

@@ -146,7 +146,9 @@ impl EventTable {
     }
 
     pub fn legacy_of_v4_id(&self, v4_id: u32) -> Option<(&LegacyEvent, usize)> {
-        self.by_v4_id.get(&v4_id).map(|&(i, j)| (&self.events[i], j))
+        self.by_v4_id
+            .get(&v4_id)
+            .map(|&(i, j)| (&self.events[i], j))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &LegacyEvent> {

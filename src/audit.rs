@@ -1,0 +1,43 @@
+//! The audit record of a translated operation: which legacy event it stands for and which v4
+//! events it causes, as one structured tracing event (target `audit`) and a Prometheus counter.
+//! Never a value from the body: ids, codes and outcomes only.
+
+use crate::mapping::EventTable;
+use crate::metrics::Metrics;
+
+pub struct Operation<'a> {
+    pub route: &'a str,
+    pub legacy_event: &'a str,
+    pub request_id: &'a str,
+    pub customer_id: Option<&'a str>,
+    /// `applied`, `failed`, `not_attempted`, `refused`.
+    pub outcome: &'a str,
+    pub status: u16,
+}
+
+pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
+    let (legacy_id, v4) = match events.get(op.legacy_event) {
+        Some(ev) => (
+            ev.id,
+            ev.v4
+                .iter()
+                .map(|e| format!("{} ({})", e.code, e.id))
+                .collect::<Vec<_>>()
+                .join(" + "),
+        ),
+        None => (0, String::new()),
+    };
+    tracing::info!(
+        target: "audit",
+        route = op.route,
+        legacy_event = op.legacy_event,
+        legacy_event_id = legacy_id,
+        v4_events = %v4,
+        request_id = op.request_id,
+        customer_registration_id = op.customer_id.unwrap_or(""),
+        outcome = op.outcome,
+        status = op.status,
+        "translated operation"
+    );
+    metrics.audit(op.route, op.legacy_event, &v4, op.outcome);
+}

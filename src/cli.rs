@@ -1,0 +1,249 @@
+//! The command line: `serve`, `check`, `sandbox`, `events`. Every flag of `serve` can also be
+//! set in the environment (`LEGACY_GATEWAY_*`), which wins over the configuration file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides};
+use crate::mapping::Mappings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "legacy-gateway",
+    version,
+    about = "Legacy User API and user-registry clients in front of the Users Orchestrator API (v4)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (on the embedded v4 sandbox when no orchestrator is configured).
+    Serve(ServeArgs),
+    /// Validate the configuration and every mapping file, then exit.
+    Check(CheckArgs),
+    /// Run only the embedded v4 sandbox, as a stand-in orchestrator for other tools.
+    Sandbox(SandboxArgs),
+    /// Translate event records (JSON lines) between legacy and v4 codes.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "LEGACY_GATEWAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL of the Users Orchestrator API; without it the embedded sandbox is used.
+    #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
+    pub orchestrator: Option<String>,
+    /// Directory with the mapping files [default: the copies built into the binary].
+    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
+    pub mappings: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, env = "LEGACY_GATEWAY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
+    pub mappings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
+    pub mappings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub direction: EventsDirection,
+    /// Read from this file instead of stdin.
+    #[arg(long, global = true)]
+    pub input: Option<PathBuf>,
+    /// Write the records of groups that never complete to this file.
+    #[arg(long, global = true)]
+    pub unmatched: Option<PathBuf>,
+    /// Unknown event codes are an error instead of passing through.
+    #[arg(long, global = true)]
+    pub strict: bool,
+    /// Report malformed lines and go on instead of stopping.
+    #[arg(long, global = true)]
+    pub skip_invalid: bool,
+    #[arg(long, global = true, env = "LEGACY_GATEWAY_MAPPINGS")]
+    pub mappings: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum EventsDirection {
+    /// Legacy records (PascalCase) → their v4 records (camelCase).
+    ToV4,
+    /// v4 records → one legacy record per complete group (joined on correlationId).
+    ToLegacy,
+}
+
+/// `JWT secret` only from the environment: a flag would show it in `ps`.
+fn overrides(
+    listen: Option<SocketAddr>,
+    orchestrator: Option<String>,
+    mappings: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> Overrides {
+    Overrides {
+        listen,
+        orchestrator,
+        mappings,
+        log_format,
+        jwt_secret: std::env::var("LEGACY_GATEWAY_JWT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let o = overrides(
+        args.listen,
+        args.orchestrator,
+        args.mappings,
+        args.log_format,
+    );
+    let config = match Config::load(args.config.as_deref(), &o) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    crate::logging::init(config.log_format);
+    let mappings = match Mappings::load(config.mappings_dir.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    runtime().block_on(async move {
+        match crate::start(config, mappings, crate::server::shutdown_signal()).await {
+            Ok(running) => {
+                running.wait().await;
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+pub fn check(args: CheckArgs) -> ExitCode {
+    let o = overrides(None, None, args.mappings, None);
+    let config = match Config::load(args.config.as_deref(), &o) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    match Mappings::load(config.mappings_dir.as_deref()) {
+        Ok(m) => {
+            println!(
+                "ok: configuration {} and mappings {} are valid ({} v4 calls for {}, {} actions, {} legacy events)",
+                config.file.as_ref().map_or("<defaults>".into(), |p| p.display().to_string()),
+                config.mappings_dir.as_ref().map_or("<embedded>".into(), |p| p.display().to_string()),
+                m.user_api.parts.len(),
+                m.user_api.path,
+                m.registry.actions.len(),
+                m.events.iter().count(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+pub fn sandbox(args: SandboxArgs) -> ExitCode {
+    crate::logging::init(LogFormat::Text);
+    let mappings = match Mappings::load(args.mappings.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    runtime().block_on(async move {
+        match crate::sandbox::run(args.listen, mappings.events.clone()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+pub fn events(args: EventsArgs) -> ExitCode {
+    use std::io::{BufReader, BufWriter, Write};
+    let mappings = match Mappings::load(args.mappings.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let direction = match args.direction {
+        EventsDirection::ToV4 => crate::events::Direction::ToV4,
+        EventsDirection::ToLegacy => crate::events::Direction::ToLegacy,
+    };
+    let opts = crate::events::Options {
+        strict: args.strict,
+        skip_invalid: args.skip_invalid,
+    };
+    let input: Box<dyn std::io::BufRead> = match &args.input {
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => return fail(&format!("{}: {e}", p.display())),
+        },
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut unmatched = match &args.unmatched {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(BufWriter::new(f)),
+            Err(e) => return fail(&format!("{}: {e}", p.display())),
+        },
+        None => None,
+    };
+    let out = BufWriter::new(std::io::stdout().lock());
+    let result = crate::events::translate(
+        direction,
+        &mappings.events,
+        &opts,
+        input,
+        out,
+        std::io::stderr().lock(),
+        unmatched.as_mut().map(|w| w as &mut dyn Write),
+    );
+    if let Some(mut w) = unmatched {
+        let _ = w.flush();
+    }
+    match result {
+        Ok(summary) => {
+            eprintln!(
+                "events: {} lines, {} written, {} unknown, {} invalid, {} unmatched groups",
+                summary.lines,
+                summary.written,
+                summary.unknown,
+                summary.invalid,
+                summary.unmatched_groups
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime cannot be created (out of threads or memory)")
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,401 @@
+//! Configuration: a TOML file (every key optional, documented in README "Configuration"),
+//! command-line flags and `LEGACY_GATEWAY_*` environment variables over it, checked into
+//! [`Config`]. The raw file type is kept apart from the checked one, as rust-rpxy does, so
+//! every check has one place and an error names the file, the line and the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::source::{Source, SourceError};
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub orchestrator: Option<String>,
+    pub mappings: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The checked configuration the gateway runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, for reloads; `None` when built from defaults and flags.
+    pub file: Option<PathBuf>,
+    pub listen: SocketAddr,
+    /// `None`: run against the embedded sandbox.
+    pub orchestrator: Option<reqwest::Url>,
+    pub mappings_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+    pub ca_file: Option<PathBuf>,
+    pub identity: Identity,
+    pub registry_path: Option<String>,
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub upstream_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            upstream_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            upstream_body_bytes: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// How the action API finds the current user in the JWT.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub claim: String,
+    pub key: Option<KeySource>,
+}
+
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Hmac(Vec<u8>),
+    JwksFile(PathBuf),
+    JwksUrl(reqwest::Url),
+}
+
+/// One newspaper site of the action API: its Host and the v4 tenant headers it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub host: String,
+    pub source_system: String,
+    pub client_code: String,
+    pub paper_code: String,
+    pub client_group_code: String,
+    pub return_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    orchestrator_url: Option<Spanned<String>>,
+    mappings_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    upstream: RawUpstream,
+    #[serde(default)]
+    identity: RawIdentity,
+    #[serde(default)]
+    registry: RawRegistry,
+    #[serde(default)]
+    tenants: Vec<Spanned<Tenant>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    body_bytes: Option<Spanned<usize>>,
+    request_timeout_ms: Option<Spanned<u64>>,
+    upstream_timeout_ms: Option<Spanned<u64>>,
+    connect_timeout_ms: Option<Spanned<u64>>,
+    upstream_body_bytes: Option<Spanned<usize>>,
+    header_read_timeout_ms: Option<Spanned<u64>>,
+    max_connections: Option<Spanned<usize>>,
+    shutdown_grace_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    claim: Option<String>,
+    hmac_secret: Option<String>,
+    jwks_file: Option<PathBuf>,
+    jwks_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    path: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// Reads `file` (if any), applies the overrides and checks everything.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, SourceError> {
+        let (src, raw) = match file {
+            Some(path) => {
+                let src = Source::read(path)?;
+                let raw: RawConfig = src.parse()?;
+                (src, raw)
+            }
+            None => (Source::new("<defaults>", ""), RawConfig::default()),
+        };
+        Self::check(src, raw, file.map(Path::to_path_buf), overrides)
+    }
+
+    /// From TOML text, for tests.
+    pub fn from_toml(name: &str, text: &str, overrides: &Overrides) -> Result<Self, SourceError> {
+        let src = Source::new(name, text);
+        let raw: RawConfig = src.parse()?;
+        Self::check(src, raw, None, overrides)
+    }
+
+    fn check(
+        src: Source,
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        o: &Overrides,
+    ) -> Result<Self, SourceError> {
+        let listen = match (o.listen, &raw.listen) {
+            (Some(a), _) => a,
+            (None, Some(s)) => s.get_ref().parse().map_err(|_| {
+                src.error(
+                    s.span(),
+                    "listen",
+                    "expected an address such as 127.0.0.1:8080",
+                )
+            })?,
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let orchestrator = match (&o.orchestrator, &raw.orchestrator_url) {
+            (Some(u), _) => Some(parse_url(u).map_err(|m| SourceError {
+                file: "--orchestrator".into(),
+                line: 0,
+                field: "orchestrator_url".into(),
+                message: m,
+            })?),
+            (None, Some(s)) => Some(
+                parse_url(s.get_ref()).map_err(|m| src.error(s.span(), "orchestrator_url", m))?,
+            ),
+            (None, None) => None,
+        };
+
+        let d = Limits::default();
+        let ms = |v: &Option<Spanned<u64>>,
+                  field: &str,
+                  def: Duration|
+         -> Result<Duration, SourceError> {
+            match v {
+                None => Ok(def),
+                Some(s) if *s.get_ref() == 0 => {
+                    Err(src.error(s.span(), field, "must be greater than 0"))
+                }
+                Some(s) => Ok(Duration::from_millis(*s.get_ref())),
+            }
+        };
+        let count =
+            |v: &Option<Spanned<usize>>, field: &str, def: usize| -> Result<usize, SourceError> {
+                match v {
+                    None => Ok(def),
+                    Some(s) if *s.get_ref() == 0 => {
+                        Err(src.error(s.span(), field, "must be greater than 0"))
+                    }
+                    Some(s) => Ok(*s.get_ref()),
+                }
+            };
+        let l = &raw.limits;
+        let limits = Limits {
+            body_bytes: count(&l.body_bytes, "limits.body_bytes", d.body_bytes)?,
+            request_timeout: ms(
+                &l.request_timeout_ms,
+                "limits.request_timeout_ms",
+                d.request_timeout,
+            )?,
+            upstream_timeout: ms(
+                &l.upstream_timeout_ms,
+                "limits.upstream_timeout_ms",
+                d.upstream_timeout,
+            )?,
+            connect_timeout: ms(
+                &l.connect_timeout_ms,
+                "limits.connect_timeout_ms",
+                d.connect_timeout,
+            )?,
+            upstream_body_bytes: count(
+                &l.upstream_body_bytes,
+                "limits.upstream_body_bytes",
+                d.upstream_body_bytes,
+            )?,
+            header_read_timeout: ms(
+                &l.header_read_timeout_ms,
+                "limits.header_read_timeout_ms",
+                d.header_read_timeout,
+            )?,
+            max_connections: count(
+                &l.max_connections,
+                "limits.max_connections",
+                d.max_connections,
+            )?,
+            shutdown_grace: ms(
+                &l.shutdown_grace_ms,
+                "limits.shutdown_grace_ms",
+                d.shutdown_grace,
+            )?,
+        };
+        if limits.upstream_timeout >= limits.request_timeout {
+            let span = l
+                .upstream_timeout_ms
+                .as_ref()
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            return Err(src.error(
+                span,
+                "limits.upstream_timeout_ms",
+                "must be shorter than limits.request_timeout_ms, or a slow v4 answers 408 instead of 504",
+            ));
+        }
+
+        let id = &raw.identity;
+        let secret = o.jwt_secret.clone().or_else(|| id.hmac_secret.clone());
+        let key = match (secret, &id.jwks_file, &id.jwks_url) {
+            (Some(s), None, None) if !s.is_empty() => Some(KeySource::Hmac(s.into_bytes())),
+            (None, Some(f), None) => Some(KeySource::JwksFile(f.clone())),
+            (None, None, Some(u)) => Some(KeySource::JwksUrl(
+                parse_url(u.get_ref()).map_err(|m| src.error(u.span(), "identity.jwks_url", m))?,
+            )),
+            (None, None, None) => None,
+            _ => {
+                return Err(src.error(
+                    0..0,
+                    "identity",
+                    "set exactly one of hmac_secret (or LEGACY_GATEWAY_JWT_SECRET), jwks_file, jwks_url",
+                ))
+            }
+        };
+        let identity = Identity {
+            claim: id.claim.clone().unwrap_or_else(|| "sub".into()),
+            key,
+        };
+
+        let registry_path = match &raw.registry.path {
+            Some(p) if !p.get_ref().starts_with('/') => {
+                return Err(src.error(p.span(), "registry.path", "expected an absolute path"))
+            }
+            Some(p) => Some(p.get_ref().clone()),
+            None => None,
+        };
+
+        let mut tenants: Vec<Tenant> = Vec::new();
+        for (i, t) in raw.tenants.iter().enumerate() {
+            let host = t.get_ref().host.to_ascii_lowercase();
+            if host.is_empty() || tenants.iter().any(|x| x.host == host) {
+                return Err(src.error(
+                    t.span(),
+                    format!("tenants[{i}].host"),
+                    "empty or duplicate host",
+                ));
+            }
+            if parse_url(&t.get_ref().return_url).is_err() {
+                return Err(src.error(
+                    t.span(),
+                    format!("tenants[{i}].return_url"),
+                    "expected an absolute URL",
+                ));
+            }
+            tenants.push(Tenant {
+                host,
+                ..t.get_ref().clone()
+            });
+        }
+
+        Ok(Self {
+            file,
+            listen,
+            orchestrator,
+            mappings_dir: o.mappings.clone().or(raw.mappings_dir),
+            log_format: o.log_format.or(raw.log_format).unwrap_or_default(),
+            limits,
+            ca_file: raw.upstream.ca_file,
+            identity,
+            registry_path,
+            tenants,
+        })
+    }
+}
+
+fn parse_url(s: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("invalid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err("expected an http:// or https:// URL with a host".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_toml(
+            "c.toml",
+            "listen = \"127.0.0.1:9000\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.orchestrator.is_none());
+        assert_eq!(c.limits.body_bytes, 64 * 1024);
+        let o = Overrides {
+            orchestrator: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let c = Config::from_toml("c.toml", "", &o).unwrap();
+        assert_eq!(c.orchestrator.unwrap().as_str(), "http://127.0.0.1:1/");
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let e = Config::from_toml(
+            "c.toml",
+            "listen = \"x\"\n\n[limits]\nbody_bytes = 0\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "listen"));
+        let e = Config::from_toml(
+            "c.toml",
+            "[limits]\nbody_bytes = 0\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (2, "limits.body_bytes"));
+        let e = Config::from_toml("c.toml", "[limits]\nbogus = 1\n", &Overrides::default())
+            .unwrap_err();
+        assert_eq!(e.field, "bogus");
+    }
+}

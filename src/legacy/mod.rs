@@ -1,0 +1,39 @@
+//! The two legacy answer shapes, and the plumbing to send one as an HTTP response.
+
+pub mod registry;
+pub mod user_api;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use crate::body::{full, Body};
+
+/// Which legacy API a request belongs to, and so which shape its answers take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// PascalCase `{Code, Errors, Result, SessionId, RequestId}`.
+    UserApi,
+    /// `{status, error, messages, trace, action}`.
+    Registry,
+}
+
+/// Response extension: this answer is already in its legacy shape. Answers without it that
+/// carry an error status (from a tower-http layer: 413, 408, a caught panic) are rewritten by
+/// the shape layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Shaped;
+
+/// A JSON answer marked as shaped.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    // Serializing plain structs of strings and numbers cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = Response::new(full(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp.extensions_mut().insert(Shaped);
+    resp
+}

@@ -1,0 +1,64 @@
+//! The user-registry action API answer (SPEC 1.3, the Darwino `RequestResult`):
+//! `{"status","error","messages","trace","action"}`, optional fields left out when empty.
+
+use serde::Serialize;
+
+use crate::mapping::registry::ResponseKind;
+
+pub const OK: &str = "OK";
+pub const VALIDATION_FAILED: &str = "validationfailed";
+pub const ERROR: &str = "error";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Answer {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<String>>,
+    /// Never upstream data (no stack trace leaves the gateway); the request id for support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+impl Answer {
+    pub fn ok(action: &str) -> Self {
+        Self {
+            status: OK,
+            error: None,
+            messages: None,
+            trace: None,
+            action: Some(action.to_string()),
+        }
+    }
+
+    /// A failure answer of the given kind; exceptions carry the request id in `trace`.
+    pub fn failure(
+        kind: ResponseKind,
+        error: impl Into<String>,
+        messages: Vec<String>,
+        action: Option<&str>,
+        request_id: &str,
+    ) -> Self {
+        Self {
+            status: match kind {
+                ResponseKind::Validationfailed => VALIDATION_FAILED,
+                ResponseKind::Error | ResponseKind::Exception => ERROR,
+            },
+            error: Some(error.into()),
+            messages: (!messages.is_empty()).then_some(messages),
+            trace: (kind == ResponseKind::Exception).then(|| format!("request id {request_id}")),
+            action: action.map(str::to_string),
+        }
+    }
+}
+
+/// The HTTP status the legacy service used for each kind: the answer is in the body.
+pub fn http_status(kind: ResponseKind) -> http::StatusCode {
+    match kind {
+        ResponseKind::Validationfailed | ResponseKind::Error => http::StatusCode::OK,
+        ResponseKind::Exception => http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

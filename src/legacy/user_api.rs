@@ -1,0 +1,67 @@
+//! The legacy User API answer (SPEC 1.2), field order as the legacy API wrote it:
+//! `{"Code","Errors","Result","SessionId","RequestId"}`.
+
+use serde::Serialize;
+
+use crate::mapping::user_api::ErrorType;
+
+/// Where an error was produced: by v4, or by the gateway before or instead of v4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorSource {
+    UsersOrchestrator,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Envelope {
+    /// 0 on success, else the HTTP status.
+    pub code: u16,
+    pub errors: Vec<ErrorEntry>,
+    pub result: ResultBody,
+    /// Always null: v4 returns no session cookie.
+    pub session_id: Option<String>,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorEntry {
+    pub message: String,
+    pub code: String,
+    #[serde(rename = "Type")]
+    pub ty: LegacyType,
+    pub error_source: ErrorSource,
+    /// The part of a mixed body that failed; only for bodies with more than one part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LegacyType {
+    pub id: i64,
+    pub code: String,
+}
+
+impl From<ErrorType> for LegacyType {
+    fn from(t: ErrorType) -> Self {
+        Self {
+            id: t.id,
+            code: t.code,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResultBody {
+    pub customer_registration_id: Option<String>,
+    pub updated: bool,
+    /// Parts carried out, for bodies with more than one part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Vec<String>>,
+    /// Parts not attempted after a failure, for bodies with more than one part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_attempted: Option<Vec<String>>,
+}

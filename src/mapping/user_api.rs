@@ -1,0 +1,413 @@
+//! The legacy User API mapping (`mappings/user-api.toml`): one legacy route, `PUT /User/{id}`,
+//! whose body fields choose the v4 calls (parts), and the table that gives each failure its
+//! legacy error `Type`.
+
+use std::collections::HashMap;
+
+use heck::ToLowerCamelCase;
+use http::{HeaderName, Method};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::rules::{Failure, Matcher, RawMatcher, RawStatus};
+use super::v4::header_name;
+use super::EventTable;
+use crate::source::{Source, SourceError};
+use crate::translate::path::PathTemplate;
+
+#[derive(Debug, Clone)]
+pub struct UserApi {
+    pub name: String,
+    pub method: Method,
+    /// The legacy path in matchit syntax, e.g. `/User/{customerRegistrationId}`.
+    pub path: String,
+    pub id_param: String,
+    /// With the spelling of the mapping file, for error messages.
+    pub required_headers: Vec<(HeaderName, String)>,
+    pub secret_fields: Vec<String>,
+    /// In the order they are carried out.
+    pub parts: Vec<Part>,
+    /// Lower-cased legacy field name → (part index, field index).
+    index: HashMap<String, (usize, usize)>,
+    errors: Vec<ErrorRule>,
+}
+
+/// One v4 call and the legacy fields that select it.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    /// How the part is named to the legacy client (`Errors[].Part`, `Applied`).
+    pub label: String,
+    pub method: Method,
+    pub path: PathTemplate,
+    pub event: String,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub legacy: String,
+    pub v4: String,
+    pub ty: FieldType,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Boolean,
+    Number,
+    Object,
+    Array,
+    Any,
+}
+
+impl FieldType {
+    fn parse(s: &str) -> Option<(Self, bool)> {
+        let (base, nullable) = match s.strip_suffix('?') {
+            Some(b) => (b, true),
+            None => (s, false),
+        };
+        let ty = match base {
+            "string" => Self::String,
+            "boolean" => Self::Boolean,
+            "number" => Self::Number,
+            "object" => Self::Object,
+            "array" => Self::Array,
+            "any" => Self::Any,
+            _ => return None,
+        };
+        Some((ty, nullable))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::String => "a string",
+            Self::Boolean => "a boolean",
+            Self::Number => "a number",
+            Self::Object => "an object",
+            Self::Array => "an array",
+            Self::Any => "a value",
+        }
+    }
+
+    pub fn accepts(self, v: &serde_json::Value) -> bool {
+        use serde_json::Value as V;
+        matches!(
+            (self, v),
+            (Self::Any, _)
+                | (Self::String, V::String(_))
+                | (Self::Boolean, V::Bool(_))
+                | (Self::Number, V::Number(_))
+                | (Self::Object, V::Object(_))
+                | (Self::Array, V::Array(_))
+        )
+    }
+}
+
+/// The legacy `Type` of an error entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorType {
+    pub id: i64,
+    pub code: String,
+}
+
+#[derive(Debug, Clone)]
+struct ErrorRule {
+    matcher: Matcher,
+    ty: ErrorType,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    route: RawRoute,
+    parts: Vec<RawPart>,
+    errors: Vec<RawError>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    method: Spanned<String>,
+    path: Spanned<String>,
+    required_headers: Vec<Spanned<String>>,
+    #[serde(default)]
+    secret_fields: Vec<String>,
+    order: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPart {
+    name: Spanned<String>,
+    label: Option<String>,
+    method: Spanned<String>,
+    path: Spanned<String>,
+    event: Spanned<String>,
+    fields: Spanned<toml::Table>,
+    #[serde(default)]
+    rename: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawError {
+    status: Option<Spanned<RawStatus>>,
+    code: Option<String>,
+    text: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    ty: ErrorType,
+}
+
+impl UserApi {
+    pub fn load(src: &Source, events: &EventTable) -> Result<Self, SourceError> {
+        let raw: RawFile = src.parse()?;
+        let r = raw.route;
+        let method = parse_method(src, &r.method, "route.method")?;
+        let id_param = single_param(r.path.get_ref()).ok_or_else(|| {
+            src.error(
+                r.path.span(),
+                "route.path",
+                "the legacy path needs exactly one {param} for the customer registration id",
+            )
+        })?;
+        matchit::Router::<()>::new()
+            .insert(r.path.get_ref().as_str(), ())
+            .map_err(|e| src.error(r.path.span(), "route.path", e.to_string()))?;
+        let required_headers = r
+            .required_headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                header_name(src, h, &format!("route.required_headers[{i}]"))
+                    .map(|n| (n, h.get_ref().clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut parts_by_name: HashMap<String, Part> = HashMap::new();
+        let mut index_by_name: HashMap<String, (String, String)> = HashMap::new();
+        for (i, p) in raw.parts.iter().enumerate() {
+            let at = |f: &str| format!("parts[{i}].{f}");
+            let name = p.name.get_ref().clone();
+            if parts_by_name.contains_key(&name) {
+                return Err(src.error(
+                    p.name.span(),
+                    at("name"),
+                    format!("duplicate part {name:?}"),
+                ));
+            }
+            let path = PathTemplate::parse(p.path.get_ref())
+                .filter(PathTemplate::needs_id)
+                .ok_or_else(|| {
+                    src.error(
+                        p.path.span(),
+                        at("path"),
+                        "expected an absolute v4 path with one {id}",
+                    )
+                })?;
+            if events.get(p.event.get_ref()).is_none() {
+                return Err(src.error(
+                    p.event.span(),
+                    at("event"),
+                    format!("unknown event {:?} (not in events.toml)", p.event.get_ref()),
+                ));
+            }
+            let mut fields = Vec::new();
+            for (legacy, ty) in p.fields.get_ref() {
+                let parsed = ty.as_str().and_then(FieldType::parse).ok_or_else(|| {
+                    src.error(
+                        p.fields.span(),
+                        format!("parts[{i}].fields.{legacy}"),
+                        "expected one of string, boolean, number, object, array, any (with an optional trailing ?)",
+                    )
+                })?;
+                let key = legacy.to_lowercase();
+                if let Some((other, _)) = index_by_name.get(&key) {
+                    return Err(src.error(
+                        p.fields.span(),
+                        format!("parts[{i}].fields.{legacy}"),
+                        format!(
+                            "field already belongs to part {other:?} (names are case-insensitive)"
+                        ),
+                    ));
+                }
+                index_by_name.insert(key, (name.clone(), legacy.clone()));
+                let v4 = p
+                    .rename
+                    .get(legacy)
+                    .cloned()
+                    .unwrap_or_else(|| legacy.to_lower_camel_case());
+                fields.push(Field {
+                    legacy: legacy.clone(),
+                    v4,
+                    ty: parsed.0,
+                    nullable: parsed.1,
+                });
+            }
+            if fields.is_empty() {
+                return Err(src.error(
+                    p.fields.span(),
+                    at("fields"),
+                    "a part needs at least one field",
+                ));
+            }
+            parts_by_name.insert(
+                name.clone(),
+                Part {
+                    label: p.label.clone().unwrap_or_else(|| name.clone()),
+                    name,
+                    method: parse_method(src, &p.method, &at("method"))?,
+                    path,
+                    event: p.event.get_ref().clone(),
+                    fields,
+                },
+            );
+        }
+
+        let mut parts = Vec::new();
+        for (i, n) in r.order.get_ref().iter().enumerate() {
+            let part = parts_by_name.remove(n.get_ref()).ok_or_else(|| {
+                src.error(
+                    n.span(),
+                    format!("route.order[{i}]"),
+                    format!("{:?} is not a part, or is listed twice", n.get_ref()),
+                )
+            })?;
+            parts.push(part);
+        }
+        if let Some(left) = parts_by_name.keys().next() {
+            return Err(src.error(
+                r.order.span(),
+                "route.order",
+                format!("part {left:?} is missing from the order"),
+            ));
+        }
+        let mut index = HashMap::new();
+        for (pi, part) in parts.iter().enumerate() {
+            for (fi, f) in part.fields.iter().enumerate() {
+                index.insert(f.legacy.to_lowercase(), (pi, fi));
+            }
+        }
+
+        let errors = raw
+            .errors
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let matcher = Matcher::compile(
+                    src,
+                    &format!("errors[{i}]"),
+                    RawMatcher {
+                        status: &e.status,
+                        code: &e.code,
+                        text: &e.text,
+                        actions: &None,
+                    },
+                )?;
+                Ok(ErrorRule {
+                    matcher,
+                    ty: e.ty.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, SourceError>>()?;
+
+        Ok(Self {
+            name: r.name,
+            method,
+            path: r.path.into_inner(),
+            id_param,
+            required_headers,
+            secret_fields: r.secret_fields,
+            parts,
+            index,
+            errors,
+        })
+    }
+
+    /// The part and field a legacy key names (case-insensitive, as the legacy API bound JSON).
+    pub fn field(&self, key: &str) -> Option<(usize, &Field)> {
+        self.index
+            .get(&key.to_lowercase())
+            .map(|&(p, f)| (p, &self.parts[p].fields[f]))
+    }
+
+    /// The legacy error `Type` for a failure; the generic one when no rule matches.
+    pub fn error_type(&self, failure: &Failure<'_>) -> ErrorType {
+        self.errors
+            .iter()
+            .find(|r| r.matcher.matches(failure))
+            .map(|r| r.ty.clone())
+            .unwrap_or(ErrorType {
+                id: 0,
+                code: "Unknown".into(),
+            })
+    }
+
+    /// Every legacy event the route can cause, for the audit and `check`.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().map(|p| p.event.as_str())
+    }
+}
+
+pub(crate) fn parse_method(
+    src: &Source,
+    v: &Spanned<String>,
+    field: &str,
+) -> Result<Method, SourceError> {
+    match v.get_ref().to_ascii_uppercase().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE") => {
+            Ok(Method::from_bytes(m.as_bytes())
+                .map_err(|_| src.error(v.span(), field, "invalid method"))?)
+        }
+        other => Err(src.error(
+            v.span(),
+            field,
+            format!("unsupported method {other:?} (GET, POST, PUT, PATCH, DELETE)"),
+        )),
+    }
+}
+
+/// The one `{param}` of a matchit path, if it has exactly one.
+fn single_param(path: &str) -> Option<String> {
+    let mut names = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'));
+    let first = names.next()?;
+    (names.next().is_none() && !first.is_empty()).then(|| first.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events() -> EventTable {
+        EventTable::load(&Source::new("events.toml", super::super::EMBEDDED_EVENTS)).unwrap()
+    }
+
+    #[test]
+    fn shipped_mapping_loads_in_order() {
+        let m = UserApi::load(
+            &Source::new("user-api.toml", super::super::EMBEDDED_USER_API),
+            &events(),
+        )
+        .unwrap();
+        let names: Vec<_> = m.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["profile", "email", "password"]);
+        assert_eq!(m.id_param, "customerRegistrationId");
+        let (p, f) = m.field("password").unwrap();
+        assert_eq!((p, f.v4.as_str()), (2, "password"));
+        assert_eq!(m.field("IgnoreProvider").unwrap().1.v4, "ignoreProvider");
+    }
+
+    #[test]
+    fn unknown_event_names_its_line() {
+        let text =
+            super::super::EMBEDDED_USER_API.replace("event = \"CHGEMAIL\"", "event = \"NOPE\"");
+        let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
+        let line = text.lines().position(|l| l.contains("NOPE")).unwrap() + 1;
+        assert_eq!((e.line, e.field.as_str()), (line, "parts[1].event"));
+    }
+}

@@ -1,0 +1,144 @@
+//! Prometheus metrics, one registry per gateway instance (no global recorder, so several
+//! gateways in one test process keep their own figures). Labels are bounded: route names,
+//! status codes, event codes, never ids or values.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    call: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    route: String,
+    legacy_event: String,
+    v4_events: String,
+    outcome: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. ~8 s
+    Histogram::new(exponential_buckets(0.00025, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: HistogramFamily<RequestLabels>,
+    in_flight: Gauge,
+    upstream: HistogramFamily<UpstreamLabels>,
+    audit: Family<AuditLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration = HistogramFamily::<RequestLabels>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let in_flight = Gauge::default();
+        let upstream = HistogramFamily::<UpstreamLabels>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let audit = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a request, by route and HTTP status",
+            request_duration.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Upstream call latency, by call and outcome (HTTP status, timeout, unreachable, invalid)",
+            upstream.clone(),
+        );
+        registry.register(
+            "audit_events",
+            "Translated operations by legacy event, the v4 events they cause, and outcome",
+            audit.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            request_duration,
+            in_flight,
+            upstream,
+            audit,
+        })
+    }
+
+    pub fn observe_request(&self, route: &str, status: u16, secs: f64) {
+        let labels = RequestLabels {
+            route: route.to_string(),
+            status: status.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration.get_or_create(&labels).observe(secs);
+    }
+
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+
+    pub fn observe_upstream(&self, call: &str, outcome: &str, secs: f64) {
+        self.upstream
+            .get_or_create(&UpstreamLabels {
+                call: call.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .observe(secs);
+    }
+
+    pub fn audit(&self, route: &str, legacy_event: &str, v4_events: &str, outcome: &str) {
+        self.audit
+            .get_or_create(&AuditLabels {
+                route: route.to_string(),
+                legacy_event: legacy_event.to_string(),
+                v4_events: v4_events.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,67 @@
+//! Reading a legacy request: its request id, its body (bounded) and its JSON object.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+use crate::body::BoxError;
+use crate::error::GatewayError;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id set by the request-id layer (or sent by the client).
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Reads the whole body. The body-limit layer has already wrapped it, so "too large" arrives
+/// here as an error of the body and becomes a 413 in the caller's shape.
+pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            let e: BoxError = e.into();
+            if is_length_limit(&*e) {
+                Err(GatewayError::BodyTooLarge(limit))
+            } else {
+                Err(GatewayError::IncompleteBody)
+            }
+        }
+    }
+}
+
+fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Parses a JSON object. serde_json stops at 128 levels of nesting, so depth is bounded
+/// before anything recursive runs on the value.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::EmptyBody);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(GatewayError::NotAnObject),
+        Err(e) => Err(GatewayError::MalformedJson {
+            line: e.line(),
+            column: e.column(),
+        }),
+    }
+}

@@ -1,0 +1,7 @@
+//! The legacy routes: each turns one legacy call into v4 calls and the answer back.
+
+pub mod user_api;
+
+/// Response extension naming the route that answered, for metrics (bounded values only).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);

@@ -1,0 +1,345 @@
+//! `PUT /User/{customerRegistrationId}`: the body's fields choose the v4 calls (parts); the
+//! parts are carried out one at a time in the mapping's order, stopping at the first failure,
+//! and answered with one legacy envelope that says what was applied.
+//!
+//! Nothing is forwarded until the whole body has been checked: an unknown field, a wrong
+//! type or a missing header refuses the call before the first v4 request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::audit::{self, Operation};
+use crate::body::Body;
+use crate::error::{GatewayError, Reply};
+use crate::gateway::Runtime;
+use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource, ResultBody};
+use crate::legacy::{json, Family};
+use crate::mapping::{Failure, UserApi};
+use crate::metrics::Metrics;
+use crate::redact::scrub;
+use crate::request::{self, REQUEST_ID};
+use crate::translate::case::{self, CaseError};
+use crate::translate::path;
+use crate::upstream::Call;
+
+/// One v4 call to make: which part, and its camelCase body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub part: usize,
+    pub body: Map<String, Value>,
+}
+
+/// Checks a legacy body against the mapping and splits it into v4 calls, in order.
+pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, GatewayError> {
+    if body.is_empty() {
+        return Err(GatewayError::EmptyBody);
+    }
+    let unknown: Vec<String> = body
+        .keys()
+        .filter(|k| ua.field(k).is_none())
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(GatewayError::UnknownFields(unknown));
+    }
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (key, value) in &body {
+        let Some((part, field)) = ua.field(key) else {
+            continue;
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, legacy)| *legacy == field.legacy) {
+            return Err(GatewayError::DuplicateKeys(format!(
+                "{other} and {key} name the same field {}",
+                field.legacy
+            )));
+        }
+        seen.push((key.as_str(), field.legacy.as_str()));
+        if !(value.is_null() && field.nullable) && !field.ty.accepts(value) {
+            return Err(GatewayError::WrongType {
+                field: field.legacy.clone(),
+                expected: if field.nullable {
+                    format!("{} or null", field.ty.name())
+                } else {
+                    field.ty.name().to_string()
+                },
+            });
+        }
+        let v4_value = case::to_camel(value.clone()).map_err(|e| match e {
+            CaseError::Collision {
+                path,
+                first,
+                second,
+                ..
+            } => GatewayError::DuplicateKeys(format!(
+                "{first} and {second} in {} name the same field",
+                path.replacen('$', &field.legacy, 1)
+            )),
+            CaseError::TooDeep => GatewayError::WrongType {
+                field: field.legacy.clone(),
+                expected: "nested less deeply".into(),
+            },
+        })?;
+        match planned.iter_mut().find(|p| p.part == part) {
+            Some(p) => {
+                p.body.insert(field.v4.clone(), v4_value);
+            }
+            None => {
+                let mut m = Map::new();
+                m.insert(field.v4.clone(), v4_value);
+                planned.push(Planned { part, body: m });
+            }
+        }
+    }
+    planned.sort_by_key(|p| p.part);
+    Ok(planned)
+}
+
+/// The v4 headers: the mandatory ones as the client sent them, the request id, JSON. An
+/// allow-list, so hop-by-hop and unrelated headers never pass.
+fn forward_headers(
+    ua: &UserApi,
+    incoming: &HeaderMap,
+    request_id: &str,
+) -> Result<HeaderMap, GatewayError> {
+    let mut out = HeaderMap::new();
+    let mut missing = Vec::new();
+    for (name, spelled) in &ua.required_headers {
+        let values: Vec<&HeaderValue> = incoming
+            .get_all(name)
+            .iter()
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            missing.push(spelled.clone());
+        }
+        for v in values {
+            out.append(name.clone(), v.clone());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(GatewayError::MissingHeaders(missing));
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        out.insert(REQUEST_ID, v);
+    }
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(out)
+}
+
+pub async fn handle<B>(
+    rt: Arc<Runtime>,
+    metrics: &Metrics,
+    parts: http::request::Parts,
+    body: B,
+    raw_id: &str,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let request_id = request::request_id(&parts.headers);
+    let ua = &rt.mappings.user_api;
+    let refuse = |e: GatewayError, id: Option<&str>| {
+        e.into_response(
+            Family::UserApi,
+            &Reply {
+                request_id: &request_id,
+                customer_id: id,
+                action: None,
+            },
+            &rt.mappings,
+        )
+    };
+    let id = match path::decode_id(raw_id) {
+        Ok(id) => id,
+        Err(e) => return refuse(GatewayError::BadId(e), None),
+    };
+    let headers = match forward_headers(ua, &parts.headers, &request_id) {
+        Ok(h) => h,
+        Err(e) => return refuse(e, Some(&id)),
+    };
+    let planned = async {
+        let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
+        let obj = request::json_object(&bytes)?;
+        plan(ua, obj)
+    }
+    .await;
+    let planned = match planned {
+        Ok(p) => p,
+        Err(e) => return refuse(e, Some(&id)),
+    };
+    run(&rt, metrics, &id, &request_id, headers, planned).await
+}
+
+/// Carries out the planned calls in order and builds the one legacy answer.
+async fn run(
+    rt: &Runtime,
+    metrics: &Metrics,
+    id: &str,
+    request_id: &str,
+    headers: HeaderMap,
+    planned: Vec<Planned>,
+) -> Response<Body> {
+    let ua = &rt.mappings.user_api;
+    let multi = planned.len() > 1;
+    let secrets: Vec<String> = planned
+        .iter()
+        .flat_map(|p| {
+            let part = &ua.parts[p.part];
+            part.fields
+                .iter()
+                .filter(|f| {
+                    ua.secret_fields
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&f.legacy))
+                })
+                .filter_map(|f| {
+                    p.body
+                        .get(&f.v4)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+
+    let mut applied = Vec::new();
+    let mut failure: Option<(StatusCode, ErrorEntry)> = None;
+    let mut last_status = StatusCode::OK;
+    let mut rest = planned.iter();
+    for p in rest.by_ref() {
+        let part = &ua.parts[p.part];
+        let body = serde_json::to_vec(&Value::Object(p.body.clone())).unwrap_or_default();
+        let call = Call {
+            method: part.method.clone(),
+            path: part.path.render(Some(id)),
+            headers: headers.clone(),
+            body: Some(Bytes::from(body)),
+            label: &part.name,
+        };
+        let result = rt.upstream.v4(call).await;
+        let (outcome, status) = match result {
+            Ok(answer) if answer.is_success() => {
+                applied.push(part.label.clone());
+                last_status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+                ("applied", answer.status)
+            }
+            Ok(answer) => {
+                let text = scrub(&answer.text, &secrets);
+                let ty = ua.error_type(&Failure {
+                    status: answer.status,
+                    code: rt.mappings.v4.short_code(&answer.code),
+                    text: &text,
+                    action: None,
+                });
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                failure = Some((
+                    status,
+                    ErrorEntry {
+                        message: text,
+                        code: answer.code,
+                        ty: ty.into(),
+                        error_source: ErrorSource::UsersOrchestrator,
+                        part: multi.then(|| part.label.clone()),
+                    },
+                ));
+                ("failed", answer.status)
+            }
+            Err(e) => {
+                let e = GatewayError::Upstream(e);
+                let mut entry = e.user_api_entry(&rt.mappings);
+                entry.part = multi.then(|| part.label.clone());
+                failure = Some((e.status(), entry));
+                ("failed", e.status().as_u16())
+            }
+        };
+        audit::record(
+            metrics,
+            &rt.mappings.events,
+            &Operation {
+                route: &ua.name,
+                legacy_event: &part.event,
+                request_id,
+                customer_id: Some(id),
+                outcome,
+                status,
+            },
+        );
+        if failure.is_some() {
+            break;
+        }
+    }
+    let not_attempted: Vec<String> = rest.map(|p| ua.parts[p.part].label.clone()).collect();
+
+    let (status, code, errors, updated) = match failure {
+        None => (last_status, 0, vec![], true),
+        Some((status, entry)) => (status, status.as_u16(), vec![entry], false),
+    };
+    let envelope = Envelope {
+        code,
+        errors,
+        result: ResultBody {
+            customer_registration_id: Some(id.to_string()),
+            updated,
+            applied: multi.then_some(applied),
+            not_attempted: multi.then_some(not_attempted),
+        },
+        session_id: None,
+        request_id: request_id.to_string(),
+    };
+    json(status, &envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mappings;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn mixed_body_splits_in_mapping_order() {
+        let m = Mappings::embedded().unwrap();
+        let p = plan(
+            &m.user_api,
+            obj(
+                json!({"Password": "Abcdefg1", "FirstName": "A", "Metadata": {"NewsLetter": true}}),
+            ),
+        )
+        .unwrap();
+        let names: Vec<_> = p
+            .iter()
+            .map(|x| m.user_api.parts[x.part].name.as_str())
+            .collect();
+        assert_eq!(names, ["profile", "password"]);
+        assert_eq!(
+            p[0].body,
+            obj(json!({"firstName": "A", "metadata": {"newsLetter": true}}))
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let m = Mappings::embedded().unwrap();
+        let e = plan(&m.user_api, obj(json!({"Password": "x", "Nickname": "y"}))).unwrap_err();
+        assert_eq!(e.to_string(), "Unknown fields: Nickname.");
+        let e = plan(&m.user_api, obj(json!({"Verified": "yes"}))).unwrap_err();
+        assert_eq!(e.to_string(), "Field Verified must be a boolean.");
+        let e = plan(&m.user_api, obj(json!({"Password": "x", "password": "y"}))).unwrap_err();
+        assert!(matches!(e, GatewayError::DuplicateKeys(_)), "{e}");
+        let e = plan(&m.user_api, obj(json!({"Metadata": {"A": 1, "a": 2}}))).unwrap_err();
+        assert!(e.to_string().contains("Metadata"), "{e}");
+    }
+}
