@@ -98,6 +98,10 @@ pub struct Tenant {
     pub paper_code: String,
     pub client_group_code: String,
     pub return_url: String,
+    /// Name of an environment variable holding a service JWT, sent as `Authorization` on
+    /// calls whose client has no user token (the forgotten-password flow).
+    #[serde(default)]
+    pub service_token_env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

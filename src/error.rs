@@ -31,6 +31,7 @@
 use http::{Response, StatusCode};
 
 use crate::body::Body;
+use crate::identity::IdentityError;
 use crate::legacy::registry::{self as reg, Answer};
 use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource, ResultBody};
 use crate::legacy::{json, Family};
@@ -67,7 +68,7 @@ pub enum GatewayError {
     #[error("{0}")]
     InvalidValue(String),
     #[error("Not authorized: {0}.")]
-    Unauthorized(&'static str),
+    Unauthorized(IdentityError),
     #[error("No route for this path.")]
     NotFound,
     #[error("No tenant is configured for this host.")]
@@ -295,7 +296,7 @@ mod tests {
             GatewayError::UnknownAction(None),
             GatewayError::MissingAttributes(vec![]),
             GatewayError::InvalidValue(String::new()),
-            GatewayError::Unauthorized("x"),
+            GatewayError::Unauthorized(IdentityError::Missing),
             GatewayError::NotFound,
             GatewayError::UnknownTenant,
             GatewayError::MethodNotAllowed,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::identity::Verifier;
 use crate::legacy::Family;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
@@ -19,13 +20,14 @@ pub struct Runtime {
     /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
+    pub verifier: Verifier,
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
 }
 
 impl Runtime {
-    pub fn new(
+    pub async fn new(
         config: Config,
         mappings: Mappings,
         orchestrator: &reqwest::Url,
@@ -50,6 +52,7 @@ impl Runtime {
             },
             metrics,
         )?;
+        let verifier = Verifier::load(&config.identity).await?;
         let mut user_api_paths = matchit::Router::new();
         user_api_paths
             .insert(mappings.user_api.path.to_ascii_lowercase(), ())
@@ -64,6 +67,7 @@ impl Runtime {
             upstream,
             user_api_paths,
             registry_path,
+            verifier,
             sandbox,
         })
     }

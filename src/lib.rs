@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod identity;
 pub mod layers;
 pub mod legacy;
 pub mod logging;
@@ -39,6 +40,7 @@ pub mod sandbox;
 pub mod server;
 pub mod source;
 pub mod stack;
+pub mod tenant;
 pub mod translate;
 pub mod upstream;
 
@@ -140,6 +142,7 @@ pub async fn start(
         sandbox.is_some(),
         metrics.clone(),
     )
+    .await
     .map_err(StartError::Invalid)?;
     let gw = Gateway::new(runtime, metrics);
     let (listener, addr) = server::bind(listen)

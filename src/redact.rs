@@ -1,24 +1,44 @@
 //! Keeping secrets out of everything the gateway writes: error texts taken from v4 are
 //! scrubbed of the request's secret values before they reach a client, a log or a diff.
 
-/// Replaces every occurrence of each secret in `text` with `***`.
+/// Replaces each secret in `text` with `***` where it stands as a token of its own (not
+/// inside a longer word), so a short secret such as `x` cannot mangle `complexity`, while a
+/// password echoed back as `… password 'Abc123xyz' …` is removed.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(*s) {
-            out = out.replace(*s, "***");
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(pos) = rest.find(secret) {
+            let before = rest[..pos].chars().next_back();
+            let after = rest[pos + secret.len()..].chars().next();
+            let standalone = !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric);
+            result.push_str(&rest[..pos]);
+            result.push_str(if standalone { "***" } else { secret });
+            rest = &rest[pos + secret.len()..];
         }
+        result.push_str(rest);
+        out = result;
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::scrub;
+
     #[test]
-    fn secrets_are_replaced() {
+    fn secrets_are_replaced_where_they_stand_alone() {
         assert_eq!(
-            super::scrub("bad password Hunter2x for u", &["Hunter2x", ""]),
+            scrub("bad password Hunter2x for u", &["Hunter2x", ""]),
             "bad password *** for u"
         );
+        assert_eq!(
+            scrub("'Hunter2x' and \"Hunter2x\"", &["Hunter2x"]),
+            "'***' and \"***\""
+        );
+        assert_eq!(scrub("complexity x", &["x"]), "complexity ***");
+        assert_eq!(scrub("Hunter2x", &["Hunter2x"]), "***");
     }
 }

@@ -60,6 +60,11 @@ where
     let rt = gw.runtime();
     let (parts, body) = req.into_parts();
 
+    if rt.family_of(&path) == crate::legacy::Family::Registry {
+        let mut resp = routes::registry::handle(rt.clone(), &gw.metrics, parts, body).await;
+        resp.extensions_mut().insert(RouteLabel("registry"));
+        return resp;
+    }
     // Legacy paths matched case-insensitively; the id is taken from the original path at the
     // same position (ASCII lower-casing keeps byte offsets).
     let lower = path.to_ascii_lowercase();

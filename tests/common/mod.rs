@@ -1,0 +1,79 @@
+//! Test harness: start the real gateway on 127.0.0.1:0 in front of a real fake upstream
+//! (wiremock, also on loopback) and talk to it over HTTP.
+#![allow(dead_code)]
+
+use legacy_gateway::config::{Config, Overrides};
+use legacy_gateway::mapping::Mappings;
+use legacy_gateway::Running;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+pub const TOKEN: &str = "Bearer tok-9f8e7d6c5b4a";
+pub const PASSWORD: &str = "S3cretPassw0rd";
+
+/// The gateway with `extra` TOML configuration, pointed at `orchestrator` (None: sandbox).
+pub async fn gateway_with(extra: &str, orchestrator: Option<&str>) -> Running {
+    let text = format!("listen = \"127.0.0.1:0\"\n{extra}");
+    let overrides = Overrides {
+        orchestrator: orchestrator.map(str::to_string),
+        ..Overrides::default()
+    };
+    let config = Config::from_toml("test.toml", &text, &overrides).expect("test config");
+    let mappings = Mappings::embedded().expect("mappings");
+    legacy_gateway::start(config, mappings, std::future::pending())
+        .await
+        .expect("gateway starts")
+}
+
+pub async fn gateway(orchestrator: &str) -> Running {
+    gateway_with("", Some(orchestrator)).await
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// The five headers every User API call must carry.
+pub fn user_api_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("Authorization", HeaderValue::from_static(TOKEN));
+    h.insert(
+        "X-SourceSystem",
+        HeaderValue::from_static("legacy-user-api"),
+    );
+    h.insert("X-ClientCode", HeaderValue::from_static("CA"));
+    h.insert("X-PaperCode", HeaderValue::from_static("PA"));
+    h.insert("X-ClientGroupCode", HeaderValue::from_static("GA"));
+    h
+}
+
+/// A v4 envelope as the orchestrator writes it.
+pub fn v4(code: &str, text: &str, ty: &str) -> Value {
+    serde_json::json!({"message": {"code": format!("UsersOrchestrator_{code}"), "text": text, "type": ty}, "meta": null})
+}
+
+/// A loopback address with nothing listening on it.
+pub fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
+pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
+    let resp = client()
+        .put(format!("{}/User/{}", gw.url(), id_path))
+        .headers(user_api_headers())
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let json = resp.json().await.expect("a JSON answer");
+    (status, json)
+}
