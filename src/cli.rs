@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, LogFormat, Overrides};
+use crate::config::{Config, LogFormat, Mode, Overrides};
 use crate::mapping::Mappings;
 
 #[derive(Debug, Parser)]
@@ -50,6 +50,15 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, env = "LEGACY_GATEWAY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Default migration mode for every route [default: translate].
+    #[arg(long, value_enum, env = "LEGACY_GATEWAY_MODE")]
+    pub mode: Option<Mode>,
+    /// Base URL of the legacy User API backend (legacy and shadow modes).
+    #[arg(long, env = "LEGACY_GATEWAY_USER_API")]
+    pub user_api: Option<String>,
+    /// Base URL of the legacy user-registry backend (legacy and shadow modes).
+    #[arg(long, env = "LEGACY_GATEWAY_REGISTRY_API")]
+    pub registry_api: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -96,31 +105,30 @@ pub enum EventsDirection {
     ToLegacy,
 }
 
-/// `JWT secret` only from the environment: a flag would show it in `ps`.
-fn overrides(
-    listen: Option<SocketAddr>,
-    orchestrator: Option<String>,
-    mappings: Option<PathBuf>,
-    log_format: Option<LogFormat>,
-) -> Overrides {
-    Overrides {
-        listen,
-        orchestrator,
-        mappings,
-        log_format,
-        jwt_secret: std::env::var("LEGACY_GATEWAY_JWT_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty()),
+impl ServeArgs {
+    /// The JWT secret only from the environment: a flag would show it in `ps`.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            orchestrator: self.orchestrator.clone(),
+            mappings: self.mappings.clone(),
+            log_format: self.log_format,
+            jwt_secret: jwt_secret(),
+            mode: self.mode,
+            user_api: self.user_api.clone(),
+            registry_api: self.registry_api.clone(),
+        }
     }
 }
 
+fn jwt_secret() -> Option<String> {
+    std::env::var("LEGACY_GATEWAY_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 pub fn serve(args: ServeArgs) -> ExitCode {
-    let o = overrides(
-        args.listen,
-        args.orchestrator,
-        args.mappings,
-        args.log_format,
-    );
+    let o = args.overrides();
     let config = match Config::load(args.config.as_deref(), &o) {
         Ok(c) => c,
         Err(e) => return fail(&e),
@@ -131,7 +139,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     runtime().block_on(async move {
-        match crate::start(config, mappings, crate::server::shutdown_signal()).await {
+        match crate::start_with(config, mappings, o, crate::server::shutdown_signal()).await {
             Ok(running) => {
                 running.wait().await;
                 tracing::info!("stopped");
@@ -143,7 +151,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 pub fn check(args: CheckArgs) -> ExitCode {
-    let o = overrides(None, None, args.mappings, None);
+    let o = Overrides {
+        mappings: args.mappings,
+        jwt_secret: jwt_secret(),
+        ..Overrides::default()
+    };
     let config = match Config::load(args.config.as_deref(), &o) {
         Ok(c) => c,
         Err(e) => return fail(&e),

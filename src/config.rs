@@ -20,6 +20,9 @@ pub struct Overrides {
     pub mappings: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub jwt_secret: Option<String>,
+    pub mode: Option<Mode>,
+    pub user_api: Option<String>,
+    pub registry_api: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -45,6 +48,86 @@ pub struct Config {
     pub identity: Identity,
     pub registry_path: Option<String>,
     pub tenants: Vec<Tenant>,
+    /// The legacy User API backend (legacy and shadow modes, unmatched paths).
+    pub user_api_url: Option<reqwest::Url>,
+    /// The legacy user-registry backend.
+    pub registry_api_url: Option<reqwest::Url>,
+    pub modes: Modes,
+    pub shadow: ShadowConfig,
+}
+
+/// What happens to a call (SPEC 3): answered by v4 through translation, by the legacy backend
+/// with a translated copy compared off the request path, or by the legacy backend alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Legacy,
+    Shadow,
+    Translate,
+}
+
+/// The global mode and the per-route, per-tenant overrides (first match wins).
+#[derive(Debug, Clone)]
+pub struct Modes {
+    pub default: Mode,
+    pub rules: Vec<ModeRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRule {
+    /// `user-api`, `registry`, or `registry.<action>`; absent: every route.
+    pub route: Option<String>,
+    /// `X-ClientCode` for the User API, the Host for the action API; absent: every tenant.
+    pub tenant: Option<String>,
+    pub mode: Mode,
+    /// With `translate`: the canary share of calls translated (the rest go to the legacy
+    /// backend), chosen stably per customer registration id.
+    pub translate_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShadowConfig {
+    /// Where shadow copies go; required for routes that shadow writes (a staging v4).
+    pub orchestrator: Option<reqwest::Url>,
+    pub max_concurrency: usize,
+    pub max_queue: usize,
+    pub max_body_bytes: usize,
+    pub diff_file: Option<PathBuf>,
+    pub diff_file_max_bytes: u64,
+    pub routes: std::collections::BTreeMap<String, ShadowRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShadowRoute {
+    pub sample_percent: u8,
+    /// Shadow calls that change data (password changes!). Off by default: a shadowed write
+    /// changes the password twice and sends two mails. Needs `shadow.orchestrator_url`.
+    pub writes: bool,
+    pub kill_error_rate_percent: u8,
+    pub kill_latency_ms: u64,
+    pub kill_window: u32,
+    pub kill_cooldown_ms: u64,
+}
+
+impl Default for ShadowRoute {
+    fn default() -> Self {
+        Self {
+            sample_percent: 100,
+            writes: false,
+            kill_error_rate_percent: 50,
+            kill_latency_ms: 2000,
+            kill_window: 20,
+            kill_cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl ShadowConfig {
+    pub fn route(&self, name: &str) -> ShadowRoute {
+        self.routes.get(name).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +204,26 @@ struct RawConfig {
     registry: RawRegistry,
     #[serde(default)]
     tenants: Vec<Spanned<Tenant>>,
+    mode: Option<Mode>,
+    user_api_url: Option<Spanned<String>>,
+    registry_api_url: Option<Spanned<String>>,
+    #[serde(default)]
+    modes: Vec<Spanned<ModeRule>>,
+    #[serde(default)]
+    shadow: RawShadow,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawShadow {
+    orchestrator_url: Option<Spanned<String>>,
+    max_concurrency: Option<usize>,
+    max_queue: Option<usize>,
+    max_body_bytes: Option<usize>,
+    diff_file: Option<PathBuf>,
+    diff_file_max_bytes: Option<u64>,
+    #[serde(default)]
+    routes: std::collections::BTreeMap<String, Spanned<ShadowRoute>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,6 +439,129 @@ impl Config {
             });
         }
 
+        let url_of = |flag: &Option<String>,
+                      raw: &Option<Spanned<String>>,
+                      field: &str|
+         -> Result<Option<reqwest::Url>, SourceError> {
+            match (flag, raw) {
+                (Some(u), _) => parse_url(u).map(Some).map_err(|m| SourceError {
+                    file: format!("--{}", field.replace('_', "-").trim_end_matches("-url")),
+                    line: 0,
+                    field: field.into(),
+                    message: m,
+                }),
+                (None, Some(s)) => parse_url(s.get_ref())
+                    .map(Some)
+                    .map_err(|m| src.error(s.span(), field, m)),
+                (None, None) => Ok(None),
+            }
+        };
+        let user_api_url = url_of(&o.user_api, &raw.user_api_url, "user_api_url")?;
+        let registry_api_url = url_of(&o.registry_api, &raw.registry_api_url, "registry_api_url")?;
+        let default_mode = o.mode.or(raw.mode).unwrap_or(Mode::Translate);
+        let needs_backend = |route: Option<&str>| -> Option<&'static str> {
+            let user = route.is_none_or(|r| r == "user-api");
+            let registry = route.is_none_or(|r| r == "registry" || r.starts_with("registry."));
+            if user && user_api_url.is_none() {
+                Some("user_api_url")
+            } else if registry && registry_api_url.is_none() {
+                Some("registry_api_url")
+            } else {
+                None
+            }
+        };
+        if default_mode != Mode::Translate {
+            if let Some(missing) = needs_backend(None) {
+                return Err(SourceError {
+                    file: src.name.clone(),
+                    line: 0,
+                    field: "mode".into(),
+                    message: format!(
+                        "mode {default_mode:?} needs the legacy backends: set {missing}"
+                    ),
+                });
+            }
+        }
+        let mut rules = Vec::new();
+        for (i, r) in raw.modes.iter().enumerate() {
+            let rule = r.get_ref();
+            if let Some(route) = &rule.route {
+                if !(route == "user-api" || route == "registry" || route.starts_with("registry.")) {
+                    return Err(src.error(
+                        r.span(),
+                        format!("modes[{i}].route"),
+                        "expected user-api, registry or registry.<action>",
+                    ));
+                }
+            }
+            let partial = matches!(rule.translate_percent, Some(p) if p < 100);
+            if rule.translate_percent.is_some_and(|p| p > 100)
+                || (rule.translate_percent.is_some() && rule.mode != Mode::Translate)
+            {
+                return Err(src.error(
+                    r.span(),
+                    format!("modes[{i}].translate_percent"),
+                    "a percentage (0-100), only with mode = \"translate\"",
+                ));
+            }
+            if rule.mode != Mode::Translate || partial {
+                if let Some(missing) = needs_backend(rule.route.as_deref()) {
+                    return Err(src.error(
+                        r.span(),
+                        format!("modes[{i}].mode"),
+                        format!("this mode needs the legacy backend: set {missing}"),
+                    ));
+                }
+            }
+            rules.push(ModeRule {
+                tenant: rule.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
+                ..rule.clone()
+            });
+        }
+        let sh = &raw.shadow;
+        let shadow_orchestrator = match &sh.orchestrator_url {
+            Some(u) => Some(
+                parse_url(u.get_ref())
+                    .map_err(|m| src.error(u.span(), "shadow.orchestrator_url", m))?,
+            ),
+            None => None,
+        };
+        let mut shadow_routes = std::collections::BTreeMap::new();
+        for (name, r) in &sh.routes {
+            let field = |f: &str| format!("shadow.routes.{name}.{f}");
+            if !(name == "user-api" || name == "registry") {
+                return Err(src.error(
+                    r.span(),
+                    format!("shadow.routes.{name}"),
+                    "expected user-api or registry",
+                ));
+            }
+            let route = r.get_ref();
+            if route.sample_percent > 100 || route.kill_error_rate_percent > 100 {
+                return Err(src.error(r.span(), field("sample_percent"), "percentages are 0-100"));
+            }
+            if route.writes && shadow_orchestrator.is_none() {
+                return Err(src.error(
+                    r.span(),
+                    field("writes"),
+                    "shadowing writes needs shadow.orchestrator_url (a separate, staging v4): a shadowed password change would otherwise change the password twice and send two mails",
+                ));
+            }
+            if route.kill_window == 0 {
+                return Err(src.error(r.span(), field("kill_window"), "must be greater than 0"));
+            }
+            shadow_routes.insert(name.clone(), route.clone());
+        }
+        let shadow = ShadowConfig {
+            orchestrator: shadow_orchestrator,
+            max_concurrency: sh.max_concurrency.unwrap_or(32).max(1),
+            max_queue: sh.max_queue.unwrap_or(256),
+            max_body_bytes: sh.max_body_bytes.unwrap_or(64 * 1024),
+            diff_file: sh.diff_file.clone(),
+            diff_file_max_bytes: sh.diff_file_max_bytes.unwrap_or(10 * 1024 * 1024),
+            routes: shadow_routes,
+        };
+
         Ok(Self {
             file,
             listen,
@@ -347,6 +573,13 @@ impl Config {
             identity,
             registry_path,
             tenants,
+            user_api_url,
+            registry_api_url,
+            modes: Modes {
+                default: default_mode,
+                rules,
+            },
+            shadow,
         })
     }
 }

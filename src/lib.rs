@@ -113,6 +113,17 @@ pub async fn start(
     mappings: Mappings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    start_with(config, mappings, config::Overrides::default(), shutdown).await
+}
+
+/// [`start`], remembering the command-line overrides so a reload applies them again.
+pub async fn start_with(
+    config: Config,
+    mappings: Mappings,
+    overrides: config::Overrides,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let _ = &overrides;
     let metrics = Metrics::new();
     let (orchestrator, sandbox) = match &config.orchestrator {
         Some(url) => {

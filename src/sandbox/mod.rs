@@ -1,1 +1,258 @@
-//! The embedded v4 sandbox (stub; owned by a helper).
+//! The embedded v4 sandbox: an in-process stand-in for Naviga's Users Orchestrator API v4
+//! (SPEC 1.1, 4), served over real HTTP on loopback. The gateway uses it when no orchestrator
+//! URL is configured, `legacy-gateway sandbox --listen ADDR` serves it for other tools, and the
+//! tests use it as their v4 backend.
+//!
+//! # Seeded users
+//!
+//! Every start and every `POST /_sandbox/reset` begins from these three users, all with the
+//! password `Sandbox123`, verified, with empty metadata and no last logout date:
+//!
+//! | customerRegistrationId | email                | firstName | lastName |
+//! |------------------------|----------------------|-----------|----------|
+//! | `1001`                 | `alice@example.test` | Alice     | Anderson |
+//! | `1002`                 | `bob@example.test`   | Bob       | Brown    |
+//! | `auth0\|abc123`        | `carol@example.test` | Carol     | Clark    |
+//!
+//! (`auth0|abc123` travels percent-encoded in paths: `/v4/Users/auth0%7Cabc123/`.)
+//!
+//! # Endpoints
+//!
+//! The v4 calls of SPEC 1.1, each needing `Authorization` (any value: no token is verified)
+//! and the four `X-*` tenant headers, and answering in the v4 envelope:
+//! `PATCH /v4/Users/{id}/Password`, `PATCH /v4/Users/{id}/Email`, `PUT /v4/Users/{id}/`,
+//! `GET /v4/Users/{id}/`, `POST /v4/Users/ForgotPassword`, `POST /v4/Users/ForgotPassword/Finish`.
+//! Bodies must be JSON (`415` otherwise), at most 1 MiB (`413`), with the contract's exact
+//! camelCase keys (any other key is `E400_00 Unknown field`). Checks run in v4's order:
+//! route (`404`/`405`), tenant headers (`E400`), media type and size, the input model
+//! (`E400_00`, password policy included), then the user (`E500_01`) and the workflow errors.
+//!
+//! Control endpoints, outside the contract and without tenant headers:
+//! `GET /_sandbox/events` (the event log as JSON lines), `POST /_sandbox/reset` (back to the
+//! seeded state and an empty log, `204`), `GET /_sandbox/health`.
+//!
+//! # Event log
+//!
+//! Each successful call appends the v4 events of its legacy event from `mappings/events.toml`
+//! (password change and ForgotPassword Finish: `CHGPWD`; e-mail change: `CHGEMAIL`; user
+//! update and read: `GETUSERBYID`; ForgotPassword start: `PWDREQ`), one record per v4 event,
+//! the records of one call sharing a fresh `correlationId`. The newest 10,000 are kept.
+//! A record:
+//!
+//! ```json
+//! {"eventTypeCode":"AUTHSYSTEM_USER_CHANGEPASSWORD","eventId":4609,"customerRegistrationId":"1001",
+//!  "correlationId":"…","side":"authsystem","timestamp":"2024-05-01T12:00:00.000Z"}
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use legacy_gateway::mapping::{EventTable, EMBEDDED_EVENTS};
+//! use legacy_gateway::sandbox::{self, Sandbox};
+//! use legacy_gateway::source::Source;
+//!
+//! let table = EventTable::load(&Source::new("events.toml", EMBEDDED_EVENTS)).expect("shipped table");
+//! let handle = sandbox::spawn("127.0.0.1:0".parse().unwrap(), Sandbox::new(Arc::new(table))).await?;
+//! println!("v4 orchestrator at {}", handle.url());
+//! handle.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod envelope;
+mod handler;
+mod input;
+mod log;
+mod routes;
+mod store;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::mapping::EventTable;
+use crate::server::{self, ServeOptions};
+use envelope::Failure;
+use log::{EventLog, Operation};
+use store::{Store, StoreError};
+
+/// The sandbox's state. One lock covers users and log, so the log's order is the order in
+/// which changes happened.
+pub struct Sandbox {
+    events: Arc<EventTable>,
+    state: Mutex<State>,
+}
+
+struct State {
+    store: Store,
+    log: EventLog,
+}
+
+impl State {
+    fn seeded() -> Self {
+        Self {
+            store: Store::seeded(),
+            log: EventLog::default(),
+        }
+    }
+}
+
+impl Sandbox {
+    /// A sandbox holding the seeded users (module doc); `events` names what each call logs.
+    pub fn new(events: Arc<EventTable>) -> Arc<Self> {
+        Arc::new(Self {
+            events,
+            state: Mutex::new(State::seeded()),
+        })
+    }
+
+    /// The whole sandbox as a tower service, for `server::serve` or any hyper stack.
+    pub fn service(
+        self: &Arc<Self>,
+    ) -> impl tower::Service<
+        http::Request<Incoming>,
+        Response = http::Response<Full<Bytes>>,
+        Error = Infallible,
+        Future = impl Send,
+    > + Clone
+           + Send
+           + 'static {
+        let sandbox = Arc::clone(self);
+        tower::service_fn(move |req: http::Request<Incoming>| {
+            let sandbox = Arc::clone(&sandbox);
+            async move { Ok::<_, Infallible>(handler::handle(&sandbox, req).await) }
+        })
+    }
+
+    /// The v4 event log so far, oldest first, in the record shape of the module doc.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lock().log.records().cloned().collect()
+    }
+
+    /// Back to the seeded users, no outstanding forgot-password requests, an empty log.
+    pub(crate) fn reset(&self) {
+        *self.lock() = State::seeded();
+    }
+
+    /// Runs one store operation and, when it succeeds, logs `op`'s v4 events for the user id
+    /// it returns, under one lock so the two cannot interleave with another request.
+    pub(crate) fn transact<T>(
+        &self,
+        op: Operation,
+        f: impl FnOnce(&mut Store) -> Result<(String, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.lock();
+        let (user_id, value) = f(&mut state.store)?;
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let timestamp = log::rfc3339(SystemTime::now());
+        state
+            .log
+            .record(&self.events, op, &user_id, &correlation_id, &timestamp);
+        Ok(value)
+    }
+
+    /// A panic elsewhere while holding the lock must not take the sandbox down with it: the
+    /// state is still consistent (every store operation checks before it changes anything).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A sandbox served in the background; dropping it stops the server too.
+pub struct SandboxHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SandboxHandle {
+    /// The bound address (the actual port when `spawn` was given port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to configure as the v4 orchestrator; an unspecified bind address
+    /// (`0.0.0.0`) is given as loopback, which is where a local client reaches it.
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Stops accepting, lets in-flight requests finish (within the grace period) and returns
+    /// once the server task has ended.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        // Dropping the sender is enough: the serve loop treats a closed channel as shutdown.
+        self.stop.take();
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves `sandbox` in a background task until the
+/// handle is dropped or shut down.
+pub async fn spawn(addr: SocketAddr, sandbox: Arc<Sandbox>) -> std::io::Result<SandboxHandle> {
+    let (listener, local) = server::bind(addr).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let opts = ServeOptions {
+        // A test fixture: drops should not keep a test waiting long.
+        shutdown_grace: Duration::from_secs(2),
+        ..ServeOptions::default()
+    };
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        server::serve(listener, sandbox.service(), overloaded, opts, stopped).await;
+    });
+    Ok(SandboxHandle {
+        addr: local,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// The `sandbox` command: serves a fresh sandbox on `addr` until SIGTERM or Ctrl-C.
+pub async fn run(addr: SocketAddr, events: Arc<EventTable>) -> std::io::Result<()> {
+    let sandbox = Sandbox::new(events);
+    let (listener, local) = server::bind(addr).await?;
+    tracing::info!(addr = %local, "v4 sandbox listening");
+    server::serve(
+        listener,
+        sandbox.service(),
+        overloaded,
+        ServeOptions::default(),
+        server::shutdown_signal(),
+    )
+    .await;
+    Ok(())
+}
+
+/// The answer for connections beyond the server's limit, in the v4 envelope.
+fn overloaded(_: &http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+    Failure::Overloaded.into_response()
+}
