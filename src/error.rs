@@ -34,7 +34,7 @@ use crate::body::Body;
 use crate::identity::IdentityError;
 use crate::legacy::registry::{self as reg, Answer};
 use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource, ResultBody};
-use crate::legacy::{json, Family};
+use crate::legacy::{json, Family, Refused};
 use crate::mapping::registry::ResponseKind;
 use crate::mapping::{Failure, Mappings};
 use crate::translate::path::BadId;
@@ -233,13 +233,19 @@ impl GatewayError {
         )
     }
 
-    /// The whole answer, in the shape of the caller's API.
+    /// The whole answer, in the shape of the caller's API, marked [`Refused`].
     pub fn into_response(
         self,
         family: Family,
         ctx: &Reply<'_>,
         mappings: &Mappings,
     ) -> Response<Body> {
+        let mut resp = self.shaped(family, ctx, mappings);
+        resp.extensions_mut().insert(Refused);
+        resp
+    }
+
+    fn shaped(self, family: Family, ctx: &Reply<'_>, mappings: &Mappings) -> Response<Body> {
         match family {
             Family::UserApi => {
                 let status = self.status();

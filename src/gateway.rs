@@ -1,15 +1,20 @@
-//! The gateway's state: the current [`Runtime`] (configuration, mappings, upstream client),
-//! swapped atomically on reload, and what lives as long as the process (metrics).
+//! The gateway's state: the current [`Runtime`] (configuration, mappings, upstream clients),
+//! swapped atomically on reload, and what lives as long as the process (metrics, shadow
+//! figures). A request takes one snapshot of the runtime and keeps it to the end, so a reload
+//! never changes the rules under a call in flight and never drops a connection.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::identity::Verifier;
 use crate::legacy::Family;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
+use crate::passthrough::LegacyBackend;
+use crate::shadow::Shadow;
 use crate::upstream::{Upstream, UpstreamOptions};
 
 /// Everything a request needs, fixed for the life of the request even if a reload happens.
@@ -17,6 +22,11 @@ pub struct Runtime {
     pub config: Config,
     pub mappings: Arc<Mappings>,
     pub upstream: Upstream,
+    /// The staging v4 that shadow copies go to, when configured.
+    pub shadow_upstream: Option<Upstream>,
+    pub shadow_permits: Arc<Semaphore>,
+    pub user_api_backend: Option<LegacyBackend>,
+    pub registry_backend: Option<LegacyBackend>,
     /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
@@ -42,16 +52,23 @@ impl Runtime {
             None => None,
         };
         let l = &config.limits;
-        let upstream = Upstream::new(
-            orchestrator,
-            UpstreamOptions {
-                timeout: l.upstream_timeout,
-                connect_timeout: l.connect_timeout,
-                max_body: l.upstream_body_bytes,
-                ca_pem,
-            },
-            metrics,
-        )?;
+        let opts = UpstreamOptions {
+            timeout: l.upstream_timeout,
+            connect_timeout: l.connect_timeout,
+            max_body: l.upstream_body_bytes,
+            ca_pem,
+        };
+        let upstream = Upstream::new(orchestrator, opts.clone(), metrics.clone())?;
+        let shadow_upstream = match &config.shadow.orchestrator {
+            Some(url) => Some(Upstream::new(url, opts, metrics)?),
+            None => None,
+        };
+        let backend = |url: &Option<reqwest::Url>, label| {
+            url.as_ref()
+                .map(|u| LegacyBackend::new(u, l.upstream_timeout, l.upstream_body_bytes, label))
+        };
+        let user_api_backend = backend(&config.user_api_url, "legacy.user-api");
+        let registry_backend = backend(&config.registry_api_url, "legacy.registry");
         let verifier = Verifier::load(&config.identity).await?;
         let mut user_api_paths = matchit::Router::new();
         user_api_paths
@@ -62,9 +79,13 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| mappings.registry.path.clone());
         Ok(Self {
+            shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
             config,
             mappings: Arc::new(mappings),
             upstream,
+            shadow_upstream,
+            user_api_backend,
+            registry_backend,
             user_api_paths,
             registry_path,
             verifier,
@@ -79,18 +100,41 @@ impl Runtime {
             Family::UserApi
         }
     }
+
+    /// The legacy backend for a path's API, if configured.
+    pub fn backend_for(&self, family: Family) -> Option<&LegacyBackend> {
+        match family {
+            Family::UserApi => self.user_api_backend.as_ref(),
+            Family::Registry => self.registry_backend.as_ref(),
+        }
+    }
 }
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
+    pub shadow: Shadow,
+    /// What a reload starts from: the command-line overrides and, on the embedded sandbox,
+    /// its URL (the sandbox keeps running across reloads).
+    overrides: Overrides,
+    sandbox_url: Option<reqwest::Url>,
+    reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl Gateway {
-    pub fn new(runtime: Runtime, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        overrides: Overrides,
+        sandbox_url: Option<reqwest::Url>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
+            shadow: Shadow::default(),
+            overrides,
+            sandbox_url,
+            reload_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -99,7 +143,35 @@ impl Gateway {
         self.runtime.load_full()
     }
 
-    pub fn swap(&self, runtime: Runtime) {
+    /// Reads the configuration file and the mappings again and swaps them in atomically.
+    /// On any error the running configuration stays, and the error says what is wrong.
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let current = self.runtime();
+        let config = Config::load(current.config.file.as_deref(), &self.overrides)
+            .map_err(|e| e.to_string())?;
+        if config.listen != current.config.listen {
+            tracing::warn!("`listen` changed: it takes effect at the next restart, not on reload");
+        }
+        let mappings = Mappings::load(config.mappings_dir.as_deref()).map_err(|e| e.to_string())?;
+        let orchestrator = match (&config.orchestrator, &self.sandbox_url) {
+            (Some(u), _) => u.clone(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => return Err(
+                "orchestrator_url was removed and no sandbox is running: restart to change that"
+                    .into(),
+            ),
+        };
+        let runtime = Runtime::new(
+            config,
+            mappings,
+            &orchestrator,
+            self.sandbox_url.is_some() && current.sandbox,
+            self.metrics.clone(),
+        )
+        .await?;
         self.runtime.store(Arc::new(runtime));
+        tracing::info!("configuration reloaded");
+        Ok(())
     }
 }

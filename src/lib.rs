@@ -31,13 +31,16 @@ pub mod legacy;
 pub mod logging;
 pub mod mapping;
 pub mod metrics;
+pub mod modes;
 pub mod ops;
+pub mod passthrough;
 pub mod redact;
 pub mod request;
 pub mod router;
 pub mod routes;
 pub mod sandbox;
 pub mod server;
+pub mod shadow;
 pub mod source;
 pub mod stack;
 pub mod tenant;
@@ -123,7 +126,6 @@ pub async fn start_with(
     overrides: config::Overrides,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let _ = &overrides;
     let metrics = Metrics::new();
     let (orchestrator, sandbox) = match &config.orchestrator {
         Some(url) => {
@@ -155,7 +157,9 @@ pub async fn start_with(
     )
     .await
     .map_err(StartError::Invalid)?;
-    let gw = Gateway::new(runtime, metrics);
+    let sandbox_url = sandbox.as_ref().map(|_| orchestrator.clone());
+    let gw = Gateway::new(runtime, metrics, overrides, sandbox_url);
+    spawn_sighup_reload(gw.clone());
     let (listener, addr) = server::bind(listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -218,4 +222,25 @@ fn warn_if_plain_http(url: &reqwest::Url) {
     if url.scheme() == "http" && !loopback {
         tracing::warn!(upstream = %url, "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
     }
+}
+
+/// SIGHUP reloads the configuration, as operators expect of a long-running daemon.
+fn spawn_sighup_reload(gw: Arc<Gateway>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        let weak = Arc::downgrade(&gw);
+        drop(gw);
+        while hup.recv().await.is_some() {
+            let Some(gw) = weak.upgrade() else { break };
+            if let Err(e) = gw.reload().await {
+                tracing::error!(error = %e, "reload refused; the running configuration stays");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = gw;
 }

@@ -32,6 +32,13 @@ struct AuditLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    route: String,
+    tenant: String,
+    result: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -46,6 +53,7 @@ pub struct Metrics {
     in_flight: Gauge,
     upstream: HistogramFamily<UpstreamLabels>,
     audit: Family<AuditLabels, Counter>,
+    shadow: Family<ShadowLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +74,7 @@ impl Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let audit = Family::<AuditLabels, Counter>::default();
+        let shadow = Family::<ShadowLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests answered, by route and HTTP status",
@@ -91,6 +100,11 @@ impl Metrics {
             "Translated operations by legacy event, the v4 events they cause, and outcome",
             audit.clone(),
         );
+        registry.register(
+            "shadow",
+            "Shadow copies by route, tenant and result (compared, matched, differing, v4_error, dropped, skipped, refused, paused)",
+            shadow.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -98,6 +112,7 @@ impl Metrics {
             in_flight,
             upstream,
             audit,
+            shadow,
         })
     }
 
@@ -130,6 +145,16 @@ impl Metrics {
                 legacy_event: legacy_event.to_string(),
                 v4_events: v4_events.to_string(),
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn shadow(&self, route: &str, tenant: &str, result: &str) {
+        self.shadow
+            .get_or_create(&ShadowLabels {
+                route: route.to_string(),
+                tenant: tenant.to_string(),
+                result: result.to_string(),
             })
             .inc();
     }

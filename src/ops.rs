@@ -1,5 +1,6 @@
 //! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (is the
-//! orchestrator reachable) and Prometheus metrics.
+//! orchestrator reachable), Prometheus metrics, the shadow report, reload, and event-record
+//! translation over HTTP.
 
 use std::time::Duration;
 
@@ -7,26 +8,55 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use crate::body::{full, Body};
+use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
 use crate::legacy::json as json_response;
 
-pub async fn handle<B>(gw: &Gateway, req: Request<B>) -> Response<Body> {
-    let path = req.uri().path();
-    match (req.method(), path) {
-        (&Method::GET, "/_gateway/healthz") => {
+/// Event translation bodies are read whole: bounded so this endpoint cannot exhaust memory.
+const EVENTS_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub async fn handle<B>(gw: &Gateway, req: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/_gateway/healthz") => {
             json_response(StatusCode::OK, &json!({"status": "ok"}))
         }
-        (&Method::GET, "/_gateway/readyz") => readyz(gw).await,
-        (&Method::GET, "/_gateway/metrics") => {
-            let mut resp = Response::new(full(Bytes::from(gw.metrics.render())));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            resp
+        (Method::GET, "/_gateway/readyz") => readyz(gw).await,
+        (Method::GET, "/_gateway/metrics") => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            gw.metrics.render(),
+        ),
+        (Method::GET, "/_gateway/shadow") => {
+            json_response(StatusCode::OK, &gw.shadow.report(&gw.runtime()))
         }
-        (_, "/_gateway/healthz" | "/_gateway/readyz" | "/_gateway/metrics") => json_response(
+        (Method::POST, "/_gateway/reload") => match gw.reload().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({"status": "reloaded"})),
+            Err(e) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"status": "error", "error": e}),
+            ),
+        },
+        (Method::POST, "/_gateway/events/to-v4") => {
+            events(gw, req, crate::events::Direction::ToV4).await
+        }
+        (Method::POST, "/_gateway/events/to-legacy") => {
+            events(gw, req, crate::events::Direction::ToLegacy).await
+        }
+        (
+            _,
+            "/_gateway/healthz"
+            | "/_gateway/readyz"
+            | "/_gateway/metrics"
+            | "/_gateway/shadow"
+            | "/_gateway/reload"
+            | "/_gateway/events/to-v4"
+            | "/_gateway/events/to-legacy",
+        ) => json_response(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"status": "error", "error": "method not allowed"}),
         ),
@@ -35,6 +65,14 @@ pub async fn handle<B>(gw: &Gateway, req: Request<B>) -> Response<Body> {
             &json!({"status": "error", "error": "not found"}),
         ),
     }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut resp = Response::new(full(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// Ready when a TCP connection to the orchestrator opens within a second: cheap, needs no
@@ -67,4 +105,91 @@ fn not_ready(why: &str) -> Response<Body> {
         StatusCode::SERVICE_UNAVAILABLE,
         &json!({"status": "not ready", "orchestrator": why}),
     )
+}
+
+/// JSON lines in, JSON lines out; `?strict=true`, `?skip_invalid=true` as on the command
+/// line. Anomalies (unmatched groups, skipped lines) come back in `X-Events-Report` lines
+/// counted in `X-Events-Summary`; the records of unmatched groups are appended to the body
+/// only with `?unmatched=true`, so a report never silently loses them.
+async fn events<B>(
+    gw: &Gateway,
+    req: Request<B>,
+    direction: crate::events::Direction,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let flag = |name: &str| {
+        query
+            .iter()
+            .any(|(k, v)| k == name && (v == "true" || v == "1"))
+    };
+    let opts = crate::events::Options {
+        strict: flag("strict"),
+        skip_invalid: flag("skip_invalid"),
+    };
+    let body = match crate::request::read_body(
+        http_body_util::Limited::new(req.into_body(), EVENTS_BODY_LIMIT),
+        EVENTS_BODY_LIMIT,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            return json_response(
+                e.status(),
+                &json!({"status": "error", "error": e.to_string()}),
+            )
+        }
+    };
+    let rt = gw.runtime();
+    let mut out = Vec::new();
+    let mut report = Vec::new();
+    let mut unmatched = Vec::new();
+    let result = crate::events::translate(
+        direction,
+        &rt.mappings.events,
+        &opts,
+        &body[..],
+        &mut out,
+        &mut report,
+        Some(&mut unmatched),
+    );
+    match result {
+        Ok(summary) => {
+            if flag("unmatched") {
+                out.extend_from_slice(&unmatched);
+            }
+            let mut resp = text(
+                StatusCode::OK,
+                "application/x-ndjson",
+                String::from_utf8_lossy(&out).into_owned(),
+            );
+            if let Ok(v) =
+                HeaderValue::from_str(&serde_json::to_string(&summary).unwrap_or_default())
+            {
+                resp.headers_mut().insert("x-events-summary", v);
+            }
+            for line in String::from_utf8_lossy(&report).lines().take(100) {
+                if let Ok(v) = HeaderValue::from_str(line) {
+                    resp.headers_mut().append("x-events-report", v);
+                }
+            }
+            resp
+        }
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"status": "error", "error": e.to_string()}),
+        ),
+    }
 }

@@ -1,5 +1,7 @@
-//! The core service: which legacy route a request is for, and the 404/405 answers for the
-//! rest, each in the shape of the API the path belongs to.
+//! The core service: which legacy route a request is for, which mode serves it (translate,
+//! shadow, legacy; see `modes.rs`), and the 404/405 answers for the rest, each in the shape
+//! of the API the path belongs to. Requests no mapping covers go to the legacy backend when
+//! one is configured (strangler pattern).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,11 +12,16 @@ use futures_util::future::BoxFuture;
 use http::{Request, Response};
 
 use crate::body::{Body, BoxError};
+use crate::config::Mode;
 use crate::error::{GatewayError, Reply};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Runtime};
+use crate::legacy::Family;
+use crate::modes;
 use crate::ops;
 use crate::request;
-use crate::routes::{self, RouteLabel};
+use crate::routes::{self, RouteLabel, Target};
+use crate::shadow::{self, Shadow};
+use crate::tenant;
 
 #[derive(Clone)]
 pub struct Router {
@@ -46,6 +53,15 @@ where
     }
 }
 
+/// A matched legacy call, before its mode is applied.
+struct Matched {
+    route: shadow::Route,
+    tenant: String,
+    key: String,
+    raw_id: String,
+    writes: bool,
+}
+
 async fn dispatch<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -59,43 +75,207 @@ where
     }
     let rt = gw.runtime();
     let (parts, body) = req.into_parts();
+    let family = rt.family_of(&path);
 
-    if rt.family_of(&path) == crate::legacy::Family::Registry {
-        let mut resp = routes::registry::handle(rt.clone(), &gw.metrics, parts, body).await;
-        resp.extensions_mut().insert(RouteLabel("registry"));
-        return resp;
-    }
-    // Legacy paths matched case-insensitively; the id is taken from the original path at the
-    // same position (ASCII lower-casing keeps byte offsets).
-    let lower = path.to_ascii_lowercase();
-    if let Ok(m) = rt.user_api_paths.at(&lower) {
-        let ua = &rt.mappings.user_api;
-        let raw_id = m
-            .params
-            .get(&ua.id_param.to_ascii_lowercase())
-            .map(|v| {
-                let start = v.as_ptr() as usize - lower.as_ptr() as usize;
-                path[start..start + v.len()].to_string()
+    let matched = match family {
+        Family::Registry => {
+            let action = routes::registry::action_name(&rt, &parts.uri);
+            let writes = action
+                .as_deref()
+                .and_then(|a| rt.mappings.registry.action(a))
+                .is_none_or(|(a, _)| a.writes);
+            let key = routes::registry::split_key(&rt, &parts);
+            Some(Matched {
+                route: shadow::Route::Registry,
+                tenant: tenant::request_host(&parts).unwrap_or_default(),
+                key,
+                raw_id: String::new(),
+                writes,
             })
-            .unwrap_or_default();
-        let mut resp = if parts.method == ua.method {
-            routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &raw_id).await
-        } else {
-            refuse(&gw, &path, &parts.headers, GatewayError::MethodNotAllowed)
+        }
+        Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
+            route: shadow::Route::UserApi,
+            tenant: parts
+                .headers
+                .get(&rt.mappings.v4.headers.client_code)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase(),
+            key: crate::translate::path::decode_id(&raw_id).unwrap_or_else(|_| raw_id.clone()),
+            raw_id,
+            writes: rt.mappings.user_api.writes,
+        }),
+    };
+    let Some(m) = matched else {
+        // No mapping covers the path: the legacy backend answers if there is one.
+        let mut resp = match rt.backend_for(family) {
+            Some(_) => legacy(&gw, &rt, family, parts, body).await,
+            None => refuse(&rt, family, &parts.headers, GatewayError::NotFound),
         };
-        resp.extensions_mut().insert(RouteLabel("user-api"));
+        resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
-    }
-    let mut resp = refuse(&gw, &path, &parts.headers, GatewayError::NotFound);
-    resp.extensions_mut().insert(RouteLabel("unmatched"));
+    };
+
+    let action = match m.route {
+        shadow::Route::Registry => routes::registry::action_name(&rt, &parts.uri),
+        shadow::Route::UserApi => None,
+    };
+    let mode = modes::choose(
+        &rt.config.modes,
+        m.route.name(),
+        action.as_deref(),
+        Some(&m.tenant),
+        &m.key,
+    );
+    let label = match (m.route, mode) {
+        (shadow::Route::UserApi, Mode::Translate) => "user-api",
+        (shadow::Route::UserApi, Mode::Shadow) => "user-api.shadow",
+        (shadow::Route::UserApi, Mode::Legacy) => "user-api.legacy",
+        (shadow::Route::Registry, Mode::Translate) => "registry",
+        (shadow::Route::Registry, Mode::Shadow) => "registry.shadow",
+        (shadow::Route::Registry, Mode::Legacy) => "registry.legacy",
+    };
+    let mut resp = match mode {
+        Mode::Translate => translate(&gw, rt.clone(), &m, parts, body).await,
+        Mode::Legacy => legacy(&gw, &rt, family, parts, body).await,
+        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body).await,
+    };
+    resp.extensions_mut().insert(RouteLabel(label));
     resp
 }
 
-fn refuse(gw: &Gateway, path: &str, headers: &http::HeaderMap, e: GatewayError) -> Response<Body> {
-    let rt = gw.runtime();
+/// The raw id segment when the path is the User API route (matched case-insensitively; the
+/// id is taken from the original path at the same byte offset).
+fn match_user_api(rt: &Runtime, path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    let m = rt.user_api_paths.at(&lower).ok()?;
+    let param = rt.mappings.user_api.id_param.to_ascii_lowercase();
+    let v = m.params.get(&param)?;
+    let start = v.as_ptr() as usize - lower.as_ptr() as usize;
+    Some(path[start..start + v.len()].to_string())
+}
+
+async fn translate<B>(
+    gw: &Gateway,
+    rt: Arc<Runtime>,
+    m: &Matched,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let upstream = rt.upstream.clone();
+    let target = Target {
+        upstream: &upstream,
+        shadow_of: None,
+    };
+    match m.route {
+        shadow::Route::UserApi if parts.method != rt.mappings.user_api.method => refuse(
+            &rt,
+            Family::UserApi,
+            &parts.headers,
+            GatewayError::MethodNotAllowed,
+        ),
+        shadow::Route::UserApi => {
+            routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &m.raw_id, target).await
+        }
+        shadow::Route::Registry => {
+            routes::registry::handle(rt.clone(), &gw.metrics, parts, body, target).await
+        }
+    }
+}
+
+/// Legacy mode: the legacy backend answers, untouched.
+async fn legacy<B>(
+    gw: &Gateway,
+    rt: &Runtime,
+    family: Family,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(backend) = rt.backend_for(family) else {
+        return refuse(rt, family, &parts.headers, GatewayError::NotFound);
+    };
+    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse(rt, family, &parts.headers, e),
+    };
+    match backend.forward(&parts, bytes, &gw.metrics).await {
+        Ok(resp) => resp,
+        Err(e) => upstream_failure(rt, family, &parts.headers, e),
+    }
+}
+
+/// Shadow mode: the legacy backend answers; a translated copy is offered to the shadow.
+async fn shadowed<B>(
+    gw: &Arc<Gateway>,
+    rt: &Arc<Runtime>,
+    family: Family,
+    m: Matched,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(backend) = rt.backend_for(family) else {
+        return refuse(rt, family, &parts.headers, GatewayError::NotFound);
+    };
+    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse(rt, family, &parts.headers, e),
+    };
+    let (head, answer) = match backend
+        .forward_raw(&parts, bytes.clone(), &gw.metrics)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return upstream_failure(rt, family, &parts.headers, e),
+    };
+    let status = head.status.as_u16();
+    let resp = Response::from_parts(head, crate::body::full(answer.clone()));
+    let call = shadow::Call {
+        route: m.route,
+        tenant: m.tenant,
+        sample_key: m.key,
+        request_id: request::request_id(&parts.headers),
+        parts,
+        body: bytes,
+        raw_id: m.raw_id,
+        writes: m.writes,
+    };
+    Shadow::offer(gw, rt, call, status, answer);
+    resp
+}
+
+fn upstream_failure(
+    rt: &Runtime,
+    family: Family,
+    headers: &http::HeaderMap,
+    e: crate::upstream::UpstreamError,
+) -> Response<Body> {
+    let mut resp = refuse(rt, family, headers, GatewayError::Upstream(e));
+    // Not a refusal: the call was forwarded.
+    resp.extensions_mut().remove::<crate::legacy::Refused>();
+    resp
+}
+
+fn refuse(
+    rt: &Runtime,
+    family: Family,
+    headers: &http::HeaderMap,
+    e: GatewayError,
+) -> Response<Body> {
     let request_id = request::request_id(headers);
     e.into_response(
-        rt.family_of(path),
+        family,
         &Reply {
             request_id: &request_id,
             ..Reply::default()

@@ -67,7 +67,9 @@ pub async fn serve<S, B, O, OB>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout);
+        .header_read_timeout(opts.header_read_timeout)
+        // Legacy passthrough answers keep their header-name case (see passthrough.rs).
+        .preserve_header_case(true);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -18,6 +18,8 @@ use crate::translate::path::PathTemplate;
 pub struct Registry {
     pub path: String,
     pub action_param: String,
+    /// Answer fields ignored by shadow comparison; lower-cased.
+    pub shadow_noise: Vec<String>,
     pub actions: Vec<Action>,
     /// Any name a client may send (action or alias) → (action index, accepted methods).
     names: HashMap<String, (usize, Vec<Method>)>,
@@ -32,6 +34,8 @@ pub struct Action {
     pub event: Option<String>,
     /// The v4 path needs the current user's id, read from the JWT.
     pub identity: bool,
+    /// The call changes data (or sends mail): not shadowed unless the route opts in.
+    pub writes: bool,
     pub inputs: Vec<Input>,
 }
 
@@ -105,6 +109,8 @@ struct ErrorRule {
 struct RawFile {
     path: Spanned<String>,
     action_param: String,
+    #[serde(default)]
+    shadow_noise: Vec<String>,
     actions: Vec<RawAction>,
     errors: Vec<RawError>,
 }
@@ -119,6 +125,8 @@ struct RawAction {
     event: Option<Spanned<String>>,
     #[serde(default)]
     identity: bool,
+    #[serde(default = "super::user_api::yes")]
+    writes: bool,
     #[serde(default)]
     aliases: Vec<RawAlias>,
     inputs: Vec<Input>,
@@ -208,6 +216,7 @@ impl Registry {
                 path,
                 event: a.event.as_ref().map(|e| e.get_ref().clone()),
                 identity: a.identity,
+                writes: a.writes,
                 inputs: a.inputs.clone(),
             });
         }
@@ -249,6 +258,7 @@ impl Registry {
         Ok(Self {
             path: raw.path.into_inner(),
             action_param: raw.action_param,
+            shadow_noise: raw.shadow_noise.iter().map(|n| n.to_lowercase()).collect(),
             actions,
             names,
             errors,

@@ -25,6 +25,11 @@ pub struct UserApi {
     /// With the spelling of the mapping file, for error messages.
     pub required_headers: Vec<(HeaderName, String)>,
     pub secret_fields: Vec<String>,
+    /// The call changes data: not shadowed unless the route opts in.
+    pub writes: bool,
+    /// Answer fields that differ by nature (request ids), ignored by shadow comparison;
+    /// lower-cased.
+    pub shadow_noise: Vec<String>,
     /// In the order they are carried out.
     pub parts: Vec<Part>,
     /// Lower-cased legacy field name → (part index, field index).
@@ -136,6 +141,10 @@ struct RawRoute {
     required_headers: Vec<Spanned<String>>,
     #[serde(default)]
     secret_fields: Vec<String>,
+    #[serde(default = "yes")]
+    writes: bool,
+    #[serde(default)]
+    shadow_noise: Vec<String>,
     order: Spanned<Vec<Spanned<String>>>,
 }
 
@@ -321,6 +330,8 @@ impl UserApi {
             id_param,
             required_headers,
             secret_fields: r.secret_fields,
+            writes: r.writes,
+            shadow_noise: r.shadow_noise.iter().map(|n| n.to_lowercase()).collect(),
             parts,
             index,
             errors,
@@ -350,6 +361,11 @@ impl UserApi {
     pub fn events(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().map(|p| p.event.as_str())
     }
+}
+
+/// Unknown means "may write": the safe reading for shadow mode.
+pub(crate) fn yes() -> bool {
+    true
 }
 
 pub(crate) fn parse_method(

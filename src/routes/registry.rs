@@ -23,6 +23,8 @@ use crate::mapping::Failure;
 use crate::metrics::Metrics;
 use crate::redact::scrub;
 use crate::request::{self, REQUEST_ID};
+use crate::routes::Target;
+use crate::shadow::SHADOW_OF;
 use crate::tenant;
 use crate::upstream::Call;
 
@@ -35,6 +37,7 @@ pub async fn handle<B>(
     metrics: &Metrics,
     parts: http::request::Parts,
     body: B,
+    target: Target<'_>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes>,
@@ -131,7 +134,10 @@ where
                 .and_then(|n| std::env::var(n).ok())
         })
         .or_else(|| rt.sandbox.then(|| SANDBOX_SERVICE_TOKEN.to_string()));
-    let headers = v4_headers(&rt, tenant, auth.as_deref(), &request_id);
+    let mut headers = v4_headers(&rt, tenant, auth.as_deref(), &request_id);
+    if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SHADOW_OF, v);
+    }
     let call = Call {
         method: action.method.clone(),
         path: action.path.render(user.as_deref()),
@@ -142,7 +148,7 @@ where
         label: &action.name,
     };
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let (status, answer, outcome) = match rt.upstream.v4(call).await {
+    let (status, answer, outcome) = match target.upstream.v4(call).await {
         Ok(a) if a.is_success() => (http::StatusCode::OK, Answer::ok(called), "applied"),
         Ok(a) => {
             let text = scrub(&a.text, &secrets);
@@ -190,6 +196,28 @@ where
         );
     }
     json(status, &answer)
+}
+
+/// The canonical name of the action a request asks for, if it names a known one.
+pub fn action_name(rt: &Runtime, uri: &http::Uri) -> Option<String> {
+    let reg = &rt.mappings.registry;
+    let called = url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| *k == reg.action_param)
+        .map(|(_, v)| v.into_owned())?;
+    reg.action(&called).map(|(a, _)| a.name.clone())
+}
+
+/// The key that keeps a user on one side of a canary split or shadow sample: the user from
+/// the token when there is one, else the request id (calls without a user, such as the
+/// forgotten-password start, are split per call).
+pub fn split_key(rt: &Runtime, parts: &http::request::Parts) -> String {
+    let auth = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    rt.verifier
+        .user_id(auth)
+        .unwrap_or_else(|_| request::request_id(&parts.headers))
 }
 
 /// Reads every input of the action, checks it, and builds the v4 body. Returns the secret

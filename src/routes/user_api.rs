@@ -21,6 +21,8 @@ use crate::mapping::{Failure, UserApi};
 use crate::metrics::Metrics;
 use crate::redact::scrub;
 use crate::request::{self, REQUEST_ID};
+use crate::routes::Target;
+use crate::shadow::SHADOW_OF;
 use crate::translate::case::{self, CaseError};
 use crate::translate::path;
 use crate::upstream::Call;
@@ -140,6 +142,7 @@ pub async fn handle<B>(
     parts: http::request::Parts,
     body: B,
     raw_id: &str,
+    target: Target<'_>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes>,
@@ -163,7 +166,12 @@ where
         Err(e) => return refuse(GatewayError::BadId(e), None),
     };
     let headers = match forward_headers(ua, &parts.headers, &request_id) {
-        Ok(h) => h,
+        Ok(mut h) => {
+            if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
+                h.insert(SHADOW_OF, v);
+            }
+            h
+        }
         Err(e) => return refuse(e, Some(&id)),
     };
     let planned = async {
@@ -176,13 +184,14 @@ where
         Ok(p) => p,
         Err(e) => return refuse(e, Some(&id)),
     };
-    run(&rt, metrics, &id, &request_id, headers, planned).await
+    run(&rt, metrics, target, &id, &request_id, headers, planned).await
 }
 
 /// Carries out the planned calls in order and builds the one legacy answer.
 async fn run(
     rt: &Runtime,
     metrics: &Metrics,
+    target: Target<'_>,
     id: &str,
     request_id: &str,
     headers: HeaderMap,
@@ -226,7 +235,7 @@ async fn run(
             body: Some(Bytes::from(body)),
             label: &part.name,
         };
-        let result = rt.upstream.v4(call).await;
+        let result = target.upstream.v4(call).await;
         let (outcome, status) = match result {
             Ok(answer) if answer.is_success() => {
                 applied.push(part.label.clone());

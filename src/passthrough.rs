@@ -1,0 +1,184 @@
+//! Legacy mode: a plain reverse proxy to a legacy backend. The request and the answer pass
+//! untouched apart from hop-by-hop headers, header-name case included: old clients can
+//! depend on `Content-Type` being spelled the way their backend spelled it. That is why this
+//! path uses hyper-util's client (which can preserve header case) and not reqwest.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::{full, Body};
+use crate::metrics::Metrics;
+use crate::upstream::UpstreamError;
+
+/// Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the ones the
+/// `Connection` header names.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in HOP_BY_HOP.iter().chain(named.iter()) {
+        headers.remove(n);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+#[derive(Clone)]
+pub struct LegacyBackend {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    scheme_authority: String,
+    prefix: String,
+    timeout: Duration,
+    max_body: usize,
+    label: &'static str,
+}
+
+impl LegacyBackend {
+    pub fn new(
+        base: &reqwest::Url,
+        timeout: Duration,
+        max_body: usize,
+        label: &'static str,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(2)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .http1_preserve_header_case(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
+        let host = base.host_str().unwrap_or("localhost");
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let scheme_authority = match base.port() {
+            Some(p) => format!("{}://{}:{}", base.scheme(), host, p),
+            None => format!("{}://{}", base.scheme(), host),
+        };
+        Self {
+            client,
+            scheme_authority,
+            prefix: base.path().trim_end_matches('/').to_string(),
+            timeout,
+            max_body,
+            label,
+        }
+    }
+
+    /// Forwards one request and returns the backend's answer as it came.
+    pub async fn forward(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        metrics: &Metrics,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let (head, body) = self.forward_raw(parts, body, metrics).await?;
+        Ok(Response::from_parts(head, full(body)))
+    }
+
+    /// [`Self::forward`], with the body kept as bytes for shadow comparison.
+    pub async fn forward_raw(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        metrics: &Metrics,
+    ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, self.forward_inner(parts, body)).await;
+        let result = result.unwrap_or(Err(UpstreamError::Timeout));
+        let outcome = match &result {
+            Ok((head, _)) => head.status.as_str().to_string(),
+            Err(UpstreamError::Timeout) => "timeout".into(),
+            Err(UpstreamError::Unreachable) => "unreachable".into(),
+            Err(_) => "invalid".into(),
+        };
+        metrics.observe_upstream(self.label, &outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn forward_inner(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri: Uri = format!("{}{}{}", self.scheme_authority, self.prefix, pq)
+            .parse()
+            .map_err(|_| UpstreamError::Unreachable)?;
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = parts.headers.clone();
+        strip_hop_by_hop(req.headers_mut());
+        // The header-case map hyper keeps for the client's request, so the backend sees the
+        // names as the client wrote them.
+        *req.extensions_mut() = parts.extensions.clone();
+        let resp = self.client.request(req).await.map_err(|e| {
+            tracing::debug!(error = %e, "legacy backend call failed");
+            UpstreamError::Unreachable
+        })?;
+        let (mut head, mut incoming) = resp.into_parts();
+        let mut buf = BytesMut::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|_| UpstreamError::Unreachable)?;
+            if let Some(chunk) = frame.data_ref() {
+                if buf.len() + chunk.len() > self.max_body {
+                    return Err(UpstreamError::TooLarge);
+                }
+                buf.extend_from_slice(chunk);
+            }
+        }
+        strip_hop_by_hop(&mut head.headers);
+        // Recomputed by hyper for the buffered body.
+        head.headers.remove(header::CONTENT_LENGTH);
+        Ok((head, buf.freeze()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, X-Private".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-private", "1".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+}

@@ -1,0 +1,160 @@
+//! Comparing the legacy answer with the translated one: both normalised (key case folded,
+//! noise fields dropped at any depth), then compared structurally into a list of JSON paths
+//! with both values. Pure functions; masking happens before anything is written.
+
+use serde_json::{Map, Value};
+
+/// At most this many differences are kept per call: enough to see what differs, bounded.
+pub const MAX_DIFFERENCES: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Difference {
+    pub path: String,
+    pub legacy: Value,
+    pub v4: Value,
+}
+
+/// Marks a side that has no value at a path.
+pub fn absent() -> Value {
+    Value::String("<absent>".into())
+}
+
+/// Lower-cases keys at every depth and drops `noise` keys (compared lower-cased).
+pub fn normalise(v: &Value, noise: &[String]) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let key = k.to_lowercase();
+                if noise.iter().any(|n| *n == key) {
+                    continue;
+                }
+                out.insert(key, normalise(v, noise));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalise(v, noise)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The paths where the two values differ, `$`-rooted, at most [`MAX_DIFFERENCES`].
+pub fn diff(legacy: &Value, v4: &Value) -> Vec<Difference> {
+    let mut out = Vec::new();
+    walk("$", legacy, v4, &mut out);
+    out
+}
+
+fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
+    if out.len() >= MAX_DIFFERENCES {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = format!("{path}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(l), Some(r)) => walk(&p, l, r, out),
+                    (Some(l), None) => push(out, p, l.clone(), absent()),
+                    (None, Some(r)) => push(out, p, absent(), r.clone()),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let p = format!("{path}[{i}]");
+                match (x.get(i), y.get(i)) {
+                    (Some(l), Some(r)) => walk(&p, l, r, out),
+                    (Some(l), None) => push(out, p, l.clone(), absent()),
+                    (None, Some(r)) => push(out, p, absent(), r.clone()),
+                    (None, None) => {}
+                }
+            }
+        }
+        (l, r) if l == r => {}
+        (l, r) => push(out, path.to_string(), l.clone(), r.clone()),
+    }
+}
+
+fn push(out: &mut Vec<Difference>, path: String, legacy: Value, v4: Value) {
+    if out.len() < MAX_DIFFERENCES {
+        out.push(Difference { path, legacy, v4 });
+    }
+}
+
+/// Replaces the values of secret keys (any depth, case-insensitive) with `***`, and the
+/// known secret values wherever they stand in a string.
+pub fn mask(v: &mut Value, secret_keys: &[String], secret_values: &[&str]) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if secret_keys.iter().any(|s| s.eq_ignore_ascii_case(k)) {
+                    *v = Value::String("***".into());
+                } else {
+                    mask(v, secret_keys, secret_values);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| mask(v, secret_keys, secret_values)),
+        Value::String(s) => *s = crate::redact::scrub(s, secret_values),
+        _ => {}
+    }
+}
+
+/// A body as a JSON value; a body that is not JSON is described, never copied.
+pub fn body_value(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(format!("<non-JSON body, {} bytes>", bytes.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn case_and_noise_do_not_count() {
+        let noise = vec!["requestid".to_string()];
+        let a = normalise(
+            &json!({"Code": 0, "RequestId": "a", "Result": {"Updated": true}}),
+            &noise,
+        );
+        let b = normalise(
+            &json!({"code": 0, "requestId": "b", "result": {"updated": true}}),
+            &noise,
+        );
+        assert!(diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn real_differences_have_paths_and_both_values() {
+        let d = diff(
+            &json!({"errors": [], "code": 0}),
+            &json!({"errors": [{"code": "E"}], "code": 400}),
+        );
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].path, "$.code");
+        assert_eq!(
+            (d[0].legacy.clone(), d[0].v4.clone()),
+            (json!(0), json!(400))
+        );
+        assert_eq!(d[1].path, "$.errors[0]");
+        assert_eq!(d[1].legacy, absent());
+    }
+
+    #[test]
+    fn masking_covers_keys_and_values() {
+        let mut v = json!({"Password": "Abc", "msg": "the password Hunter22 is weak", "n": [{"password": 1}]});
+        mask(&mut v, &["password".into()], &["Hunter22"]);
+        assert_eq!(
+            v,
+            json!({"Password": "***", "msg": "the password *** is weak", "n": [{"password": "***"}]})
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! Shadow mode (SPEC 3): the legacy backend answers the client, untouched; a translated copy
+//! of the call goes to v4 off the request path, and the two answers are compared.
+//!
+//! Isolation is the point of this module. The copy starts only after the client's answer is
+//! ready and runs in its own task, so the client's latency and result never depend on v4,
+//! even when v4 hangs or is down. Copies are sampled per user, bounded in number (running
+//! plus queued; the excess is dropped and counted, never queued without bound) and in size
+//! (bodies over the cap are skipped and counted), and a per-route kill switch pauses a route
+//! whose copies fail or crawl. Writes are not shadowed unless the route opts in, and then only
+//! towards a separate shadow orchestrator (config check).
+
+pub mod compare;
+pub mod diffs;
+pub mod killswitch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderName, Response};
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::body::Body;
+use crate::gateway::{Gateway, Runtime};
+use crate::legacy::Refused;
+use crate::routes::Target;
+use compare::Difference;
+use diffs::DiffWriter;
+use killswitch::KillSwitch;
+
+/// The marker every shadow copy carries, with the original request id: v4 logs can tell
+/// copies apart, and a gateway that receives one never shadows it again.
+pub const SHADOW_OF: HeaderName = HeaderName::from_static("x-shadow-of");
+
+/// Distinct (route, tenant) rows kept; further tenants are counted as `other`, so a client
+/// inventing `X-ClientCode` values cannot grow memory or metric labels.
+const MAX_ROWS: usize = 1000;
+/// Distinct differing paths kept per row.
+const MAX_PATHS: usize = 100;
+
+/// Which legacy API a shadowed call belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    UserApi,
+    Registry,
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::UserApi => "user-api",
+            Route::Registry => "registry",
+        }
+    }
+}
+
+/// The figures of one route and tenant, as `GET /_gateway/shadow` reports them.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub compared: u64,
+    pub matched: u64,
+    pub differing: u64,
+    pub v4_errors: u64,
+    pub dropped: u64,
+    pub skipped: u64,
+    pub refused: u64,
+    pub paused: u64,
+    #[serde(skip)]
+    paths: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+struct State {
+    rows: BTreeMap<(String, String), Stats>,
+    kill: HashMap<String, KillSwitch>,
+    diffs: Option<DiffWriter>,
+}
+
+impl State {
+    fn row(&mut self, route: &str, tenant: &str) -> &mut Stats {
+        let key = if self.rows.len() >= MAX_ROWS
+            && !self
+                .rows
+                .contains_key(&(route.to_string(), tenant.to_string()))
+        {
+            (route.to_string(), "other".to_string())
+        } else {
+            (route.to_string(), tenant.to_string())
+        };
+        self.rows.entry(key).or_default()
+    }
+}
+
+/// Shadow state that outlives configuration reloads.
+#[derive(Default)]
+pub struct Shadow {
+    state: Mutex<State>,
+    /// Copies running or waiting for a permit.
+    in_system: AtomicUsize,
+}
+
+/// What one call tells the shadow: everything needed to translate the copy later.
+pub struct Call {
+    pub route: Route,
+    /// Canonical action name for the action API, for mode rules and reports.
+    pub tenant: String,
+    pub sample_key: String,
+    pub request_id: String,
+    pub parts: http::request::Parts,
+    pub body: Bytes,
+    /// The raw id path segment of `PUT /User/{id}`.
+    pub raw_id: String,
+    pub writes: bool,
+}
+
+impl Shadow {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain counters: still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(
+        &self,
+        gw: &Gateway,
+        route: &str,
+        tenant: &str,
+        result: &str,
+        f: impl FnOnce(&mut Stats),
+    ) {
+        let mut st = self.lock();
+        let row = st.row(route, tenant);
+        f(row);
+        drop(st);
+        gw.metrics.shadow(route, tenant, result);
+    }
+
+    /// Decides whether the call gets a copy and, if so, starts it in the background.
+    /// Returns immediately; never fails the caller.
+    pub fn offer(
+        gw: &Arc<Gateway>,
+        rt: &Arc<Runtime>,
+        call: Call,
+        legacy_status: u16,
+        legacy_body: Bytes,
+    ) {
+        let shadow = &gw.shadow;
+        let route = call.route.name();
+        let cfg = rt.config.shadow.route(route);
+        if call.parts.headers.contains_key(&SHADOW_OF) {
+            return; // a copy of a copy: never
+        }
+        if call.writes && !cfg.writes {
+            tracing::debug!(route, "write not shadowed (route has not opted in)");
+            return;
+        }
+        if crate::modes::bucket(&call.sample_key) >= cfg.sample_percent {
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut st = shadow.lock();
+            if !st.kill.entry(route.to_string()).or_default().allows(now) {
+                drop(st);
+                shadow.count(gw, route, &call.tenant, "paused", |s| s.paused += 1);
+                return;
+            }
+        }
+        if call.body.len() > rt.config.shadow.max_body_bytes {
+            shadow.count(gw, route, &call.tenant, "skipped", |s| s.skipped += 1);
+            return;
+        }
+        let limit = rt.config.shadow.max_concurrency + rt.config.shadow.max_queue;
+        if shadow.in_system.fetch_add(1, Ordering::AcqRel) >= limit {
+            shadow.in_system.fetch_sub(1, Ordering::AcqRel);
+            shadow.count(gw, route, &call.tenant, "dropped", |s| s.dropped += 1);
+            return;
+        }
+        let gw = gw.clone();
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            let permit = rt.shadow_permits.clone().acquire_owned().await;
+            run_copy(&gw, &rt, call, legacy_status, legacy_body).await;
+            drop(permit);
+            gw.shadow.in_system.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    /// The summary per route and tenant, with the most frequent differing paths.
+    pub fn report(&self, rt: &Runtime) -> Value {
+        let st = self.lock();
+        let now = Instant::now();
+        let rows: Vec<Value> = st
+            .rows
+            .iter()
+            .map(|((route, tenant), s)| {
+                let mut paths: Vec<(&String, &u64)> = s.paths.iter().collect();
+                paths.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+                v["route"] = json!(route);
+                v["tenant"] = json!(tenant);
+                v["top_differing_paths"] = json!(paths
+                    .iter()
+                    .take(10)
+                    .map(|(p, n)| json!({"path": p, "count": n}))
+                    .collect::<Vec<_>>());
+                v
+            })
+            .collect();
+        let kill: BTreeMap<&String, Value> = st
+            .kill
+            .iter()
+            .map(|(r, k)| (r, json!({"paused": k.paused(now), "trips": k.trips})))
+            .collect();
+        json!({
+            "rows": rows,
+            "kill_switches": kill,
+            "in_flight": self.in_system.load(Ordering::Acquire),
+            "diff_file": rt.config.shadow.diff_file,
+        })
+    }
+}
+
+/// Translates and sends the copy, compares, records. Runs off the request path.
+async fn run_copy(
+    gw: &Arc<Gateway>,
+    rt: &Arc<Runtime>,
+    call: Call,
+    legacy_status: u16,
+    legacy_body: Bytes,
+) {
+    let route = call.route.name();
+    let upstream = match (&rt.shadow_upstream, call.writes) {
+        (Some(u), _) => u,
+        (None, false) => &rt.upstream,
+        // The config check makes this unreachable; never send a write to the live v4.
+        (None, true) => return,
+    };
+    let target = Target {
+        upstream,
+        shadow_of: Some(&call.request_id),
+    };
+    let started = Instant::now();
+    let body = Full::new(call.body.clone());
+    let resp: Response<Body> = match call.route {
+        Route::UserApi => {
+            crate::routes::user_api::handle(
+                rt.clone(),
+                &gw.metrics,
+                call.parts.clone(),
+                body,
+                &call.raw_id,
+                target,
+            )
+            .await
+        }
+        Route::Registry => {
+            crate::routes::registry::handle(
+                rt.clone(),
+                &gw.metrics,
+                call.parts.clone(),
+                body,
+                target,
+            )
+            .await
+        }
+    };
+    let latency_ms = started.elapsed().as_millis() as u64;
+    if resp.extensions().get::<Refused>().is_some() {
+        gw.shadow
+            .count(gw, route, &call.tenant, "refused", |s| s.refused += 1);
+        return;
+    }
+    let v4_status = resp.status().as_u16();
+    let v4_body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let v4_error = v4_status >= 500;
+
+    let noise = match call.route {
+        Route::UserApi => &rt.mappings.user_api.shadow_noise,
+        Route::Registry => &rt.mappings.registry.shadow_noise,
+    };
+    let legacy = compare::normalise(&compare::body_value(&legacy_body), noise);
+    let v4 = compare::normalise(&compare::body_value(&v4_body), noise);
+    let mut differences = compare::diff(&legacy, &v4);
+    if legacy_status != v4_status {
+        differences.insert(
+            0,
+            Difference {
+                path: "status".into(),
+                legacy: json!(legacy_status),
+                v4: json!(v4_status),
+            },
+        );
+    }
+
+    let cfg = rt.config.shadow.route(route);
+    let (secret_keys, secret_values) = secrets(rt, &call.body);
+    let mut st = gw.shadow.lock();
+    if let Some(trip) = st.kill.entry(route.to_string()).or_default().record(
+        &cfg,
+        v4_error,
+        latency_ms,
+        Instant::now(),
+    ) {
+        tracing::warn!(
+            route,
+            error_rate_percent = trip.error_rate_percent,
+            mean_latency_ms = trip.mean_latency_ms,
+            cooldown_ms = cfg.kill_cooldown_ms,
+            "shadow kill switch tripped: shadowing of this route paused"
+        );
+    }
+    let row = st.row(route, &call.tenant);
+    row.compared += 1;
+    if v4_error {
+        row.v4_errors += 1;
+    }
+    if differences.is_empty() {
+        row.matched += 1;
+    } else {
+        row.differing += 1;
+        for d in &differences {
+            if row.paths.len() < MAX_PATHS || row.paths.contains_key(&d.path) {
+                *row.paths.entry(d.path.clone()).or_default() += 1;
+            }
+        }
+    }
+    let record = (!differences.is_empty()).then(|| {
+        let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
+        let mut diffs = serde_json::to_value(&differences).unwrap_or(Value::Null);
+        compare::mask(&mut diffs, &secret_keys, &values);
+        json!({
+            "route": route,
+            "tenant": call.tenant,
+            "request_id": call.request_id,
+            "differences": diffs,
+        })
+    });
+    if let (Some(record), Some(path)) = (&record, &rt.config.shadow.diff_file) {
+        if st.diffs.as_ref().is_none_or(|w| w.path() != path.as_path()) {
+            st.diffs = Some(DiffWriter::new(path, rt.config.shadow.diff_file_max_bytes));
+        }
+        if let Some(w) = st.diffs.as_mut() {
+            if let Err(e) = w.write_line(record.to_string().as_bytes()) {
+                tracing::warn!(error = %e, "cannot write the shadow diff file");
+            }
+        }
+    }
+    drop(st);
+    gw.metrics.shadow(route, &call.tenant, "compared");
+    gw.metrics.shadow(
+        route,
+        &call.tenant,
+        if differences.is_empty() {
+            "matched"
+        } else {
+            "differing"
+        },
+    );
+    if v4_error {
+        gw.metrics.shadow(route, &call.tenant, "v4_error");
+    }
+    if let Some(record) = record {
+        let paths: Vec<&str> = differences.iter().map(|d| d.path.as_str()).collect();
+        tracing::info!(
+            target: "shadow",
+            route,
+            tenant = %call.tenant,
+            request_id = %call.request_id,
+            paths = ?paths,
+            diff = %record["differences"],
+            "shadow difference"
+        );
+    }
+}
+
+/// Secret key names from the mappings and the secret values of this request's body.
+fn secrets(rt: &Runtime, body: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut keys: Vec<String> = rt.mappings.user_api.secret_fields.clone();
+    for a in &rt.mappings.registry.actions {
+        for i in a.inputs.iter().filter(|i| i.secret) {
+            keys.extend(i.names().map(str::to_string));
+        }
+    }
+    keys.push("authorization".into());
+    let mut values = Vec::new();
+    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
+        for (k, v) in m {
+            if keys.iter().any(|s| s.eq_ignore_ascii_case(&k)) {
+                if let Value::String(s) = v {
+                    values.push(s);
+                }
+            }
+        }
+    }
+    (keys, values)
+}
