@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{full, Body};
+use crate::legacy::Shaped;
 use crate::metrics::Metrics;
 use crate::upstream::UpstreamError;
 
@@ -159,6 +160,8 @@ impl LegacyBackend {
             }
         }
         strip_hop_by_hop(&mut head.headers);
+        // The backend's own answer, in its own shape: the shape layer must leave it alone.
+        head.extensions.insert(Shaped);
         // Recomputed by hyper for the buffered body.
         head.headers.remove(header::CONTENT_LENGTH);
         Ok((head, buf.freeze()))
