@@ -24,6 +24,21 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// The `Authorization` value and its credential alone (`Bearer abc` and `abc`), to scrub.
+pub fn authorization_secrets(headers: &http::HeaderMap) -> Vec<&str> {
+    let Some(value) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![value.trim()];
+    if let Some((_, credential)) = value.trim().split_once(' ') {
+        out.push(credential.trim());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::scrub;

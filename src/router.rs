@@ -172,12 +172,18 @@ where
         shadow_of: None,
     };
     match m.route {
-        shadow::Route::UserApi if parts.method != rt.mappings.user_api.method => refuse(
-            &rt,
-            Family::UserApi,
-            &parts.headers,
-            GatewayError::MethodNotAllowed,
-        ),
+        shadow::Route::UserApi if parts.method != rt.mappings.user_api.method => {
+            let mut resp = refuse(
+                &rt,
+                Family::UserApi,
+                &parts.headers,
+                GatewayError::MethodNotAllowed,
+            );
+            if let Ok(v) = http::HeaderValue::from_str(rt.mappings.user_api.method.as_str()) {
+                resp.headers_mut().insert(http::header::ALLOW, v);
+            }
+            resp
+        }
         shadow::Route::UserApi => {
             routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &m.raw_id, target).await
         }

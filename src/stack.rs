@@ -38,6 +38,19 @@ use crate::router::Router;
 
 pub type GatewayService = BoxCloneService<Request<Incoming>, Response<Body>, Infallible>;
 
+/// A client `x-request-id` that is empty, over 128 bytes or not printable ASCII cannot be
+/// traced or forwarded: drop it so the request-id layer generates one.
+fn drop_unusable_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let unusable = req.headers().get(REQUEST_ID).is_some_and(|v| {
+        let b = v.as_bytes();
+        b.is_empty() || b.len() > 128 || !b.iter().all(u8::is_ascii_graphic)
+    });
+    if unusable {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
 pub fn build(gw: Arc<Gateway>) -> GatewayService {
     let rt = gw.runtime();
     let limits = &rt.config.limits;
@@ -50,6 +63,7 @@ pub fn build(gw: Arc<Gateway>) -> GatewayService {
             header::PROXY_AUTHORIZATION,
             header::COOKIE,
         ]))
+        .map_request(drop_unusable_request_id)
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()

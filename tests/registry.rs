@@ -570,40 +570,64 @@ async fn v4_down_is_an_exception_response() {
 async fn forgotten_password_round_trip_on_the_sandbox() {
     let gw = common::gateway_with("", None).await;
     let url = format!("{}{PATH}", gw.url());
-    let post = |q: &str, body: Value| client().post(format!("{url}?{q}")).json(&body).send();
-    let a: Value = post(
+    let post = |q: String, body: Value| client().post(format!("{url}?{q}")).json(&body).send();
+    let call = |q: &str, body: Value| {
+        let f = post(q.to_string(), body);
+        async move { f.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let a = call(
         "action=registernewpassword",
         json!({"email": "bob@example.test"}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(a, json!({"status": "OK", "action": "registernewpassword"}));
-    let a: Value = post(
-        "action=activatenewpassword&id=unknown",
-        json!({"password": "Abcdefg1"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(a["error"], "No request with this id");
-    // The sandbox recorded PWDREQ's v4 event.
+
+    // The sandbox's outbox holds the mail v4 would have sent, with the tenant's reset page.
     let sandbox = gw.sandbox.as_ref().unwrap().url();
-    let log = client()
-        .get(format!("{sandbox}/_sandbox/events"))
-        .send()
+    let get = |what: &str| {
+        let f = client().get(format!("{sandbox}/_sandbox/{what}")).send();
+        async move { f.await.unwrap().text().await.unwrap() }
+    };
+    let outbox = get("outbox").await;
+    let mail: Value = serde_json::from_str(outbox.lines().last().unwrap()).unwrap();
+    assert_eq!(mail["to"], "bob@example.test");
+    let id = mail["encryptedEventId"].as_str().unwrap().to_string();
+    assert_eq!(
+        mail["link"],
+        format!("http://localhost:8080/reset-password?id={id}")
+    );
+
+    // A weak password is refused without using the id up; then the id works once.
+    let a = call(
+        &format!("action=activatenewpassword&id={id}"),
+        json!({"password": "weak"}),
+    )
+    .await;
+    assert_eq!(a["error"], "Password complexity");
+    let a = call(
+        &format!("action=activatenewpassword&id={id}"),
+        json!({"password": "Brand-New1"}),
+    )
+    .await;
+    assert_eq!(a, json!({"status": "OK", "action": "activatenewpassword"}));
+    let a = call(
+        &format!("action=activate&cid={id}"),
+        json!({"password": "Brand-New1"}),
+    )
+    .await;
+    assert_eq!(a["error"], "No request with this id");
+
+    // The sandbox recorded PWDREQ's v4 event, and CHGPWD's pair for bob's new password.
+    let events: Vec<Value> = get("events")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let events: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(events.iter().any(|e| e["eventId"] == 4009), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["eventId"] == 4609 && e["customerRegistrationId"] == "1002"),
+        "{events:?}"
+    );
 }

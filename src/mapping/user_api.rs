@@ -156,7 +156,7 @@ struct RawPart {
     method: Spanned<String>,
     path: Spanned<String>,
     event: Spanned<String>,
-    fields: Spanned<toml::Table>,
+    fields: Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
     #[serde(default)]
     rename: HashMap<String, String>,
 }
@@ -226,9 +226,9 @@ impl UserApi {
             }
             let mut fields = Vec::new();
             for (legacy, ty) in p.fields.get_ref() {
-                let parsed = ty.as_str().and_then(FieldType::parse).ok_or_else(|| {
+                let parsed = FieldType::parse(ty.get_ref()).ok_or_else(|| {
                     src.error(
-                        p.fields.span(),
+                        ty.span(),
                         format!("parts[{i}].fields.{legacy}"),
                         "expected one of string, boolean, number, object, array, any (with an optional trailing ?)",
                     )
@@ -236,7 +236,7 @@ impl UserApi {
                 let key = legacy.to_lowercase();
                 if let Some((other, _)) = index_by_name.get(&key) {
                     return Err(src.error(
-                        p.fields.span(),
+                        ty.span(),
                         format!("parts[{i}].fields.{legacy}"),
                         format!(
                             "field already belongs to part {other:?} (names are case-insensitive)"

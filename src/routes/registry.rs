@@ -79,7 +79,12 @@ where
     };
     let called = called.as_str();
     if !methods.contains(&parts.method) {
-        return refuse(GatewayError::MethodNotAllowed, Some(called));
+        let mut resp = refuse(GatewayError::MethodNotAllowed, Some(called));
+        let allow: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        return resp;
     }
 
     let sandbox_tenant;
@@ -147,7 +152,8 @@ where
         )),
         label: &action.name,
     };
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    secrets.extend(crate::redact::authorization_secrets(&parts.headers));
     let (status, answer, outcome) = match target.upstream.v4(call).await {
         Ok(a) if a.is_success() => (http::StatusCode::OK, Answer::ok(called), "applied"),
         Ok(a) => {

@@ -60,7 +60,8 @@ pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, Gate
             )));
         }
         seen.push((key.as_str(), field.legacy.as_str()));
-        if !(value.is_null() && field.nullable) && !field.ty.accepts(value) {
+        let null_ok = value.is_null() && field.nullable;
+        if !null_ok && !field.ty.accepts(value) {
             return Err(GatewayError::WrongType {
                 field: field.legacy.clone(),
                 expected: if field.nullable {
@@ -219,7 +220,9 @@ async fn run(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    // v4 echoing the caller's token in an error text must not pass it on.
+    secrets.extend(crate::redact::authorization_secrets(&headers));
 
     let mut applied = Vec::new();
     let mut failure: Option<(StatusCode, ErrorEntry)> = None;

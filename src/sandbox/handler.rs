@@ -64,6 +64,14 @@ where
             }
             with_body(StatusCode::OK, "application/x-ndjson", lines.into())
         }
+        Route::Outbox => {
+            let mut lines = Vec::new();
+            for mail in sandbox.outbox() {
+                lines.extend_from_slice(mail.to_string().as_bytes());
+                lines.push(b'\n');
+            }
+            with_body(StatusCode::OK, "application/x-ndjson", lines.into())
+        }
         Route::Reset => {
             sandbox.reset();
             let mut res = Response::new(Full::new(Bytes::new()));
@@ -113,11 +121,18 @@ where
             Ok(Success::new("S200_01", "Get user completed.").with_data(user))
         }
         Route::StartForgotPassword => {
-            let login = input::forgot_start(&json_body(req).await?)?;
+            let (login, return_url) = input::forgot_start(&json_body(req).await?)?;
             let token = uuid::Uuid::new_v4().simple().to_string();
             sandbox.transact(Operation::StartForgotPassword, |s| {
                 s.start_reset(&login, token.clone()).map(|user| (user, ()))
             })?;
+            let link = return_url.map(|u| {
+                let sep = if u.contains('?') { '&' } else { '?' };
+                format!("{u}{sep}id={token}")
+            });
+            sandbox.send_mail(
+                serde_json::json!({"to": login, "encryptedEventId": token, "link": link}),
+            );
             Ok(Success::new("S200_08", "Start ForgotPassword completed.")
                 .with_data(serde_json::json!({ "encryptedEventId": token })))
         }
@@ -128,7 +143,7 @@ where
             })?;
             Ok(Success::new("S200_09", "Finish ForgotPassword completed."))
         }
-        Route::Events | Route::Reset | Route::Health => Err(Failure::NotFound),
+        Route::Events | Route::Outbox | Route::Reset | Route::Health => Err(Failure::NotFound),
     }
 }
 

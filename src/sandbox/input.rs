@@ -70,11 +70,11 @@ pub(crate) fn user_update(body: &[u8]) -> Result<UserUpdate, InputError> {
 }
 
 /// `POST /v4/Users/ForgotPassword`: the login name (an e-mail address).
-pub(crate) fn forgot_start(body: &[u8]) -> Result<String, InputError> {
+pub(crate) fn forgot_start(body: &[u8]) -> Result<(String, Option<String>), InputError> {
     let mut b = Body::parse(body, &["loginName", "returnUrl"])?;
     let login = b.required_string("loginName")?;
-    b.optional_string("returnUrl")?;
-    Ok(login)
+    let return_url = b.optional_string("returnUrl")?;
+    Ok((login, return_url))
 }
 
 /// `POST /v4/Users/ForgotPassword/Finish`: (encryptedEventId, new password).
@@ -291,7 +291,7 @@ mod tests {
     fn forgot_bodies() {
         assert_eq!(
             forgot_start(br#"{"loginName":"a@b.c","returnUrl":"https://x"}"#).unwrap(),
-            "a@b.c"
+            ("a@b.c".to_string(), Some("https://x".to_string()))
         );
         assert_eq!(
             reason(forgot_start(br#"{"returnUrl":"x"}"#)),

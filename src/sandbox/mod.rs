@@ -96,13 +96,19 @@ pub struct Sandbox {
 struct State {
     store: Store,
     log: EventLog,
+    /// The reset mails v4 would have sent, newest last, at most [`OUTBOX_CAPACITY`].
+    outbox: std::collections::VecDeque<serde_json::Value>,
 }
+
+/// Enough mails to follow a test or a demo; the oldest go first.
+const OUTBOX_CAPACITY: usize = 100;
 
 impl State {
     fn seeded() -> Self {
         Self {
             store: Store::seeded(),
             log: EventLog::default(),
+            outbox: std::collections::VecDeque::new(),
         }
     }
 }
@@ -137,6 +143,20 @@ impl Sandbox {
     /// The v4 event log so far, oldest first, in the record shape of the module doc.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.lock().log.records().cloned().collect()
+    }
+
+    /// The forgotten-password mails "sent" so far (`to`, `encryptedEventId`, `link`), so a
+    /// demo or a test can finish the flow the way a user clicking the link would.
+    pub fn outbox(&self) -> Vec<serde_json::Value> {
+        self.lock().outbox.iter().cloned().collect()
+    }
+
+    pub(crate) fn send_mail(&self, mail: serde_json::Value) {
+        let mut st = self.lock();
+        if st.outbox.len() >= OUTBOX_CAPACITY {
+            st.outbox.pop_front();
+        }
+        st.outbox.push_back(mail);
     }
 
     /// Back to the seeded users, no outstanding forgot-password requests, an empty log.

@@ -16,6 +16,7 @@ pub(crate) enum Route {
     FinishForgotPassword,
     /// `/_sandbox/…` control endpoints: outside the v4 contract, no tenant headers.
     Events,
+    Outbox,
     Reset,
     Health,
 }
@@ -31,6 +32,7 @@ impl Route {
             Route::StartForgotPassword => "forgot-password-start",
             Route::FinishForgotPassword => "forgot-password-finish",
             Route::Events => "sandbox-events",
+            Route::Outbox => "sandbox-outbox",
             Route::Reset => "sandbox-reset",
             Route::Health => "sandbox-health",
         }
@@ -81,6 +83,7 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> 
             _ => return Err(RouteError::NotFound),
         },
         ["", "_sandbox", "events"] => ("GET", (method == Method::GET).then_some(Route::Events)),
+        ["", "_sandbox", "outbox"] => ("GET", (method == Method::GET).then_some(Route::Outbox)),
         ["", "_sandbox", "reset"] => ("POST", (method == Method::POST).then_some(Route::Reset)),
         ["", "_sandbox", "health"] => ("GET", (method == Method::GET).then_some(Route::Health)),
         _ => return Err(RouteError::NotFound),

@@ -26,7 +26,7 @@ pub fn normalise(v: &Value, noise: &[String]) -> Value {
             let mut out = Map::new();
             for (k, v) in m {
                 let key = k.to_lowercase();
-                if noise.iter().any(|n| *n == key) {
+                if noise.contains(&key) {
                     continue;
                 }
                 out.insert(key, normalise(v, noise));

@@ -1,0 +1,296 @@
+//! `legacy-gateway check` and `serve` on broken configuration and mappings, through the real
+//! binary: the exit status, and an error on stderr in the form `FILE:LINE: field `F`: message`
+//! that points at the line and field an operator has to fix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
+
+fn shipped_mappings() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings")
+}
+
+/// The binary with no `LEGACY_GATEWAY_*` variable of the test environment leaking in.
+fn gateway_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LEGACY_GATEWAY_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "info");
+    c
+}
+
+/// Runs to completion, but never hangs the test run: a `serve` that starts by mistake is
+/// killed after a while and reported.
+fn run(args: &[&str]) -> Output {
+    let mut child = gateway_cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} did not exit; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A copy of the shipped mappings in a temporary directory.
+fn mappings_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(shipped_mappings()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+/// Replaces the first `from` in `file` with `to`; returns the 1-based line of the change and
+/// how many times `block` (a `[[table]]` header) occurs before it, i.e. the array index of the
+/// entry that holds it.
+fn break_file(file: &Path, from: &str, to: &str, block: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let at = text
+        .find(from)
+        .unwrap_or_else(|| panic!("{from:?} not in {}", file.display()));
+    let line = text[..at].matches('\n').count() + 1;
+    let index = text[..at].matches(block).count() - 1;
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+    (line, index)
+}
+
+/// The one error line: `error: FILE:LINE: field `FIELD`: message`.
+fn assert_error(o: &Output, file: &Path, line: usize, field: &str, message_part: &str) {
+    assert!(!o.status.success(), "must fail; stderr: {}", stderr(o));
+    let err = stderr(o);
+    let prefix = format!("{}:{line}: field `{field}`: ", file.display());
+    let hit = err
+        .lines()
+        .find(|l| l.contains(&prefix))
+        .unwrap_or_else(|| panic!("no line with {prefix:?} in stderr:\n{err}"));
+    assert!(
+        hit.contains(message_part),
+        "{hit:?} should mention {message_part:?}"
+    );
+}
+
+#[test]
+fn check_accepts_the_shipped_mappings() {
+    let o = run(&["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ok: "));
+
+    let dir = shipped_mappings();
+    let o = run(&["check", "--mappings", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(dir.to_str().unwrap()), "{out}");
+}
+
+#[test]
+fn check_names_an_unknown_event_in_user_api_toml() {
+    let dir = mappings_copy();
+    let file = dir.path().join("user-api.toml");
+    let (line, i) = break_file(&file, "event = \"CHGPWD\"", "event = \"NOPE\"", "[[parts]]");
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+}
+
+#[test]
+fn check_names_a_duplicate_event_id_in_events_toml() {
+    let dir = mappings_copy();
+    let file = dir.path().join("events.toml");
+    let (line, i) = break_file(&file, "id = 22\n", "id = 1042\n", "[[events]]");
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(&o, &file, line, &format!("events[{i}].id"), "1042");
+}
+
+#[test]
+fn check_names_a_bad_regex() {
+    let dir = mappings_copy();
+    let file = dir.path().join("user-api.toml");
+    let (line, i) = break_file(
+        &file,
+        "text = \"(?i)password\"",
+        "text = \"(?i)pass(word\"",
+        "[[errors]]",
+    );
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(
+        &o,
+        &file,
+        line,
+        &format!("errors[{i}].text"),
+        "invalid regex",
+    );
+}
+
+#[test]
+fn check_names_a_toml_type_error() {
+    let dir = mappings_copy();
+    let file = dir.path().join("events.toml");
+    let (line, _) = break_file(&file, "id = 22\n", "id = \"22\"\n", "[[events]]");
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(&o, &file, line, "id", "invalid type");
+}
+
+#[test]
+fn check_names_a_missing_mapping_file() {
+    let dir = mappings_copy();
+    let file = dir.path().join("events.toml");
+    std::fs::remove_file(&file).unwrap();
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!("{}:0: ", file.display())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn check_names_the_line_of_a_bad_field_type() {
+    let dir = mappings_copy();
+    let file = dir.path().join("user-api.toml");
+    let (line, i) = break_file(
+        &file,
+        "IgnoreProvider = \"boolean\"",
+        "IgnoreProvider = \"bool\"",
+        "[[parts]]",
+    );
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(
+        &o,
+        &file,
+        line,
+        &format!("parts[{i}].fields.IgnoreProvider"),
+        "expected one of",
+    );
+}
+
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let f = dir.join("gateway.toml");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn check_names_the_bad_line_of_a_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, usize, &str, &str); 6] = [
+        (
+            "listen = \"127.0.0.1:0\"\n\n[limits]\nbogus = 1\n",
+            4,
+            "bogus",
+            "unknown field",
+        ),
+        (
+            "[limits]\nbody_bytes = 0\n",
+            2,
+            "limits.body_bytes",
+            "must be greater than 0",
+        ),
+        (
+            "# comment\nlisten = \"nowhere\"\n",
+            2,
+            "listen",
+            "expected an address",
+        ),
+        (
+            "orchestrator_url = \"ftp://example.test\"\n",
+            1,
+            "orchestrator_url",
+            "http",
+        ),
+        (
+            "[limits]\nrequest_timeout_ms = 1000\nupstream_timeout_ms = 2000\n",
+            3,
+            "limits.upstream_timeout_ms",
+            "shorter than",
+        ),
+        (
+            "[limits]\nbody_bytes = \"big\"\n",
+            2,
+            "body_bytes",
+            "invalid type",
+        ),
+    ];
+    for (text, line, field, message) in cases {
+        let f = config_file(dir.path(), text);
+        let o = run(&["check", "--config", f.to_str().unwrap()]);
+        assert_error(&o, &f, line, field, message);
+    }
+    // And a good one passes, naming the file it read.
+    let f = config_file(
+        dir.path(),
+        "listen = \"127.0.0.1:0\"\n[limits]\nbody_bytes = 1024\n",
+    );
+    let o = run(&["check", "--config", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(f.to_str().unwrap()));
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = config_file(dir.path(), "[limits]\nbody_bytes = 0\n");
+    let o = run(&[
+        "serve",
+        "--config",
+        f.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_error(&o, &f, 2, "limits.body_bytes", "must be greater than 0");
+    assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
+
+    let maps = mappings_copy();
+    let file = maps.path().join("user-api.toml");
+    let (line, i) = break_file(&file, "event = \"CHGPWD\"", "event = \"NOPE\"", "[[parts]]");
+    let o = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--mappings",
+        maps.path().to_str().unwrap(),
+    ]);
+    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+    assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
+
+    // The same through the configuration file's mappings_dir.
+    let f = config_file(
+        dir.path(),
+        &format!("mappings_dir = {:?}\n", maps.path().to_str().unwrap()),
+    );
+    let o = run(&[
+        "serve",
+        "--config",
+        f.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+}

@@ -1,0 +1,930 @@
+//! The gateway core over real HTTP: every refusal of bad input (status, code, source, and that
+//! the fake v4 saw nothing), every upstream fault (unreachable, slow, broken answers), and the
+//! operator endpoints under `/_gateway/`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{client, dead_url, gateway, gateway_with, user_api_headers, v4, PASSWORD, TOKEN};
+use legacy_gateway::Running;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+    json: Value,
+}
+
+impl Answer {
+    fn request_id(&self) -> String {
+        self.headers
+            .get("x-request-id")
+            .expect("every answer carries x-request-id")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn message(&self) -> &str {
+        self.json["Errors"][0]["Message"].as_str().unwrap_or("")
+    }
+
+    /// A refusal by the gateway itself: status, one Errors entry with `code` from the
+    /// gateway, nothing updated, the request id echoed.
+    fn assert_refused(&self, status: u16, code: &str, what: &str) {
+        assert_eq!(self.status, status, "{what}: {}", self.text);
+        assert_eq!(self.json["Code"], status, "{what}: {}", self.text);
+        let errors = self.json["Errors"].as_array().expect("Errors is an array");
+        assert_eq!(errors.len(), 1, "{what}: {}", self.text);
+        assert_eq!(errors[0]["Code"], code, "{what}: {}", self.text);
+        assert_eq!(errors[0]["ErrorSource"], "Gateway", "{what}: {}", self.text);
+        assert_eq!(
+            self.json["Result"]["Updated"], false,
+            "{what}: {}",
+            self.text
+        );
+        assert_eq!(self.json["SessionId"], Value::Null, "{what}");
+        assert_eq!(self.json["RequestId"], self.request_id(), "{what}");
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.expect("the gateway answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("a body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text:?}"));
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+async fn put_body(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
+    send(
+        client()
+            .put(format!("{}/User/{id_path}", gw.url()))
+            .headers(user_api_headers())
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await
+}
+
+async fn received(server: &MockServer) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+}
+
+/// A fake v4 that accepts anything, so a refusal that leaks through would show up as a
+/// received request rather than as a failure of the mock.
+async fn accepting_v4() -> MockServer {
+    let v4s = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+            "S200_11",
+            "Update password completed.",
+            "Success",
+        )))
+        .mount(&v4s)
+        .await;
+    v4s
+}
+
+fn validation_failed() -> Value {
+    json!({"Id": 1, "Code": "ValidationFailed"})
+}
+
+fn service_unavailable() -> Value {
+    json!({"Id": 8, "Code": "ServiceUnavailable"})
+}
+
+// --- refusals before any v4 call ---
+
+#[tokio::test]
+async fn missing_mandatory_headers_are_named() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let body = json!({"Password": PASSWORD}).to_string();
+
+    // None at all.
+    let a = send(
+        client()
+            .put(format!("{}/User/1001", gw.url()))
+            .header("Content-Type", "application/json")
+            .body(body.clone()),
+    )
+    .await;
+    a.assert_refused(400, "Gateway_E400_01", "no headers");
+    assert_eq!(
+        a.json,
+        json!({
+            "Code": 400,
+            "Errors": [{
+                "Message": "Missing mandatory headers: Authorization, X-SourceSystem, X-ClientCode, X-PaperCode, X-ClientGroupCode.",
+                "Code": "Gateway_E400_01",
+                "Type": validation_failed(),
+                "ErrorSource": "Gateway"
+            }],
+            "Result": {"CustomerRegistrationId": "1001", "Updated": false},
+            "SessionId": null,
+            "RequestId": a.request_id()
+        })
+    );
+
+    // One absent, one present but empty: both missing.
+    let mut h = user_api_headers();
+    h.remove("X-PaperCode");
+    h.insert("X-ClientGroupCode", "".parse().unwrap());
+    let a = send(
+        client()
+            .put(format!("{}/User/1001", gw.url()))
+            .headers(h)
+            .body(body.clone()),
+    )
+    .await;
+    a.assert_refused(400, "Gateway_E400_01", "two missing");
+    assert_eq!(
+        a.message(),
+        "Missing mandatory headers: X-PaperCode, X-ClientGroupCode."
+    );
+
+    // Authorization alone missing.
+    let mut h = user_api_headers();
+    h.remove("Authorization");
+    let a = send(
+        client()
+            .put(format!("{}/User/1001", gw.url()))
+            .headers(h)
+            .body(body),
+    )
+    .await;
+    a.assert_refused(400, "Gateway_E400_01", "no token");
+    assert_eq!(a.message(), "Missing mandatory headers: Authorization.");
+
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_are_refused_with_their_code_and_reason() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+
+    fn json_error(body: &str) -> String {
+        let e = serde_json::from_str::<Value>(body).unwrap_err();
+        format!(
+            "The request body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        )
+    }
+    enum Msg {
+        Exact(String),
+        Contains(&'static [&'static str]),
+    }
+    use Msg::*;
+    let not_object = || Exact("The request body must be a JSON object.".into());
+    let empty = || Exact("The request body is empty.".into());
+    let cases: Vec<(&str, &str, Msg)> = vec![
+        (
+            r#"{"Password" "x"}"#,
+            "Gateway_E400_02",
+            Exact(json_error(r#"{"Password" "x"}"#)),
+        ),
+        (
+            r#"{"Password": "x""#,
+            "Gateway_E400_02",
+            Exact(json_error(r#"{"Password": "x""#)),
+        ),
+        (
+            "{\n\"Password\": x}",
+            "Gateway_E400_02",
+            Exact(json_error("{\n\"Password\": x}")),
+        ),
+        (
+            r#"{"Password": "x"} trailing"#,
+            "Gateway_E400_02",
+            Contains(&["not valid JSON"]),
+        ),
+        (r#"["Password"]"#, "Gateway_E400_03", not_object()),
+        (r#""Password""#, "Gateway_E400_03", not_object()),
+        ("42", "Gateway_E400_03", not_object()),
+        ("null", "Gateway_E400_03", not_object()),
+        ("", "Gateway_E400_04", empty()),
+        (" \r\n\t ", "Gateway_E400_04", empty()),
+        ("{}", "Gateway_E400_04", empty()),
+        (
+            r#"{"Password": "x", "Nickname": "y"}"#,
+            "Gateway_E400_05",
+            Exact("Unknown fields: Nickname.".into()),
+        ),
+        (
+            r#"{"Password": "x", "Nickname": "y", "Age": 3}"#,
+            "Gateway_E400_05",
+            Contains(&["Unknown fields: ", "Nickname", "Age"]),
+        ),
+        (
+            r#"{"Verified": "yes"}"#,
+            "Gateway_E400_06",
+            Exact("Field Verified must be a boolean.".into()),
+        ),
+        (
+            // Not nullable: no trailing `?` in the mapping.
+            r#"{"Verified": null}"#,
+            "Gateway_E400_06",
+            Exact("Field Verified must be a boolean.".into()),
+        ),
+        (
+            r#"{"FirstName": 5}"#,
+            "Gateway_E400_06",
+            Exact("Field FirstName must be a string or null.".into()),
+        ),
+        (
+            r#"{"Metadata": [1]}"#,
+            "Gateway_E400_06",
+            Exact("Field Metadata must be an object or null.".into()),
+        ),
+        (
+            r#"{"Password": null}"#,
+            "Gateway_E400_06",
+            Exact("Field Password must be a string.".into()),
+        ),
+        (
+            // A valid part does not go out when another part of the body is wrong.
+            r#"{"Password": "x", "Email": "a@b.c", "Verified": "yes"}"#,
+            "Gateway_E400_06",
+            Exact("Field Verified must be a boolean.".into()),
+        ),
+        (
+            r#"{"Password": "x", "password": "y"}"#,
+            "Gateway_E400_08",
+            Contains(&["Duplicate fields: ", "Password", "password"]),
+        ),
+        (
+            r#"{"Metadata": {"NewsLetter": true, "newsLetter": false}}"#,
+            "Gateway_E400_08",
+            Contains(&["Duplicate fields: ", "Metadata", "NewsLetter", "newsLetter"]),
+        ),
+    ];
+    for (body, code, msg) in cases {
+        let a = put_body(&gw, "1001", body.to_string()).await;
+        a.assert_refused(400, code, body);
+        assert_eq!(a.json["Errors"][0]["Type"], validation_failed(), "{body}");
+        assert_eq!(
+            a.json["Result"],
+            json!({"CustomerRegistrationId": "1001", "Updated": false}),
+            "{body}"
+        );
+        match msg {
+            Exact(m) => assert_eq!(a.message(), m, "{body}"),
+            Contains(parts) => {
+                for p in parts {
+                    assert!(
+                        a.message().contains(p),
+                        "{body}: {:?} lacks {p:?}",
+                        a.message()
+                    );
+                }
+            }
+        }
+    }
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn body_over_the_limit_with_content_length_is_413() {
+    let v4s = accepting_v4().await;
+    let gw = gateway_with("[limits]\nbody_bytes = 1024\n", Some(&v4s.uri())).await;
+
+    let big = json!({"Password": "a".repeat(2000)}).to_string();
+    let a = put_body(&gw, "1001", big).await;
+    a.assert_refused(413, "Gateway_E413_01", "content-length over");
+    assert_eq!(a.message(), "The request body is larger than 1024 bytes.");
+    assert_eq!(a.json["Errors"][0]["Type"], validation_failed());
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+
+    // Just under the limit goes through.
+    let fits = json!({"Password": "a".repeat(1000)}).to_string();
+    assert!(fits.len() <= 1024);
+    let a = put_body(&gw, "1001", fits).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(received(&v4s).await.len(), 1);
+    gw.shutdown().await;
+}
+
+/// Sends a PUT with a hand-written chunked body and reads the answer to EOF.
+async fn put_chunked(addr: SocketAddr, chunks: &[String]) -> (u16, Value) {
+    let mut req = String::from(
+        "PUT /User/1001 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+    );
+    for (name, value) in user_api_headers().iter() {
+        req.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap()));
+    }
+    req.push_str("\r\n");
+    for c in chunks {
+        req.push_str(&format!("{:x}\r\n{c}\r\n", c.len()));
+    }
+    req.push_str("0\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The gateway may answer and close before reading everything; the answer is what counts.
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8(buf).unwrap();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a full answer: {text:?}"));
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).expect("a JSON answer"))
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_limit_is_413() {
+    let v4s = accepting_v4().await;
+    let gw = gateway_with("[limits]\nbody_bytes = 1024\n", Some(&v4s.uri())).await;
+
+    let mut chunks = vec![r#"{"Password": ""#.to_string()];
+    chunks.extend(vec!["a".repeat(200); 10]);
+    chunks.push(r#""}"#.to_string());
+    let (status, json) = put_chunked(gw.addr, &chunks).await;
+    assert_eq!(status, 413, "{json}");
+    assert_eq!(json["Code"], 413);
+    assert_eq!(json["Errors"][0]["Code"], "Gateway_E413_01");
+    assert_eq!(json["Errors"][0]["ErrorSource"], "Gateway");
+    assert_eq!(
+        json["Errors"][0]["Message"],
+        "The request body is larger than 1024 bytes."
+    );
+    assert_eq!(json["Result"]["Updated"], false);
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+
+    // The same way of sending, under the limit, is forwarded: the 413 above is the limit's.
+    let chunks = [r#"{"Pass"#.to_string(), format!(r#"word": "{PASSWORD}"}}"#)];
+    let (status, json) = put_chunked(gw.addr, &chunks).await;
+    assert_eq!(status, 200, "{json}");
+    let got = received(&v4s).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].body_json::<Value>().unwrap(),
+        json!({"password": PASSWORD})
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_and_unknown_path_is_404() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let body = json!({"Password": PASSWORD}).to_string();
+
+    for m in ["GET", "POST", "PATCH", "DELETE"] {
+        let a = send(
+            client()
+                .request(m.parse().unwrap(), format!("{}/User/1001", gw.url()))
+                .headers(user_api_headers())
+                .body(body.clone()),
+        )
+        .await;
+        a.assert_refused(405, "Gateway_E405_01", m);
+        assert_eq!(a.message(), "Method not allowed.");
+        assert_eq!(a.json["Errors"][0]["Type"], validation_failed());
+    }
+    for p in [
+        "/",
+        "/Users/1001",
+        "/User",
+        "/User/",
+        "/User/1001/Password",
+        "/v4/Users/1001/Password",
+    ] {
+        let a = send(
+            client()
+                .put(format!("{}{p}", gw.url()))
+                .headers(user_api_headers())
+                .body(body.clone()),
+        )
+        .await;
+        a.assert_refused(404, "Gateway_E404_01", p);
+        assert_eq!(a.message(), "No route for this path.");
+        assert_eq!(a.json["Errors"][0]["Type"], validation_failed());
+    }
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_legacy_path_matches_case_insensitively_and_keeps_the_id_as_sent() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+
+    for (p, id) in [("/user/1001", "1001"), ("/USER/AbC", "AbC")] {
+        let a = send(
+            client()
+                .put(format!("{}{p}", gw.url()))
+                .headers(user_api_headers())
+                .body(json!({"Password": PASSWORD}).to_string()),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{p}: {}", a.text);
+        assert_eq!(a.json["Result"]["CustomerRegistrationId"], id);
+    }
+    let got = received(&v4s).await;
+    let paths: Vec<&str> = got.iter().map(|r| r.url.path()).collect();
+    assert_eq!(paths, ["/v4/Users/1001/Password", "/v4/Users/AbC/Password"]);
+    gw.shutdown().await;
+}
+
+// --- upstream faults ---
+
+/// The legacy answer for a single-part call that failed on the gateway's side of v4.
+fn gateway_fault(status: u16, code: &str, message: &str, request_id: &str) -> Value {
+    json!({
+        "Code": status,
+        "Errors": [{
+            "Message": message,
+            "Code": code,
+            "Type": service_unavailable(),
+            "ErrorSource": "Gateway"
+        }],
+        "Result": {"CustomerRegistrationId": "1001", "Updated": false},
+        "SessionId": null,
+        "RequestId": request_id
+    })
+}
+
+#[tokio::test]
+async fn unreachable_v4_is_502() {
+    let gw = gateway(&dead_url()).await;
+    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+    a.assert_refused(502, "Gateway_E502_01", "dead upstream");
+    assert_eq!(
+        a.json,
+        gateway_fault(
+            502,
+            "Gateway_E502_01",
+            "The Users Orchestrator could not be reached.",
+            &a.request_id()
+        )
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_v4_is_504() {
+    let v4s = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(v4("S200_11", "Update password completed.", "Success"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&v4s)
+        .await;
+    let gw = gateway_with("[limits]\nupstream_timeout_ms = 300\n", Some(&v4s.uri())).await;
+    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+    a.assert_refused(504, "Gateway_E504_01", "slow upstream");
+    assert_eq!(
+        a.json,
+        gateway_fault(
+            504,
+            "Gateway_E504_01",
+            "The Users Orchestrator did not answer in time.",
+            &a.request_id()
+        )
+    );
+    assert_eq!(received(&v4s).await.len(), 1, "no retry");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn unusable_v4_successes_are_502() {
+    let not_envelopes = [
+        ResponseTemplate::new(200).set_body_string("<html>ok</html>"),
+        ResponseTemplate::new(200),
+        ResponseTemplate::new(200).set_body_json(json!({"ok": true})),
+        ResponseTemplate::new(200).set_body_json(json!({"message": "done"})),
+        ResponseTemplate::new(200).set_body_json(json!({"message": {"text": "no code"}})),
+        ResponseTemplate::new(200).set_body_json(json!({"message": {"code": 200}})),
+        ResponseTemplate::new(200).set_body_json(json!([1, 2])),
+    ];
+    for (i, answer) in not_envelopes.into_iter().enumerate() {
+        let v4s = MockServer::start().await;
+        Mock::given(any()).respond_with(answer).mount(&v4s).await;
+        let gw = gateway(&v4s.uri()).await;
+        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+        a.assert_refused(502, "Gateway_E502_02", &format!("case {i}"));
+        assert_eq!(
+            a.json,
+            gateway_fault(
+                502,
+                "Gateway_E502_02",
+                "The Users Orchestrator answered with an invalid response.",
+                &a.request_id()
+            ),
+            "case {i}"
+        );
+        gw.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn v4_errors_without_an_envelope_keep_their_status() {
+    let cases = [
+        (
+            503,
+            ResponseTemplate::new(503),
+            "E503",
+            "Service Unavailable",
+            service_unavailable(),
+        ),
+        (
+            503,
+            ResponseTemplate::new(503).set_body_raw("<html><body>down</body></html>", "text/html"),
+            "E503",
+            "Service Unavailable",
+            service_unavailable(),
+        ),
+        (
+            502,
+            ResponseTemplate::new(502).set_body_raw("<html>bad gateway</html>", "text/html"),
+            "E502",
+            "Bad Gateway",
+            service_unavailable(),
+        ),
+        (
+            401,
+            ResponseTemplate::new(401),
+            "E401",
+            "Unauthorized",
+            json!({"Id": 6, "Code": "NotAuthorized"}),
+        ),
+    ];
+    for (status, answer, code, message, ty) in cases {
+        let v4s = MockServer::start().await;
+        Mock::given(any()).respond_with(answer).mount(&v4s).await;
+        let gw = gateway(&v4s.uri()).await;
+        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+        assert_eq!(a.status, status, "{}", a.text);
+        assert_eq!(
+            a.json,
+            json!({
+                "Code": status,
+                "Errors": [{
+                    "Message": message,
+                    "Code": code,
+                    "Type": ty,
+                    "ErrorSource": "UsersOrchestrator"
+                }],
+                "Result": {"CustomerRegistrationId": "1001", "Updated": false},
+                "SessionId": null,
+                "RequestId": a.request_id()
+            }),
+            "{code}"
+        );
+        gw.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn v4_answer_over_the_upstream_limit_is_502() {
+    let padding = "x".repeat(2000);
+    for status in [200, 400] {
+        let v4s = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({
+                "message": {"code": "UsersOrchestrator_S200_11", "text": "Update password completed.", "type": "Success"},
+                "meta": null,
+                "data": {"padding": padding}
+            })))
+            .mount(&v4s)
+            .await;
+        let gw = gateway_with("[limits]\nupstream_body_bytes = 512\n", Some(&v4s.uri())).await;
+        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+        a.assert_refused(502, "Gateway_E502_02", &format!("v4 {status}"));
+        assert_eq!(
+            a.message(),
+            "The Users Orchestrator answered with a response that is too large."
+        );
+        assert_eq!(a.json["Errors"][0]["Type"], service_unavailable());
+        gw.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_fault_in_a_mixed_body_names_its_part() {
+    let v4s = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/v4/Users/1001/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+            "S200_10",
+            "Update user completed.",
+            "Success",
+        )))
+        .mount(&v4s)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/v4/Users/1001/Email"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("not json"))
+        .mount(&v4s)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/v4/Users/1001/Password"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+            "S200_11",
+            "Update password completed.",
+            "Success",
+        )))
+        .mount(&v4s)
+        .await;
+    let gw = gateway(&v4s.uri()).await;
+    let a = put_body(
+        &gw,
+        "1001",
+        json!({"FirstName": "Ann", "Email": "ann@example.test", "Password": PASSWORD}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(
+        a.json,
+        json!({
+            "Code": 502,
+            "Errors": [{
+                "Message": "The Users Orchestrator answered with an invalid response.",
+                "Code": "Gateway_E502_02",
+                "Type": service_unavailable(),
+                "ErrorSource": "Gateway",
+                "Part": "Email"
+            }],
+            "Result": {
+                "CustomerRegistrationId": "1001",
+                "Updated": false,
+                "Applied": ["Profile"],
+                "NotAttempted": ["Password"]
+            },
+            "SessionId": null,
+            "RequestId": a.request_id()
+        })
+    );
+    assert_eq!(received(&v4s).await.len(), 2);
+    gw.shutdown().await;
+}
+
+// --- operator endpoints ---
+
+async fn get(url: String) -> (u16, String) {
+    let resp = client().get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let (s, body) = get(format!("{}/_gateway/healthz", gw.url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ready", "orchestrator": "reachable", "sandbox": false})
+    );
+    gw.shutdown().await;
+
+    let gw = gateway(&dead_url()).await;
+    let (s, body) = get(format!("{}/_gateway/healthz", gw.url())).await;
+    assert_eq!(s, 200, "liveness does not depend on v4");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "not ready", "orchestrator": "orchestrator unreachable"})
+    );
+    gw.shutdown().await;
+
+    let gw = gateway_with("", None).await;
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["sandbox"],
+        true
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_upstream_calls_and_audit_events() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = put_body(&gw, "1001", "{}").await;
+    assert_eq!(a.status, 400, "{}", a.text);
+
+    let resp = client()
+        .get(format!("{}/_gateway/metrics", gw.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
+
+    assert!(
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="400"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(
+            &|l| l.starts_with("gateway_upstream_duration_seconds_count{")
+                && l.contains(r#"outcome="200""#)
+                && l.ends_with(" 1")
+        ),
+        "{text}"
+    );
+    // Only the metrics request itself is in flight: the gauge went back down after each call.
+    assert!(lines.contains(&"gateway_in_flight_requests 1"), "{text}");
+    assert!(
+        has(&|l| l.starts_with("gateway_audit_events_total{")
+            && l.contains(r#"legacy_event="CHGPWD""#)
+            && l.contains("4609")
+            && l.contains("4010")
+            && l.contains(r#"outcome="applied""#)
+            && l.ends_with(" 1")),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD) && !text.contains(TOKEN));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn odd_but_valid_inputs_do_not_break_the_gateway() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+
+    // Not UTF-8.
+    let a = put_body(&gw, "1001", vec![b'{', 0xff, 0xfe, b'}']).await;
+    a.assert_refused(400, "Gateway_E400_02", "not UTF-8");
+    // Ids too long or not UTF-8 once decoded.
+    let a = put_body(
+        &gw,
+        &"a".repeat(257),
+        json!({"Password": PASSWORD}).to_string(),
+    )
+    .await;
+    a.assert_refused(400, "Gateway_E400_07", "long id");
+    let a = put_body(&gw, "%FF", json!({"Password": PASSWORD}).to_string()).await;
+    a.assert_refused(400, "Gateway_E400_07", "%FF");
+    // Nesting beyond what the JSON parser takes is a JSON error, not a crash.
+    let deep = format!(
+        "{{\"Metadata\": {}1{}}}",
+        "{\"A\":".repeat(200),
+        "}".repeat(200)
+    );
+    let a = put_body(&gw, "1001", deep).await;
+    a.assert_refused(400, "Gateway_E400_02", "too deep");
+    assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
+
+    // Deep but acceptable nesting is converted at every level.
+    let deep = format!(
+        "{{\"Metadata\": {}1{}}}",
+        "{\"LevelKey\":".repeat(100),
+        "}".repeat(100)
+    );
+    let a = put_body(&gw, "1001", deep).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let got = received(&v4s).await;
+    assert_eq!(got.len(), 1);
+    let sent = String::from_utf8(got[0].body.clone()).unwrap();
+    assert_eq!(sent.matches("\"levelKey\"").count(), 100, "{sent}");
+    assert!(!sent.contains("LevelKey"));
+
+    // A query string on the legacy URL is not carried to v4.
+    let a = put_body(
+        &gw,
+        "1001?debug=1&Password=x",
+        json!({"Password": PASSWORD}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["Result"]["CustomerRegistrationId"], "1001");
+    let got = received(&v4s).await;
+    assert_eq!(got[1].url.path(), "/v4/Users/1001/Password");
+    assert_eq!(got[1].url.query(), None);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_too_slow_to_send_its_body_gets_408() {
+    let v4s = accepting_v4().await;
+    let gw = gateway_with(
+        "[limits]\nrequest_timeout_ms = 400\nupstream_timeout_ms = 200\n",
+        Some(&v4s.uri()),
+    )
+    .await;
+    let mut req = String::from(
+        "PUT /User/1001 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 40\r\n",
+    );
+    for (name, value) in user_api_headers().iter() {
+        req.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap()));
+    }
+    req.push_str("\r\n{\"Password\": ");
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    // The rest of the body never comes; the gateway answers and closes.
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8(buf).unwrap();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an answer: {text:?}"));
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    let json: Value = serde_json::from_str(body).expect("a JSON answer");
+    assert_eq!(json["Errors"][0]["Code"], "Gateway_E408_01", "{json}");
+    assert_eq!(json["Errors"][0]["ErrorSource"], "Gateway");
+    assert_eq!(json["Result"]["Updated"], false);
+    assert!(received(&v4s).await.is_empty());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_empty_or_unprintable_client_request_id_still_gives_a_usable_id() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let values: [&[u8]; 2] = [b"", b"caf\xe9-1"];
+    for (i, raw) in values.into_iter().enumerate() {
+        let a = send(
+            client()
+                .put(format!("{}/User/1001", gw.url()))
+                .headers(user_api_headers())
+                .header(
+                    "x-request-id",
+                    reqwest::header::HeaderValue::from_bytes(raw).unwrap(),
+                )
+                .body(json!({"Password": PASSWORD}).to_string()),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let in_body = a.json["RequestId"].as_str().unwrap().to_string();
+        let sent_back = a.headers.get("x-request-id").map(|v| v.as_bytes().to_vec());
+        let got = received(&v4s).await;
+        let to_v4 = got[i]
+            .headers
+            .get("x-request-id")
+            .map(|v| v.as_bytes().to_vec());
+        // The client, the body and v4 must see the same non-empty id.
+        assert!(!in_body.is_empty(), "case {i}: RequestId is empty");
+        assert_eq!(sent_back.as_deref(), Some(in_body.as_bytes()), "case {i}");
+        assert_eq!(to_v4.as_deref(), Some(in_body.as_bytes()), "case {i}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn method_not_allowed_lists_the_allowed_method() {
+    let v4s = accepting_v4().await;
+    let gw = gateway(&v4s.uri()).await;
+    let a = send(
+        client()
+            .delete(format!("{}/User/1001", gw.url()))
+            .headers(user_api_headers()),
+    )
+    .await;
+    a.assert_refused(405, "Gateway_E405_01", "DELETE");
+    assert_eq!(
+        a.headers.get("allow").map(|v| v.to_str().unwrap()),
+        Some("PUT")
+    );
+    gw.shutdown().await;
+}
