@@ -41,6 +41,9 @@ where
                 &json!({"status": "error", "error": e}),
             ),
         },
+        (Method::GET, "/_gateway/sandbox/events" | "/_gateway/sandbox/outbox") => {
+            sandbox_view(gw, &path).await
+        }
         (Method::POST, "/_gateway/events/to-v4") => {
             events(gw, req, crate::events::Direction::ToV4).await
         }
@@ -97,6 +100,38 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
             &json!({"status": "ready", "orchestrator": "reachable", "sandbox": rt.sandbox}),
         ),
         _ => not_ready("orchestrator unreachable"),
+    }
+}
+
+/// On the embedded sandbox, its event log and outbox through the gateway's own port, so a
+/// newcomer can follow a reset mail without knowing the sandbox's ephemeral address.
+async fn sandbox_view(gw: &Gateway, path: &str) -> Response<Body> {
+    let rt = gw.runtime();
+    if !rt.sandbox {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "error", "error": "not running on the embedded sandbox"}),
+        );
+    }
+    let call = crate::upstream::Call {
+        method: Method::GET,
+        path: path
+            .trim_start_matches("/_gateway/sandbox")
+            .replacen('/', "/_sandbox/", 1),
+        headers: http::HeaderMap::new(),
+        body: None,
+        label: "sandbox",
+    };
+    match rt.upstream.send(call).await {
+        Ok(a) => text(
+            a.status,
+            "application/x-ndjson",
+            String::from_utf8_lossy(&a.body).into_owned(),
+        ),
+        Err(e) => json_response(
+            StatusCode::BAD_GATEWAY,
+            &json!({"status": "error", "error": e.to_string()}),
+        ),
     }
 }
 

@@ -28,7 +28,8 @@
 //! (`E400_00`, password policy included), then the user (`E500_01`) and the workflow errors.
 //!
 //! Control endpoints, outside the contract and without tenant headers:
-//! `GET /_sandbox/events` (the event log as JSON lines), `POST /_sandbox/reset` (back to the
+//! `GET /_sandbox/events` (the event log as JSON lines), `GET /_sandbox/outbox` (the reset
+//! mails v4 would have sent: `to`, `encryptedEventId`, `link`), `POST /_sandbox/reset` (back to the
 //! seeded state and an empty log, `204`), `GET /_sandbox/health`.
 //!
 //! # Event log

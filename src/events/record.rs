@@ -1,0 +1,387 @@
+//! One record at a time: key case conversion, finding which event a record is, and the
+//! legacy → v4 translation. Pure functions, no I/O, so the stream, the joiner, the HTTP
+//! handler and the benchmark share them.
+//!
+//! Key case: legacy records are PascalCase, v4 records lowerCamelCase (heck's
+//! `ToUpperCamelCase` / `ToLowerCamelCase`). Keys are converted at every depth, including objects
+//! inside arrays, because a nested object is data of the same system and written in its case.
+//! heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so such keys do not
+//! survive a round trip byte for byte; keys already in the shipped shape (`CustomerRegistrationId`)
+//! do. Two keys of one object that become the same key, or a key that becomes one of the
+//! identity keys the translator writes itself, make the record invalid: dropping either value
+//! silently would lose data.
+
+use heck::{ToLowerCamelCase, ToUpperCamelCase};
+use serde_json::{Map, Value};
+
+use crate::mapping::events::{LegacyEvent, Side};
+use crate::mapping::EventTable;
+
+/// The legacy record's event code key.
+pub const LEGACY_CODE: &str = "EventTypeCode";
+/// The legacy record's event id key.
+pub const LEGACY_ID: &str = "EventId";
+/// The v4 record's event code key.
+pub const V4_CODE: &str = "eventTypeCode";
+/// The v4 record's event id key.
+pub const V4_ID: &str = "eventId";
+/// The v4 record's side key (which system wrote it); dropped when going back to legacy.
+pub const V4_SIDE: &str = "side";
+/// The v4 key that joins the records of one legacy event.
+pub const V4_CORRELATION: &str = "correlationId";
+
+/// Why one record could not be translated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not a JSON object, keys that collide after case conversion, an identity field of the
+    /// wrong type, or a code and an id naming different events.
+    #[error("{0}")]
+    Invalid(String),
+    /// An event the table does not know; `code` is the code, or `id <n>` when only an id was
+    /// given. The stream passes such records through unchanged (or stops, in strict mode).
+    #[error("unknown event {code}")]
+    Unknown { code: String },
+}
+
+/// The target key case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// lowerCamelCase, the v4 side.
+    Camel,
+    /// PascalCase, the legacy side.
+    Pascal,
+}
+
+impl Case {
+    /// The key in this case, exactly as heck writes it.
+    pub fn convert(self, key: &str) -> String {
+        if let Some(fast) = self.convert_simple(key) {
+            return fast;
+        }
+        match self {
+            Case::Camel => key.to_lower_camel_case(),
+            Case::Pascal => key.to_upper_camel_case(),
+        }
+    }
+
+    /// The hot path: nearly every key is already `fooBar` or `FooBar` (ASCII letters and digits,
+    /// a letter first, every capital right after a lower-case letter). For those, heck splits
+    /// before each capital and only the first letter's case changes, so the answer is found
+    /// without heck's allocations. A property test pins this to heck's output.
+    fn convert_simple(self, key: &str) -> Option<String> {
+        let b = key.as_bytes();
+        let first = *b.first()?;
+        if !first.is_ascii_alphabetic() {
+            return None;
+        }
+        let simple = b.iter().all(u8::is_ascii_alphanumeric)
+            && b.windows(2)
+                .all(|w| !w[1].is_ascii_uppercase() || w[0].is_ascii_lowercase());
+        if !simple {
+            return None;
+        }
+        let mut out = String::with_capacity(key.len());
+        out.push(match self {
+            Case::Camel => first.to_ascii_lowercase(),
+            Case::Pascal => first.to_ascii_uppercase(),
+        } as char);
+        out.push_str(&key[1..]);
+        Some(out)
+    }
+}
+
+/// Converts the keys of `map` (recursively) to `case`, leaving out the keys in `skip` (the
+/// identity fields the caller handles itself) and refusing keys that collide with each other
+/// or with `reserved` (the keys the caller will write).
+pub fn convert_fields(
+    map: &Map<String, Value>,
+    case: Case,
+    skip: &[&str],
+    reserved: &[&str],
+) -> Result<Map<String, Value>, RecordError> {
+    let mut out = Map::new();
+    for (key, value) in map {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        let new_key = case.convert(key);
+        if reserved.contains(&new_key.as_str()) {
+            return Err(RecordError::Invalid(format!(
+                "key `{key}` becomes `{new_key}`, which the translator writes itself"
+            )));
+        }
+        let new_value = convert_value(value, case).map_err(|e| in_key(key, e))?;
+        insert_unique(&mut out, map, key, new_key, new_value, case)?;
+    }
+    Ok(out)
+}
+
+/// Converts every object key inside `value` to `case`.
+pub fn convert_value(value: &Value, case: Case) -> Result<Value, RecordError> {
+    match value {
+        Value::Object(map) => convert_fields(map, case, &[], &[]).map(Value::Object),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| convert_value(v, case).map_err(|e| in_key(&format!("[{i}]"), e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        other => Ok(other.clone()),
+    }
+}
+
+fn insert_unique(
+    out: &mut Map<String, Value>,
+    source: &Map<String, Value>,
+    key: &str,
+    new_key: String,
+    value: Value,
+    case: Case,
+) -> Result<(), RecordError> {
+    if out.contains_key(&new_key) {
+        // Name the other source key too; only reached on error, so the second scan is free.
+        let other = source
+            .keys()
+            .find(|k| k.as_str() != key && case.convert(k) == new_key)
+            .map_or(String::new(), |k| format!("`{k}` and "));
+        return Err(RecordError::Invalid(format!(
+            "keys {other}`{key}` both become `{new_key}`"
+        )));
+    }
+    out.insert(new_key, value);
+    Ok(())
+}
+
+/// Prefixes a nested error with the key it was found under (`Metadata.`), so the reader finds it.
+fn in_key(key: &str, e: RecordError) -> RecordError {
+    match e {
+        RecordError::Invalid(m) => RecordError::Invalid(format!("in `{key}`: {m}")),
+        other => other,
+    }
+}
+
+/// Reads a record's identity: its code (a string) or, when the code is absent, its id (an
+/// integer or a string of digits: older writers stringify numbers). Returns the event found
+/// through `by_code` / `by_id`, or an error saying why not.
+pub(crate) fn identify<T>(
+    record: &Map<String, Value>,
+    code_key: &str,
+    id_key: &str,
+    by_code: impl Fn(&str) -> Option<T>,
+    by_id: impl Fn(u32) -> Option<T>,
+    id_of: impl Fn(&T) -> u32,
+) -> Result<T, RecordError> {
+    let id =
+        match record.get(id_key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_id(v).ok_or_else(|| {
+                RecordError::Invalid(format!("`{id_key}` is not an event id: {v}"))
+            })?),
+        };
+    match record.get(code_key) {
+        Some(Value::String(code)) => {
+            let found = by_code(code).ok_or_else(|| RecordError::Unknown { code: code.clone() })?;
+            match id {
+                Some(id) if id != id_of(&found) => Err(RecordError::Invalid(format!(
+                    "`{code_key}` {code} has id {}, but `{id_key}` is {id}",
+                    id_of(&found)
+                ))),
+                _ => Ok(found),
+            }
+        }
+        None | Some(Value::Null) => match id {
+            Some(id) => by_id(id).ok_or_else(|| RecordError::Unknown {
+                code: format!("id {id}"),
+            }),
+            None => Err(RecordError::Invalid(format!(
+                "the record has neither `{code_key}` nor `{id_key}`"
+            ))),
+        },
+        Some(other) => Err(RecordError::Invalid(format!(
+            "`{code_key}` is not a string: {other}"
+        ))),
+    }
+}
+
+fn parse_id(v: &Value) -> Option<u32> {
+    match v {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The JSON object inside a record, or why the record is not one.
+pub fn as_object(record: &Value) -> Result<&Map<String, Value>, RecordError> {
+    record.as_object().ok_or_else(|| {
+        RecordError::Invalid(format!("a record is a JSON object, not {}", kind(record)))
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Which legacy event a legacy record is.
+pub fn legacy_event<'t>(
+    table: &'t EventTable,
+    record: &Value,
+) -> Result<&'t LegacyEvent, RecordError> {
+    identify(
+        as_object(record)?,
+        LEGACY_CODE,
+        LEGACY_ID,
+        |c| table.get(c),
+        |i| table.by_legacy_id(i),
+        |e| e.id,
+    )
+}
+
+/// The `side` value written on v4 records; the same spelling as in `mappings/events.toml`.
+pub fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Authsystem => "authsystem",
+        Side::Subscribe => "subscribe",
+    }
+}
+
+/// Translates one legacy record into its v4 records, in table order. Each carries the other
+/// fields in camelCase, the v4 `eventTypeCode` / `eventId` and `side`. A missing
+/// `CorrelationId` stays missing: nothing is invented, so such records can only be joined back
+/// when their event has a single v4 event (see the module docs of `events`).
+pub fn legacy_to_v4(table: &EventTable, record: &Value) -> Result<Vec<Value>, RecordError> {
+    let event = legacy_event(table, record)?;
+    let mut fields = convert_fields(
+        as_object(record)?,
+        Case::Camel,
+        &[LEGACY_CODE, LEGACY_ID],
+        &[V4_CODE, V4_ID, V4_SIDE],
+    )?;
+    let mut out = Vec::with_capacity(event.v4.len());
+    for (i, v4) in event.v4.iter().enumerate() {
+        // The last record takes the converted fields, the others a copy.
+        let mut obj = if i + 1 == event.v4.len() {
+            std::mem::take(&mut fields)
+        } else {
+            fields.clone()
+        };
+        obj.insert(V4_CODE.into(), Value::String(v4.code.clone()));
+        obj.insert(V4_ID.into(), Value::from(v4.id));
+        obj.insert(V4_SIDE.into(), Value::String(side_name(v4.side).into()));
+        out.push(Value::Object(obj));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+    use serde_json::json;
+
+    fn table() -> EventTable {
+        EventTable::load(&Source::new(
+            "events.toml",
+            include_str!("../../mappings/events.toml"),
+        ))
+        .expect("shipped table loads")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_is_heck(
+            any_key in "[a-zA-Z0-9_ -]{0,12}",
+            // mostly keys the fast path takes
+            camel_key in "[a-zA-Z][a-z0-9]{0,3}([A-Z0-9][a-z0-9]{0,3}){0,3}",
+        ) {
+            for key in [any_key, camel_key] {
+                proptest::prop_assert_eq!(Case::Camel.convert(&key), key.to_lower_camel_case());
+                proptest::prop_assert_eq!(Case::Pascal.convert(&key), key.to_upper_camel_case());
+            }
+        }
+    }
+
+    #[test]
+    fn keys_convert_at_every_depth() {
+        let v = json!({"Metadata": {"FavouriteColour": "red", "Tags": [{"TagName": "x"}]}});
+        let camel = convert_value(&v, Case::Camel).unwrap();
+        assert_eq!(
+            camel,
+            json!({"metadata": {"favouriteColour": "red", "tags": [{"tagName": "x"}]}})
+        );
+        assert_eq!(convert_value(&camel, Case::Pascal).unwrap(), v);
+    }
+
+    #[test]
+    fn colliding_keys_name_both_and_the_path() {
+        let v = json!({"Metadata": {"Foo": 1, "foo": 2}});
+        let e = convert_value(&v, Case::Camel).unwrap_err().to_string();
+        assert!(e.contains("`Metadata`"), "{e}");
+        assert!(e.contains("`Foo`") && e.contains("`foo`"), "{e}");
+    }
+
+    #[test]
+    fn id_alone_identifies_and_disagreement_is_invalid() {
+        let t = table();
+        assert_eq!(
+            legacy_event(&t, &json!({"EventId": 22})).unwrap().code,
+            "CHGPWD"
+        );
+        assert_eq!(
+            legacy_event(&t, &json!({"EventId": "64"})).unwrap().code,
+            "PWDREQ"
+        );
+        assert!(matches!(
+            legacy_event(&t, &json!({"EventTypeCode": "CHGPWD", "EventId": 21})),
+            Err(RecordError::Invalid(_))
+        ));
+        assert_eq!(
+            legacy_event(&t, &json!({"EventId": 9999})),
+            Err(RecordError::Unknown {
+                code: "id 9999".into()
+            })
+        );
+        assert!(matches!(
+            legacy_event(&t, &json!({})),
+            Err(RecordError::Invalid(_))
+        ));
+        assert!(matches!(
+            legacy_event(&t, &json!([1])),
+            Err(RecordError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_field_that_would_overwrite_side_is_refused() {
+        let t = table();
+        let e = legacy_to_v4(&t, &json!({"EventTypeCode": "CHGPWD", "Side": "x"})).unwrap_err();
+        assert!(e.to_string().contains("`side`"), "{e}");
+    }
+
+    #[test]
+    fn one_record_per_v4_event_in_table_order() {
+        let t = table();
+        let out = legacy_to_v4(
+            &t,
+            &json!({"EventTypeCode": "PWDREQ", "CorrelationId": "c"}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                json!({"eventTypeCode": "SUBSCRIBE_USER_STARTFORGOTPASSWORD", "eventId": 4009,
+                     "side": "subscribe", "correlationId": "c"})
+            ]
+        );
+        let out = legacy_to_v4(&t, &json!({"EventTypeCode": "CHGPWD"})).unwrap();
+        let ids: Vec<_> = out.iter().map(|r| r[V4_ID].clone()).collect();
+        assert_eq!(ids, [json!(4609), json!(4010)]);
+    }
+}
