@@ -52,6 +52,23 @@ fn drop_unusable_request_id<B>(mut req: Request<B>) -> Request<B> {
 }
 
 pub fn build(gw: Arc<Gateway>) -> GatewayService {
+    let router = Router::new(gw.clone());
+    build_with(gw, router)
+}
+
+/// The same stack around any inner service: tests use it to prove what the layers do
+/// (a panicking handler still gets a legacy-shaped 500).
+pub fn build_with<S>(gw: Arc<Gateway>, inner: S) -> GatewayService
+where
+    S: tower::Service<
+            Request<tower_http::body::Limited<Incoming>>,
+            Response = Response<Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let rt = gw.runtime();
     let limits = &rt.config.limits;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -89,6 +106,6 @@ pub fn build(gw: Arc<Gateway>) -> GatewayService {
         }))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .service(Router::new(gw.clone()));
+        .service(inner);
     BoxCloneService::new(service)
 }

@@ -589,3 +589,84 @@ async fn legacy_answers_keep_their_header_name_case() {
     );
     assert!(text.ends_with("{\"Code\":0}"), "{text}");
 }
+
+#[tokio::test]
+async fn a_call_the_gateway_itself_refuses_is_not_shadowed() {
+    let f = fakes().await;
+    let gw = common::gateway_with(&shadow_config(&f, "", ""), Some(&f.v4.uri())).await;
+    // The legacy backend takes it; the translated copy would be refused (unknown field).
+    let resp = put(&gw, "1001", r#"{"Password":"Abcdefg1","Nickname":"x"}"#).await;
+    assert_eq!(resp.status(), 200);
+    let row = row_when(&gw, |r| r["refused"] == 1).await;
+    assert_eq!(row["compared"], 0);
+    assert!(received(&f.staging).await.is_empty());
+}
+
+/// SIGHUP reloads the file of a running binary, as `POST /_gateway/reload` does.
+#[tokio::test]
+async fn sighup_reloads_the_configuration_of_the_running_binary() {
+    let f = fakes().await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
+        .mount(&f.v4)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!(
+        "listen = \"127.0.0.1:{port}\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
+        f.v4.uri(),
+        f.legacy.uri(),
+        f.legacy.uri()
+    );
+    std::fs::write(&file, format!("{base}mode = \"translate\"\n")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/User/1001");
+    let send = || {
+        client()
+            .put(&url)
+            .headers(user_api_headers())
+            .body(r#"{"Password":"Abcdefg1"}"#)
+            .send()
+    };
+    let mut up = false;
+    for _ in 0..200 {
+        if send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "the gateway did not start");
+    assert_eq!(received(&f.legacy).await.len(), 0);
+
+    std::fs::write(&file, format!("{base}mode = \"legacy\"\n")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    let mut switched = false;
+    for _ in 0..200 {
+        send().await.unwrap();
+        if !received(&f.legacy).await.is_empty() {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(
+        child.wait().unwrap().success(),
+        "SIGHUP must not stop the gateway; SIGTERM stops it cleanly"
+    );
+    assert!(switched, "SIGHUP did not apply the new mode");
+}
