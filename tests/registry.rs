@@ -631,3 +631,43 @@ async fn forgotten_password_round_trip_on_the_sandbox() {
         "{events:?}"
     );
 }
+
+/// A JWKS file verifies RS256 tokens by `kid`; a token signed by another key is refused.
+#[tokio::test]
+async fn tokens_are_verified_against_a_jwks_file() {
+    let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
+    let s = setup(&format!("[identity]\njwks_file = {jwks:?}\n")).await;
+    ok_on(&s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/jwt-test-only-rsa.pem"))
+            .unwrap();
+    let sign = |kid: &str| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.to_string());
+        let claims = json!({"sub": "1001", "exp": 4_102_444_800u64});
+        format!("Bearer {}", encode(&header, &claims, &key).unwrap())
+    };
+    let body = r#"{"oldpassword":"Old-Passw0rd","password":"Abcdefg1"}"#;
+    let (status, answer) = s
+        .post("action=updatechangepassword", Some(&sign("test-1")), body)
+        .await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("OK")),
+        "{answer}"
+    );
+    // Unknown kid, and an HMAC token pretending to be from the issuer: refused.
+    let (status, _) = s
+        .post("action=updatechangepassword", Some(&sign("other")), body)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .post(
+            "action=updatechangepassword",
+            Some(&jwt(json!({"sub": "1001", "exp": 4_102_444_800u64}), b"k")),
+            body,
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(s.forwarded().await.len(), 1);
+}
