@@ -160,17 +160,34 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    match Mappings::load(config.mappings_dir.as_deref()) {
-        Ok(m) => {
-            println!(
-                "ok: configuration {} and mappings {} are valid ({} v4 calls for {}, {} actions, {} legacy events)",
-                config.file.as_ref().map_or("<defaults>".into(), |p| p.display().to_string()),
-                config.mappings_dir.as_ref().map_or("<embedded>".into(), |p| p.display().to_string()),
-                m.user_api.parts.len(),
-                m.user_api.path,
-                m.registry.actions.len(),
-                m.events.iter().count(),
-            );
+    let m = match Mappings::load(config.mappings_dir.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let summary = format!(
+        "ok: configuration {} and mappings {} are valid ({} v4 calls for {}, {} actions, {} legacy events)",
+        config.file.as_ref().map_or("<defaults>".into(), |p| p.display().to_string()),
+        config.mappings_dir.as_ref().map_or("<embedded>".into(), |p| p.display().to_string()),
+        m.user_api.parts.len(),
+        m.user_api.path,
+        m.registry.actions.len(),
+        m.events.iter().count(),
+    );
+    // What only building the runtime finds: the CA file, the JWKS file or URL.
+    let orchestrator = config
+        .orchestrator
+        .clone()
+        .unwrap_or_else(|| reqwest::Url::parse("http://127.0.0.1:9").expect("a valid literal URL"));
+    let built = runtime().block_on(crate::gateway::Runtime::new(
+        config,
+        m,
+        &orchestrator,
+        false,
+        crate::metrics::Metrics::new(),
+    ));
+    match built {
+        Ok(_) => {
+            println!("{summary}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),

@@ -17,13 +17,14 @@ pub fn bucket(key: &str) -> u8 {
 }
 
 /// The mode for one call. `route` is `user-api` or `registry`, `action` the canonical action
-/// name (action API), `tenant` the `X-ClientCode` or the Host, `key` the split key.
+/// name (action API), `tenant` the `X-ClientCode` or the Host, `key` the split key (asked for
+/// only when a canary rule matches).
 pub fn choose(
     modes: &Modes,
     route: &str,
     action: Option<&str>,
     tenant: Option<&str>,
-    key: &str,
+    key: impl Fn() -> String,
 ) -> Mode {
     for rule in &modes.rules {
         let route_ok = match rule.route.as_deref() {
@@ -39,7 +40,7 @@ pub fn choose(
             .is_none_or(|t| tenant.is_some_and(|x| x.eq_ignore_ascii_case(t)));
         if route_ok && tenant_ok {
             return match (rule.mode, rule.translate_percent) {
-                (Mode::Translate, Some(p)) if bucket(key) >= p => Mode::Legacy,
+                (Mode::Translate, Some(p)) if bucket(&key()) >= p => Mode::Legacy,
                 (m, _) => m,
             };
         }
@@ -77,19 +78,31 @@ mod tests {
             ],
         };
         assert_eq!(
-            choose(&modes, "user-api", None, Some("CA"), "1"),
+            choose(&modes, "user-api", None, Some("CA"), || "1".to_string()),
             Mode::Translate
         );
         assert_eq!(
-            choose(&modes, "user-api", None, Some("CB"), "1"),
+            choose(&modes, "user-api", None, Some("CB"), || "1".to_string()),
             Mode::Legacy
         );
         assert_eq!(
-            choose(&modes, "registry", Some("registernewpassword"), None, "1"),
+            choose(
+                &modes,
+                "registry",
+                Some("registernewpassword"),
+                None,
+                || "1".to_string()
+            ),
             Mode::Shadow
         );
         assert_eq!(
-            choose(&modes, "registry", Some("activatenewpassword"), None, "1"),
+            choose(
+                &modes,
+                "registry",
+                Some("activatenewpassword"),
+                None,
+                || "1".to_string()
+            ),
             Mode::Translate
         );
     }
@@ -102,15 +115,15 @@ mod tests {
         };
         let translated = (0..10_000)
             .filter(|i| {
-                choose(&modes, "user-api", None, None, &format!("user-{i}")) == Mode::Translate
+                choose(&modes, "user-api", None, None, || format!("user-{i}")) == Mode::Translate
             })
             .count();
         assert!((2_500..3_500).contains(&translated), "{translated}");
         for i in 0..100 {
             let k = format!("user-{i}");
             assert_eq!(
-                choose(&modes, "user-api", None, None, &k),
-                choose(&modes, "user-api", None, None, &k)
+                choose(&modes, "user-api", None, None, || k.clone()),
+                choose(&modes, "user-api", None, None, || k.clone())
             );
         }
     }

@@ -56,8 +56,9 @@ where
 /// A matched legacy call, before its mode is applied.
 struct Matched {
     route: shadow::Route,
+    /// Canonical action name (action API).
+    action: Option<String>,
     tenant: String,
-    key: String,
     raw_id: String,
     writes: bool,
 }
@@ -84,24 +85,23 @@ where
                 .as_deref()
                 .and_then(|a| rt.mappings.registry.action(a))
                 .is_none_or(|(a, _)| a.writes);
-            let key = routes::registry::split_key(&rt, &parts);
             Some(Matched {
                 route: shadow::Route::Registry,
+                action,
                 tenant: tenant::request_host(&parts).unwrap_or_default(),
-                key,
                 raw_id: String::new(),
                 writes,
             })
         }
         Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
             route: shadow::Route::UserApi,
+            action: None,
             tenant: parts
                 .headers
                 .get(&rt.mappings.v4.headers.client_code)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_ascii_lowercase(),
-            key: crate::translate::path::decode_id(&raw_id).unwrap_or_else(|_| raw_id.clone()),
             raw_id,
             writes: rt.mappings.user_api.writes,
         }),
@@ -116,16 +116,12 @@ where
         return resp;
     };
 
-    let action = match m.route {
-        shadow::Route::Registry => routes::registry::action_name(&rt, &parts.uri),
-        shadow::Route::UserApi => None,
-    };
     let mode = modes::choose(
         &rt.config.modes,
         m.route.name(),
-        action.as_deref(),
+        m.action.as_deref(),
         Some(&m.tenant),
-        &m.key,
+        || split_key(&rt, &m, &parts),
     );
     let label = match (m.route, mode) {
         (shadow::Route::UserApi, Mode::Translate) => "user-api",
@@ -142,6 +138,18 @@ where
     };
     resp.extensions_mut().insert(RouteLabel(label));
     resp
+}
+
+/// What keeps a user on one side of a canary split or shadow sample: the customer
+/// registration id (User API) or the user in the token (action API). Computed only when a
+/// rule or the shadow needs it: for the action API it means reading the JWT.
+fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String {
+    match m.route {
+        shadow::Route::UserApi => {
+            crate::translate::path::decode_id(&m.raw_id).unwrap_or_else(|_| m.raw_id.clone())
+        }
+        shadow::Route::Registry => routes::registry::split_key(rt, parts),
+    }
 }
 
 /// The raw id segment when the path is the User API route (matched case-insensitively; the
@@ -247,10 +255,11 @@ where
     };
     let status = head.status.as_u16();
     let resp = Response::from_parts(head, crate::body::full(answer.clone()));
+    let sample_key = split_key(rt, &m, &parts);
     let call = shadow::Call {
         route: m.route,
         tenant: m.tenant,
-        sample_key: m.key,
+        sample_key,
         request_id: request::request_id(&parts.headers),
         parts,
         body: bytes,

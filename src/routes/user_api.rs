@@ -48,9 +48,9 @@ pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, Gate
         return Err(GatewayError::UnknownFields(unknown));
     }
     let mut planned: Vec<Planned> = Vec::new();
-    let mut seen: Vec<(&str, &str)> = Vec::new();
-    for (key, value) in &body {
-        let Some((part, field)) = ua.field(key) else {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for (key, value) in body {
+        let Some((part, field)) = ua.field(&key) else {
             continue;
         };
         if let Some((other, _)) = seen.iter().find(|(_, legacy)| *legacy == field.legacy) {
@@ -59,9 +59,8 @@ pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, Gate
                 field.legacy
             )));
         }
-        seen.push((key.as_str(), field.legacy.as_str()));
         let null_ok = value.is_null() && field.nullable;
-        if !null_ok && !field.ty.accepts(value) {
+        if !null_ok && !field.ty.accepts(&value) {
             return Err(GatewayError::WrongType {
                 field: field.legacy.clone(),
                 expected: if field.nullable {
@@ -71,7 +70,8 @@ pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, Gate
                 },
             });
         }
-        let v4_value = case::to_camel(value.clone()).map_err(|e| match e {
+        seen.push((key, field.legacy.as_str()));
+        let v4_value = case::to_camel(value).map_err(|e| match e {
             CaseError::Collision {
                 path,
                 first,
@@ -230,7 +230,7 @@ async fn run(
     let mut rest = planned.iter();
     for p in rest.by_ref() {
         let part = &ua.parts[p.part];
-        let body = serde_json::to_vec(&Value::Object(p.body.clone())).unwrap_or_default();
+        let body = serde_json::to_vec(&p.body).unwrap_or_default();
         let call = Call {
             method: part.method.clone(),
             path: part.path.render(Some(id)),
