@@ -18,6 +18,7 @@ use crate::gateway::{Gateway, Runtime};
 use crate::legacy::Family;
 use crate::modes;
 use crate::ops;
+use crate::passthrough::LegacyBackend;
 use crate::request;
 use crate::routes::{self, RouteLabel, Target};
 use crate::shadow::{self, Shadow};
@@ -201,6 +202,27 @@ where
     }
 }
 
+/// The legacy backend of the path's API and the whole request body (bounded), or the
+/// legacy-shaped refusal.
+async fn backend_and_body<'r, B>(
+    rt: &'r Runtime,
+    family: Family,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<(&'r LegacyBackend, Bytes), Response<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(backend) = rt.backend_for(family) else {
+        return Err(refuse(rt, family, &parts.headers, GatewayError::NotFound));
+    };
+    match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => Ok((backend, b)),
+        Err(e) => Err(refuse(rt, family, &parts.headers, e)),
+    }
+}
+
 /// Legacy mode: the legacy backend answers, untouched.
 async fn legacy<B>(
     gw: &Gateway,
@@ -213,12 +235,9 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let Some(backend) = rt.backend_for(family) else {
-        return refuse(rt, family, &parts.headers, GatewayError::NotFound);
-    };
-    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return refuse(rt, family, &parts.headers, e),
+    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+        Ok(x) => x,
+        Err(refused) => return refused,
     };
     match backend.forward(&parts, bytes, &gw.metrics).await {
         Ok(resp) => resp,
@@ -239,12 +258,9 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let Some(backend) = rt.backend_for(family) else {
-        return refuse(rt, family, &parts.headers, GatewayError::NotFound);
-    };
-    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return refuse(rt, family, &parts.headers, e),
+    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+        Ok(x) => x,
+        Err(refused) => return refused,
     };
     let (head, answer) = match backend
         .forward_raw(&parts, bytes.clone(), &gw.metrics)

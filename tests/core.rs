@@ -7,68 +7,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{client, dead_url, gateway, gateway_with, user_api_headers, v4, PASSWORD, TOKEN};
+use common::{
+    client, dead_url, gateway, gateway_with, received, send, user_api_headers, v4, Answer,
+    PASSWORD, TOKEN,
+};
 use legacy_gateway::Running;
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-    json: Value,
-}
-
-impl Answer {
-    fn request_id(&self) -> String {
-        self.headers
-            .get("x-request-id")
-            .expect("every answer carries x-request-id")
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-
-    fn message(&self) -> &str {
-        self.json["Errors"][0]["Message"].as_str().unwrap_or("")
-    }
-
-    /// A refusal by the gateway itself: status, one Errors entry with `code` from the
-    /// gateway, nothing updated, the request id echoed.
-    fn assert_refused(&self, status: u16, code: &str, what: &str) {
-        assert_eq!(self.status, status, "{what}: {}", self.text);
-        assert_eq!(self.json["Code"], status, "{what}: {}", self.text);
-        let errors = self.json["Errors"].as_array().expect("Errors is an array");
-        assert_eq!(errors.len(), 1, "{what}: {}", self.text);
-        assert_eq!(errors[0]["Code"], code, "{what}: {}", self.text);
-        assert_eq!(errors[0]["ErrorSource"], "Gateway", "{what}: {}", self.text);
-        assert_eq!(
-            self.json["Result"]["Updated"], false,
-            "{what}: {}",
-            self.text
-        );
-        assert_eq!(self.json["SessionId"], Value::Null, "{what}");
-        assert_eq!(self.json["RequestId"], self.request_id(), "{what}");
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let resp = req.send().await.expect("the gateway answers");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("a body");
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text:?}"));
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
-}
 
 async fn put_body(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
     send(
@@ -79,13 +26,6 @@ async fn put_body(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -
             .body(body),
     )
     .await
-}
-
-async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
 }
 
 /// A fake v4 that accepts anything, so a refusal that leaks through would show up as a

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, user_api_headers, v4, PASSWORD};
+use common::{client, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path};
@@ -94,10 +94,6 @@ async fn row_when(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -
         "the shadow report never reached the expected state: {}",
         report(gw).await
     );
-}
-
-async fn received(m: &MockServer) -> Vec<wiremock::Request> {
-    m.received_requests().await.unwrap_or_default()
 }
 
 #[tokio::test]

@@ -7,47 +7,14 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{client, gateway, gateway_with, user_api_headers, v4, PASSWORD, TOKEN};
+use common::{
+    client, gateway, gateway_with, received, send, user_api_headers, v4, Answer, PASSWORD, TOKEN,
+};
 use legacy_gateway::Running;
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// One answer of the gateway, as received.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-    json: Value,
-}
-
-impl Answer {
-    fn request_id(&self) -> String {
-        self.headers
-            .get("x-request-id")
-            .expect("every answer carries x-request-id")
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let resp = req.send().await.expect("the gateway answers");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("a body");
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text:?}"));
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
-}
 
 /// PUT /User/{id_path} with the five mandatory headers and `body`.
 async fn put(gw: &Running, id_path: &str, body: &Value) -> Answer {
@@ -59,13 +26,6 @@ async fn put(gw: &Running, id_path: &str, body: &Value) -> Answer {
             .body(body.to_string()),
     )
     .await
-}
-
-async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
 }
 
 fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {

@@ -264,15 +264,10 @@ fn legacy_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Source;
     use serde_json::json;
 
     fn table() -> EventTable {
-        EventTable::load(&Source::new(
-            "events.toml",
-            include_str!("../../mappings/events.toml"),
-        ))
-        .expect("shipped table loads")
+        EventTable::embedded().expect("shipped table loads")
     }
 
     fn v4(code: &str, cid: &str, extra: Value) -> Value {

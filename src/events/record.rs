@@ -283,15 +283,10 @@ pub fn legacy_to_v4(table: &EventTable, record: &Value) -> Result<Vec<Value>, Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Source;
     use serde_json::json;
 
     fn table() -> EventTable {
-        EventTable::load(&Source::new(
-            "events.toml",
-            include_str!("../../mappings/events.toml"),
-        ))
-        .expect("shipped table loads")
+        EventTable::embedded().expect("shipped table loads")
     }
 
     proptest::proptest! {

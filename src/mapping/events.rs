@@ -130,6 +130,11 @@ impl EventTable {
         Ok(table)
     }
 
+    /// The table compiled into the binary (the repository's `mappings/events.toml`).
+    pub fn embedded() -> Result<Self, SourceError> {
+        Self::load(&Source::new("mappings/events.toml", super::EMBEDDED_EVENTS))
+    }
+
     pub fn get(&self, legacy_code: &str) -> Option<&LegacyEvent> {
         self.by_code.get(legacy_code).map(|&i| &self.events[i])
     }

@@ -127,14 +127,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::source::Source;
 
     fn table() -> EventTable {
-        EventTable::load(&Source::new(
-            "events.toml",
-            include_str!("../../mappings/events.toml"),
-        ))
-        .unwrap()
+        EventTable::embedded().unwrap()
     }
 
     #[test]

@@ -7,6 +7,7 @@ use legacy_gateway::mapping::Mappings;
 use legacy_gateway::Running;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use wiremock::MockServer;
 
 pub const TOKEN: &str = "Bearer tok-9f8e7d6c5b4a";
 pub const PASSWORD: &str = "S3cretPassw0rd";
@@ -76,4 +77,69 @@ pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
     let status = resp.status().as_u16();
     let json = resp.json().await.expect("a JSON answer");
     (status, json)
+}
+
+/// One answer of the gateway, as received.
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn request_id(&self) -> String {
+        self.headers
+            .get("x-request-id")
+            .expect("every answer carries x-request-id")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn message(&self) -> &str {
+        self.json["Errors"][0]["Message"].as_str().unwrap_or("")
+    }
+
+    /// A refusal by the gateway itself: status, one Errors entry with `code` from the
+    /// gateway, nothing updated, the request id echoed.
+    pub fn assert_refused(&self, status: u16, code: &str, what: &str) {
+        assert_eq!(self.status, status, "{what}: {}", self.text);
+        assert_eq!(self.json["Code"], status, "{what}: {}", self.text);
+        let errors = self.json["Errors"].as_array().expect("Errors is an array");
+        assert_eq!(errors.len(), 1, "{what}: {}", self.text);
+        assert_eq!(errors[0]["Code"], code, "{what}: {}", self.text);
+        assert_eq!(errors[0]["ErrorSource"], "Gateway", "{what}: {}", self.text);
+        assert_eq!(
+            self.json["Result"]["Updated"], false,
+            "{what}: {}",
+            self.text
+        );
+        assert_eq!(self.json["SessionId"], Value::Null, "{what}");
+        assert_eq!(self.json["RequestId"], self.request_id(), "{what}");
+    }
+}
+
+/// Sends a request and reads the answer, which must be JSON.
+pub async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.expect("the gateway answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("a body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text:?}"));
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// What a fake upstream received, in order.
+pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
 }
