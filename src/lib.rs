@@ -172,7 +172,10 @@ pub async fn start_with(
     let overload_gw = gw.clone();
     let overload = move |req: &http::Request<hyper::body::Incoming>| {
         let rt = overload_gw.runtime();
-        let request_id = request::request_id(req.headers());
+        // Outside the request-id layer: make the id here, so even this answer can be traced.
+        let request_id = Some(request::request_id(req.headers()))
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let mut resp = GatewayError::Overloaded.into_response(
             rt.family_of(req.uri().path()),
             &Reply {
@@ -185,6 +188,9 @@ pub async fn start_with(
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),
         );
+        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert(request::REQUEST_ID, v);
+        }
         resp
     };
     let opts = server::ServeOptions {

@@ -151,7 +151,10 @@ impl LegacyBackend {
         let (mut head, mut incoming) = resp.into_parts();
         let mut buf = BytesMut::new();
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|_| UpstreamError::Unreachable)?;
+            // Reached, answered, then cut: the call may have been carried out (as upstream.rs).
+            let frame = frame.map_err(|_| {
+                UpstreamError::Invalid(crate::translate::envelope::EnvelopeError::NotJson)
+            })?;
             if let Some(chunk) = frame.data_ref() {
                 if buf.len() + chunk.len() > self.max_body {
                     return Err(UpstreamError::TooLarge);

@@ -139,7 +139,7 @@ impl Upstream {
         let status = resp.status();
         let headers = std::mem::take(resp.headers_mut());
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        while let Some(chunk) = resp.chunk().await.map_err(classify_body)? {
             if body.len() + chunk.len() > self.opts.max_body {
                 return Err(UpstreamError::TooLarge);
             }
@@ -150,6 +150,18 @@ impl Upstream {
             headers,
             body: body.freeze(),
         })
+    }
+}
+
+/// A failure while reading the body (a truncated answer, a connection cut mid-body): v4 was
+/// reached and has answered a status, so the call may have been carried out. "Could not be
+/// reached" would tell the client otherwise: the answer is unusable instead (tests/faults.rs).
+fn classify_body(e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        tracing::debug!(error = %e, "upstream answer could not be read completely");
+        UpstreamError::Invalid(EnvelopeError::NotJson)
     }
 }
 
