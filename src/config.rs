@@ -633,6 +633,6 @@ mod tests {
         assert_eq!((e.line, e.field.as_str()), (2, "limits.body_bytes"));
         let e = Config::from_toml("c.toml", "[limits]\nbogus = 1\n", &Overrides::default())
             .unwrap_err();
-        assert_eq!(e.field, "bogus");
+        assert_eq!(e.field, "limits.bogus");
     }
 }

@@ -47,7 +47,12 @@ impl Source {
         toml::from_str(&self.text).map_err(|e| {
             let message = e.message().trim().to_string();
             let span = e.span().unwrap_or(0..0);
-            let field = field_in_message(&message).unwrap_or_else(|| self.key_at(span.start));
+            let key = field_in_message(&message).unwrap_or_else(|| self.key_at(span.start));
+            let field = match self.table_at(span.start) {
+                Some(table) if !key.is_empty() && !key.starts_with('[') => format!("{table}.{key}"),
+                Some(table) => table,
+                None => key,
+            };
             SourceError {
                 file: self.name.clone(),
                 line: self.line_of(span.start),
@@ -79,6 +84,36 @@ impl Source {
             .filter(|b| **b == b'\n')
             .count()
             + 1
+    }
+
+    /// The table a position is in, as a field path: `limits`, `parts[1]`, `parts[1].fields`
+    /// (the index counts the `[[parts]]` headers before it).
+    fn table_at(&self, offset: usize) -> Option<String> {
+        let end = offset.min(self.text.len());
+        let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        for line in self.text[..line_start].lines() {
+            let t = line.trim();
+            if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+                let name = name.trim().to_string();
+                let n = counts.entry(name.clone()).or_insert(0);
+                *n += 1;
+                current = Some(format!("{name}[{}]", *n - 1));
+            } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+                let name = name.trim();
+                // A sub-table of the latest element of an array of tables.
+                let parent = counts
+                    .iter()
+                    .filter(|(a, _)| name.starts_with(&format!("{a}.")))
+                    .max_by_key(|(a, _)| a.len());
+                current = Some(match parent {
+                    Some((a, n)) => format!("{a}[{}]{}", n - 1, &name[a.len()..]),
+                    None => name.to_string(),
+                });
+            }
+        }
+        current
     }
 
     fn key_at(&self, offset: usize) -> String {
@@ -128,5 +163,30 @@ mod tests {
         assert_eq!(e.field, "c");
         let e = Source::new("x.toml", "a = 1\n").parse::<T>().unwrap_err();
         assert_eq!(e.field, "b");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        parts: Vec<Part>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Part {
+        name: String,
+        fields: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn fields_in_tables_are_named_with_their_path() {
+        let text = "[[parts]]\nname = \"a\"\n[parts.fields]\nX = \"s\"\n\n[[parts]]\nname = 2\n";
+        let e = Source::new("x.toml", text).parse::<Nested>().unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (7, "parts[1].name"));
+        let text = "[[parts]]\nname = \"a\"\n[parts.fields]\nX = 1\n";
+        let e = Source::new("x.toml", text).parse::<Nested>().unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (4, "parts[0].fields.X"));
     }
 }

@@ -154,7 +154,8 @@ fn check_names_a_toml_type_error() {
     let file = dir.path().join("events.toml");
     let (line, _) = break_file(&file, "id = 22\n", "id = \"22\"\n", "[[events]]");
     let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
-    assert_error(&o, &file, line, "id", "invalid type");
+    // CHGPWD is the second [[events]] block.
+    assert_error(&o, &file, line, "events[1].id", "invalid type");
 }
 
 #[test]
@@ -204,7 +205,7 @@ fn check_names_the_bad_line_of_a_configuration_file() {
         (
             "listen = \"127.0.0.1:0\"\n\n[limits]\nbogus = 1\n",
             4,
-            "bogus",
+            "limits.bogus",
             "unknown field",
         ),
         (
@@ -234,7 +235,7 @@ fn check_names_the_bad_line_of_a_configuration_file() {
         (
             "[limits]\nbody_bytes = \"big\"\n",
             2,
-            "body_bytes",
+            "limits.body_bytes",
             "invalid type",
         ),
     ];
