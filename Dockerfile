@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY mappings ./mappings
+COPY openapi ./openapi
 COPY benches ./benches
 RUN cargo build --release --locked --bin legacy-gateway
 

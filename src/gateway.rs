@@ -93,8 +93,14 @@ impl Runtime {
         })
     }
 
+    /// The registry path and anything below it answer in the registry's shape.
     pub fn family_of(&self, path: &str) -> Family {
-        if path.eq_ignore_ascii_case(&self.registry_path) {
+        let prefix = self.registry_path.len();
+        let under = path.len() >= prefix
+            && path.is_char_boundary(prefix)
+            && path[..prefix].eq_ignore_ascii_case(&self.registry_path)
+            && (path.len() == prefix || path.as_bytes()[prefix] == b'/');
+        if under {
             Family::Registry
         } else {
             Family::UserApi

@@ -1,6 +1,7 @@
 //! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (is the
-//! orchestrator reachable), Prometheus metrics, the shadow report, reload, and event-record
-//! translation over HTTP.
+//! orchestrator reachable), Prometheus metrics, the shadow report, reload, event-record
+//! translation over HTTP, and the OpenAPI documents of the two legacy APIs as the gateway
+//! accepts them (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
 
 use std::time::Duration;
 
@@ -31,6 +32,16 @@ where
             "text/plain; version=0.0.4; charset=utf-8",
             gw.metrics.render(),
         ),
+        (Method::GET, "/_gateway/openapi/user-api.json") => text(
+            StatusCode::OK,
+            "application/json",
+            include_str!("../openapi/user-api.json").to_string(),
+        ),
+        (Method::GET, "/_gateway/openapi/registry.json") => text(
+            StatusCode::OK,
+            "application/json",
+            include_str!("../openapi/registry.json").to_string(),
+        ),
         (Method::GET, "/_gateway/shadow") => {
             json_response(StatusCode::OK, &gw.shadow.report(&gw.runtime()))
         }
@@ -50,23 +61,39 @@ where
         (Method::POST, "/_gateway/events/to-legacy") => {
             events(gw, req, crate::events::Direction::ToLegacy).await
         }
-        (
-            _,
-            "/_gateway/healthz"
-            | "/_gateway/readyz"
-            | "/_gateway/metrics"
-            | "/_gateway/shadow"
-            | "/_gateway/reload"
-            | "/_gateway/events/to-v4"
-            | "/_gateway/events/to-legacy",
-        ) => json_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"status": "error", "error": "method not allowed"}),
-        ),
+        (_, p) if allowed(p).is_some() => {
+            let mut resp = json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"status": "error", "error": "method not allowed"}),
+            );
+            if let Some(allow) = allowed(p) {
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            resp
+        }
         _ => json_response(
             StatusCode::NOT_FOUND,
             &json!({"status": "error", "error": "not found"}),
         ),
+    }
+}
+
+/// The method each operator endpoint answers, for 405s and their `Allow` header.
+fn allowed(path: &str) -> Option<&'static str> {
+    match path {
+        "/_gateway/healthz"
+        | "/_gateway/readyz"
+        | "/_gateway/metrics"
+        | "/_gateway/shadow"
+        | "/_gateway/openapi/user-api.json"
+        | "/_gateway/openapi/registry.json"
+        | "/_gateway/sandbox/events"
+        | "/_gateway/sandbox/outbox" => Some("GET"),
+        "/_gateway/reload" | "/_gateway/events/to-v4" | "/_gateway/events/to-legacy" => {
+            Some("POST")
+        }
+        _ => None,
     }
 }
 

@@ -10,7 +10,11 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
         let mut result = String::with_capacity(out.len());
         let mut rest = out.as_str();
         while let Some(pos) = rest.find(secret) {
-            let before = rest[..pos].chars().next_back();
+            // The left neighbour may be in what was already written (back-to-back repeats).
+            let before = rest[..pos]
+                .chars()
+                .next_back()
+                .or_else(|| result.chars().next_back());
             let after = rest[pos + secret.len()..].chars().next();
             let standalone = !before.is_some_and(char::is_alphanumeric)
                 && !after.is_some_and(char::is_alphanumeric);

@@ -80,7 +80,7 @@ where
     let family = rt.family_of(&path);
 
     let matched = match family {
-        Family::Registry => {
+        Family::Registry if path.eq_ignore_ascii_case(&rt.registry_path) => {
             let action = routes::registry::action_name(&rt, &parts.uri);
             let writes = action
                 .as_deref()
@@ -94,6 +94,8 @@ where
                 writes,
             })
         }
+        // Below the registry path: no route, but the registry's shape.
+        Family::Registry => None,
         Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
             route: shadow::Route::UserApi,
             action: None,

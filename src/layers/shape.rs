@@ -67,8 +67,17 @@ where
         let gw = self.gw.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
-            let resp = fut.await?;
+            let mut resp = fut.await?;
             let status = resp.status();
+            // The request body was not (fully) read: the connection cannot carry another
+            // request, so say so, or a keep-alive client sends its next one into a closed
+            // socket.
+            if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             if resp.extensions().get::<Shaped>().is_some()
                 || !(status.is_client_error() || status.is_server_error())
                 || path.starts_with("/_gateway/")
@@ -90,7 +99,14 @@ where
                 request_id: &request_id,
                 ..Reply::default()
             };
-            Ok(err.into_response(rt.family_of(&path), &reply, &rt.mappings))
+            let mut shaped = err.into_response(rt.family_of(&path), &reply, &rt.mappings);
+            if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+                shaped.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(shaped)
         })
     }
 }

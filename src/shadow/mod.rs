@@ -302,7 +302,7 @@ async fn run_copy(
     }
 
     let cfg = rt.config.shadow.route(route);
-    let (secret_keys, secret_values) = secrets(rt, &call.body);
+    let (secret_keys, secret_values) = secrets(rt, &call.parts, &call.body);
     let mut st = gw.shadow.lock();
     if let Some(trip) = st.kill.entry(route.to_string()).or_default().record(
         &cfg,
@@ -382,16 +382,34 @@ async fn run_copy(
     }
 }
 
-/// Secret key names from the mappings and the secret values of this request's body.
-fn secrets(rt: &Runtime, body: &[u8]) -> (Vec<String>, Vec<String>) {
+/// Secret key names (body fields marked secret in the mappings) and the secret values of
+/// this request: those fields' values, secret query inputs (the reset id), and the
+/// `Authorization` value with its credential alone.
+fn secrets(rt: &Runtime, parts: &http::request::Parts, body: &[u8]) -> (Vec<String>, Vec<String>) {
+    use crate::mapping::registry::InputSource;
     let mut keys: Vec<String> = rt.mappings.user_api.secret_fields.clone();
+    let mut query_names: Vec<String> = Vec::new();
     for a in &rt.mappings.registry.actions {
         for i in a.inputs.iter().filter(|i| i.secret) {
-            keys.extend(i.names().map(str::to_string));
+            match i.from {
+                InputSource::Body => keys.extend(i.names().map(str::to_string)),
+                InputSource::Query => query_names.extend(i.names().map(str::to_string)),
+                InputSource::Tenant => {}
+            }
         }
     }
     keys.push("authorization".into());
-    let mut values = Vec::new();
+    let mut values: Vec<String> = crate::redact::authorization_secrets(&parts.headers)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if let Some(q) = parts.uri.query() {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            if query_names.iter().any(|n| *n == k) {
+                values.push(v.into_owned());
+            }
+        }
+    }
     if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
         for (k, v) in m {
             if keys.iter().any(|s| s.eq_ignore_ascii_case(&k)) {
