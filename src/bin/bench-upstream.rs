@@ -161,7 +161,10 @@ mod tests {
         assert_eq!(p(Method::PATCH, "/v4/Users/1001/Email"), V4_EMAIL);
         assert_eq!(p(Method::PUT, "/v4/Users/1001/"), V4_PROFILE);
         assert_eq!(p(Method::POST, "/v4/Users/ForgotPassword"), V4_FORGOT);
-        assert_eq!(p(Method::POST, "/v4/Users/ForgotPassword/Finish"), V4_FINISH);
+        assert_eq!(
+            p(Method::POST, "/v4/Users/ForgotPassword/Finish"),
+            V4_FINISH
+        );
         assert_eq!(p(Method::PUT, "/User/1001"), LEGACY_USER);
         assert_eq!(answer(&Method::GET, "/nope").0, StatusCode::NOT_FOUND);
     }
