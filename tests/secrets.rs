@@ -7,124 +7,45 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::binary::GatewayProcess;
 use common::{dead_url, user_api_headers, v4, PASSWORD, TOKEN};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
 
 /// The token without its scheme: a log that dropped `Bearer ` would still leak it.
 fn bare_token() -> &'static str {
     TOKEN.strip_prefix("Bearer ").unwrap()
 }
 
-/// A `legacy-gateway serve` child process with its output in files.
+/// The binary with a short shutdown grace (the tests end it with SIGTERM).
 struct Gateway {
-    child: Child,
+    process: GatewayProcess,
     addr: SocketAddr,
-    stdout: PathBuf,
-    stderr: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Gateway {
-    /// Starts `serve` on a free port and waits for its "listening" log line.
     async fn start(extra: &[&str], rust_log: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("gateway.toml");
-        // A short grace period: the test ends the process with SIGTERM.
         std::fs::write(&config, "[limits]\nshutdown_grace_ms = 2000\n").unwrap();
-        let stdout = dir.path().join("stdout.log");
-        let stderr = dir.path().join("stderr.log");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .args(extra);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LEGACY_GATEWAY_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .env("RUST_LOG", rust_log)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("the binary starts");
-        let mut gw = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stdout,
-            stderr,
+        let process = GatewayProcess::start(&config, dir.path(), extra, rust_log).await;
+        Self {
+            addr: process.addr,
+            process,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = std::fs::read_to_string(&gw.stderr).unwrap_or_default();
-            if let Some(addr) = log.lines().find_map(listening_addr) {
-                gw.addr = addr;
-                return gw;
-            }
-            if let Some(status) = gw.child.try_wait().unwrap() {
-                panic!("serve exited with {status} before listening: {log}");
-            }
-            if Instant::now() > deadline {
-                let _ = gw.child.kill();
-                panic!("serve did not log its address: {log}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.process.url()
     }
 
-    /// SIGTERM, then waits for a clean exit; returns stdout + stderr.
-    async fn stop(mut self) -> (String, String) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("serve did not stop after SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let out = std::fs::read_to_string(&self.stdout).unwrap();
-        let err = std::fs::read_to_string(&self.stderr).unwrap();
-        assert!(
-            status.success(),
-            "exit {status} after SIGTERM; stderr: {err}"
-        );
-        (out, err)
+    async fn stop(self) -> (String, String) {
+        self.process.stop().await
     }
-}
-
-/// `addr` of the "legacy-gateway listening" line, in the text or the JSON format.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    if !line.contains("legacy-gateway listening") {
-        return None;
-    }
-    if let Ok(v) = serde_json::from_str::<Value>(line) {
-        return v["addr"].as_str()?.parse().ok();
-    }
-    let rest = line.split("addr=").nth(1)?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 /// Sends one request and returns status and body; keeps every answer for the final search.

@@ -19,18 +19,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::GatewayProcess;
 use common::PASSWORD;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
 const REGISTRY: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 /// `oldpassword` of the action API: checked, never forwarded.
 const OLD_PASSWORD: &str = "0ldPassw0rdXq";
@@ -76,106 +73,6 @@ fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
                 .join("\n")
         );
     }
-}
-
-/// A `legacy-gateway serve` child process with its output in files.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Gateway {
-    async fn start(config: &Path, dir: &Path) -> Self {
-        let stdout = dir.join("stdout.log");
-        let stderr = dir.join("stderr.log");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LEGACY_GATEWAY_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("the binary starts");
-        let mut gw = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stdout,
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = std::fs::read_to_string(&gw.stderr).unwrap_or_default();
-            if let Some(addr) = log.lines().find_map(listening_addr) {
-                gw.addr = addr;
-                return gw;
-            }
-            if let Some(status) = gw.child.try_wait().unwrap() {
-                panic!("serve exited with {status} before listening: {log}");
-            }
-            if Instant::now() > deadline {
-                let _ = gw.child.kill();
-                let _ = gw.child.wait();
-                panic!("serve did not log its address: {log}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// SIGTERM (to this child only), a clean exit; returns stdout and stderr.
-    async fn stop(mut self) -> (String, String) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("serve did not stop after SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let out = std::fs::read_to_string(&self.stdout).unwrap();
-        let err = std::fs::read_to_string(&self.stderr).unwrap();
-        assert!(status.success(), "exit {status}; stderr: {err}");
-        (out, err)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        // Only if a test failed before `stop`: never leave the child behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    if !line.contains("legacy-gateway listening") {
-        return None;
-    }
-    let rest = line.split("addr=").nth(1)?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 /// Sends requests and keeps what the gateway answered (status, headers, body).
@@ -469,7 +366,7 @@ writes = true
     )
     .unwrap();
 
-    let gw = Gateway::start(&config, dir.path()).await;
+    let gw = GatewayProcess::start(&config, dir.path(), &[], "debug").await;
     let mut d = Driver {
         client: common::client(),
         base: gw.url(),
@@ -946,7 +843,7 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
         ),
     )
     .unwrap();
-    let gw = Gateway::start(&config, dir.path()).await;
+    let gw = GatewayProcess::start(&config, dir.path(), &[], "debug").await;
     let mut d = Driver {
         client: common::client(),
         base: gw.url(),

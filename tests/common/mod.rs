@@ -2,6 +2,8 @@
 //! (wiremock, also on loopback) and talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::Running;
