@@ -295,3 +295,14 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
     ]);
     assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
 }
+
+/// The example configuration the README points to stays valid.
+#[test]
+fn the_example_configuration_is_valid() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.example.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
+        .args(["check", "--config", file])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
