@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{
-    client, dead_url, gateway, gateway_with, received, send, user_api_headers, v4, Answer,
+    client, dead_url, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer,
     PASSWORD, TOKEN,
 };
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{any, method, path};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn put_body(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
@@ -567,29 +567,35 @@ async fn v4_answer_over_the_upstream_limit_is_502() {
 #[tokio::test]
 async fn an_upstream_fault_in_a_mixed_body_names_its_part() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .and(path("/v4/Users/1001/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+    mount(
+        &v4s,
+        "PUT",
+        "/v4/Users/1001/",
+        ResponseTemplate::new(200).set_body_json(v4(
             "S200_10",
             "Update user completed.",
             "Success",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Email"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("not json"))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+        )),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Email",
+        ResponseTemplate::new(200).set_body_string("not json"),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(200).set_body_json(v4(
             "S200_11",
             "Update password completed.",
             "Success",
-        )))
-        .mount(&v4s)
-        .await;
+        )),
+    )
+    .await;
     let gw = gateway(&v4s.uri()).await;
     let a = put_body(
         &gw,

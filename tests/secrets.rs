@@ -9,9 +9,9 @@ mod common;
 use std::net::SocketAddr;
 
 use common::binary::GatewayProcess;
-use common::{dead_url, user_api_headers, v4, PASSWORD, TOKEN};
+use common::{dead_url, mount, user_api_headers, v4, PASSWORD, TOKEN};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The token without its scheme: a log that dropped `Bearer ` would still leak it.
@@ -114,52 +114,62 @@ fn assert_no_secret(what: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_password_or_token_in_logs_answers_or_metrics() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(200).set_body_json(v4(
             "S200_11",
             "Update password completed.",
             "Success",
-        )))
-        .mount(&v4s)
-        .await;
+        )),
+    )
+    .await;
     // A careless v4 that echoes the password in its error text.
     let echo = format!(
         "Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements."
     );
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/2002/Password"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(v4("E400_00", &echo, "Error")))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/v4/Users/2002/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/2002/Password",
+        ResponseTemplate::new(400).set_body_json(v4("E400_00", &echo, "Error")),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PUT",
+        "/v4/Users/2002/",
+        ResponseTemplate::new(200).set_body_json(v4(
             "S200_10",
             "Update user completed.",
             "Success",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/2002/Email"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(v4(
+        )),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/2002/Email",
+        ResponseTemplate::new(400).set_body_json(v4(
             "E400_08",
             &format!(
                 "The email is already in use by another user. (request had password {PASSWORD})"
             ),
             "Error",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/3003/Password"))
-        .respond_with(ResponseTemplate::new(500).set_body_raw(
+        )),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/3003/Password",
+        ResponseTemplate::new(500).set_body_raw(
             format!("<html>NullReferenceException at SetPassword(\"{PASSWORD}\")</html>"),
             "text/html",
-        ))
-        .mount(&v4s)
-        .await;
+        ),
+    )
+    .await;
 
     let live = Gateway::start(&["--orchestrator", &v4s.uri()], "debug").await;
     let dead = Gateway::start(&["--orchestrator", &dead_url()], "debug").await;

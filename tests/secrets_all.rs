@@ -19,6 +19,8 @@
 
 mod common;
 
+use common::mount;
+
 use std::time::{Duration, Instant};
 
 use common::binary::GatewayProcess;
@@ -205,16 +207,18 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
     )
     .await;
     mock(&live, "PATCH", "/v4/Users/2002/Password", 400, v4("E400_00", &format!("Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements. Token: {t2002}"))).await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/3003/Password"))
-        .respond_with(ResponseTemplate::new(500).set_body_raw(
+    mount(
+        &live,
+        "PATCH",
+        "/v4/Users/3003/Password",
+        ResponseTemplate::new(500).set_body_raw(
             format!(
                 "<html>NullReferenceException at SetPassword(\"{PASSWORD}\") auth={t3003}</html>"
             ),
             "text/html",
-        ))
-        .mount(&live)
-        .await;
+        ),
+    )
+    .await;
     mock(
         &live,
         "PATCH",

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, received, user_api_headers, v4, PASSWORD};
+use common::{client, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn legacy_ok(id: &str) -> Value {
@@ -28,20 +28,24 @@ async fn fakes() -> Fakes {
         staging: MockServer::start().await,
         legacy: MockServer::start().await,
     };
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
+    mount(
+        &f.staging,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(200).set_body_json(v4(
             "S200_11",
             "Update password completed.",
             "Success",
-        )))
-        .mount(&f.staging)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/User/1001"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(legacy_ok("1001")))
-        .mount(&f.legacy)
-        .await;
+        )),
+    )
+    .await;
+    mount(
+        &f.legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_json(legacy_ok("1001")),
+    )
+    .await;
     f
 }
 
@@ -99,15 +103,15 @@ async fn row_when(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -
 #[tokio::test]
 async fn legacy_mode_passes_request_and_answer_through() {
     let f = fakes().await;
-    Mock::given(method("GET"))
-        .and(path("/User/1001/Profile"))
-        .respond_with(
-            ResponseTemplate::new(418)
-                .insert_header("X-Legacy", "yes")
-                .set_body_string("  {\"odd\" :  1}  "),
-        )
-        .mount(&f.legacy)
-        .await;
+    mount(
+        &f.legacy,
+        "GET",
+        "/User/1001/Profile",
+        ResponseTemplate::new(418)
+            .insert_header("X-Legacy", "yes")
+            .set_body_string("  {\"odd\" :  1}  "),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
         f.legacy.uri(),

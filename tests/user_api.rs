@@ -8,12 +8,13 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{
-    client, gateway, gateway_with, received, send, user_api_headers, v4, Answer, PASSWORD, TOKEN,
+    client, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer, PASSWORD,
+    TOKEN,
 };
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{any, method, path};
+use wiremock::matchers::{any, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// PUT /User/{id_path} with the five mandatory headers and `body`.
@@ -82,11 +83,7 @@ const MANDATORY: [(&str, &str); 5] = [
 #[tokio::test]
 async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(password_ok())
-        .mount(&v4s)
-        .await;
+    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
@@ -190,11 +187,13 @@ async fn field_names_are_matched_case_insensitively() {
 #[tokio::test]
 async fn email_is_one_patch_to_the_email_endpoint() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Email"))
-        .respond_with(ok("S200_12", "Update Email completed."))
-        .mount(&v4s)
-        .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Email",
+        ok("S200_12", "Update Email completed."),
+    )
+    .await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(&gw, "1001", &json!({"Email": "new@example.test"})).await;
@@ -218,11 +217,13 @@ async fn email_is_one_patch_to_the_email_endpoint() {
 #[tokio::test]
 async fn profile_fields_are_one_put_in_camel_case_at_every_depth() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .and(path("/v4/Users/1001/"))
-        .respond_with(ok("S200_10", "Update user completed."))
-        .mount(&v4s)
-        .await;
+    mount(
+        &v4s,
+        "PUT",
+        "/v4/Users/1001/",
+        ok("S200_10", "Update user completed."),
+    )
+    .await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -306,21 +307,21 @@ async fn nullable_profile_fields_forward_null() {
 #[tokio::test]
 async fn mixed_body_runs_profile_then_email_then_password() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .and(path("/v4/Users/1001/"))
-        .respond_with(ok("S200_10", "Update user completed."))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Email"))
-        .respond_with(ok("S200_12", "Update Email completed."))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(password_ok())
-        .mount(&v4s)
-        .await;
+    mount(
+        &v4s,
+        "PUT",
+        "/v4/Users/1001/",
+        ok("S200_10", "Update user completed."),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Email",
+        ok("S200_12", "Update Email completed."),
+    )
+    .await;
+    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -390,25 +391,25 @@ async fn mixed_body_runs_profile_then_email_then_password() {
 #[tokio::test]
 async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .and(path("/v4/Users/1001/"))
-        .respond_with(ok("S200_10", "Update user completed."))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Email"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(v4(
+    mount(
+        &v4s,
+        "PUT",
+        "/v4/Users/1001/",
+        ok("S200_10", "Update user completed."),
+    )
+    .await;
+    mount(
+        &v4s,
+        "PATCH",
+        "/v4/Users/1001/Email",
+        ResponseTemplate::new(400).set_body_json(v4(
             "E400_08",
             "The email is already in use by another user.",
             "Error",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(password_ok())
-        .mount(&v4s)
-        .await;
+        )),
+    )
+    .await;
+    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(

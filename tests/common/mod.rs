@@ -145,3 +145,17 @@ pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
         .await
         .expect("request recording is on")
 }
+
+/// A fake upstream answers `template` to `method path` (the mount every test repeats).
+pub async fn mount(
+    server: &MockServer,
+    method: &str,
+    path: &str,
+    template: wiremock::ResponseTemplate,
+) {
+    wiremock::Mock::given(wiremock::matchers::method(method))
+        .and(wiremock::matchers::path(path))
+        .respond_with(template)
+        .mount(server)
+        .await;
+}
