@@ -15,6 +15,7 @@ use crate::mapping::Mappings;
 use crate::metrics::Metrics;
 use crate::passthrough::LegacyBackend;
 use crate::shadow::Shadow;
+use crate::upstream::client::ClientOptions;
 use crate::upstream::{Upstream, UpstreamOptions};
 
 /// Everything a request needs, fixed for the life of the request even if a reload happens.
@@ -60,15 +61,30 @@ impl Runtime {
         };
         let upstream = Upstream::new(orchestrator, opts.clone(), metrics.clone())?;
         let shadow_upstream = match &config.shadow.orchestrator {
-            Some(url) => Some(Upstream::new(url, opts, metrics)?),
+            Some(url) => Some(Upstream::new(url, opts.clone(), metrics)?),
             None => None,
         };
-        let backend = |url: &Option<reqwest::Url>, label| {
-            url.as_ref()
-                .map(|u| LegacyBackend::new(u, l.upstream_timeout, l.upstream_body_bytes, label))
+        let legacy_client = ClientOptions {
+            connect_timeout: l.connect_timeout,
+            ca_pem: opts.ca_pem.as_deref(),
+            preserve_header_case: true,
+            max_idle_per_host: 64,
         };
-        let user_api_backend = backend(&config.user_api_url, "legacy.user-api");
-        let registry_backend = backend(&config.registry_api_url, "legacy.registry");
+        let backend = |url: &Option<url::Url>, label| {
+            url.as_ref()
+                .map(|u| {
+                    LegacyBackend::new(
+                        u,
+                        &legacy_client,
+                        l.upstream_timeout,
+                        l.upstream_body_bytes,
+                        label,
+                    )
+                })
+                .transpose()
+        };
+        let user_api_backend = backend(&config.user_api_url, "legacy.user-api")?;
+        let registry_backend = backend(&config.registry_api_url, "legacy.registry")?;
         let verifier = Verifier::load(&config.identity).await?;
         let mut user_api_paths = matchit::Router::new();
         user_api_paths

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -21,7 +21,29 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     call: String,
-    outcome: String,
+    outcome: UpstreamOutcome,
+}
+
+/// How an upstream call ended: its HTTP status, or why there is none. A type rather than a
+/// string so the hot path does not format a status code per call.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    Status(u16),
+    Timeout,
+    Unreachable,
+    Invalid,
+}
+
+impl EncodeLabelValue for UpstreamOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        match self {
+            Self::Status(code) => write!(encoder, "{code}"),
+            Self::Timeout => encoder.write_str("timeout"),
+            Self::Unreachable => encoder.write_str("unreachable"),
+            Self::Invalid => encoder.write_str("invalid"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -129,11 +151,11 @@ impl Metrics {
         &self.in_flight
     }
 
-    pub fn observe_upstream(&self, call: &str, outcome: &str, secs: f64) {
+    pub fn observe_upstream(&self, call: &str, outcome: UpstreamOutcome, secs: f64) {
         self.upstream
             .get_or_create(&UpstreamLabels {
                 call: call.to_string(),
-                outcome: outcome.to_string(),
+                outcome,
             })
             .observe(secs);
     }

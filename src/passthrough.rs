@@ -1,23 +1,20 @@
 //! Legacy mode: a plain reverse proxy to a legacy backend. The request and the answer pass
 //! untouched apart from hop-by-hop headers, header-name case included: old clients can
-//! depend on `Content-Type` being spelled the way their backend spelled it. That is why this
-//! path uses hyper-util's client (which can preserve header case) and not reqwest.
+//! depend on `Content-Type` being spelled the way their backend spelled it, so this client
+//! preserves header case (v4's does not need to).
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
 use crate::body::{full, Body};
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
-use crate::upstream::UpstreamError;
+use crate::upstream::client::{self, ClientOptions, HttpClient};
+use crate::upstream::{outcome_of, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the ones the
 /// `Connection` header names.
@@ -48,9 +45,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 #[derive(Clone)]
 pub struct LegacyBackend {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    scheme_authority: String,
-    prefix: String,
+    client: HttpClient,
+    base: String,
     timeout: Duration,
     max_body: usize,
     label: &'static str,
@@ -58,42 +54,19 @@ pub struct LegacyBackend {
 
 impl LegacyBackend {
     pub fn new(
-        base: &reqwest::Url,
+        base: &url::Url,
+        opts: &ClientOptions<'_>,
         timeout: Duration,
         max_body: usize,
         label: &'static str,
-    ) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(2)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .http1_preserve_header_case(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
-        let host = base.host_str().unwrap_or("localhost");
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        let scheme_authority = match base.port() {
-            Some(p) => format!("{}://{}:{}", base.scheme(), host, p),
-            None => format!("{}://{}", base.scheme(), host),
-        };
-        Self {
-            client,
-            scheme_authority,
-            prefix: base.path().trim_end_matches('/').to_string(),
+    ) -> Result<Self, String> {
+        Ok(Self {
+            client: client::build(opts)?,
+            base: client::base_of(base),
             timeout,
             max_body,
             label,
-        }
+        })
     }
 
     /// Forwards one request and returns the backend's answer as it came.
@@ -115,15 +88,14 @@ impl LegacyBackend {
         metrics: &Metrics,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.forward_inner(parts, body)).await;
-        let result = result.unwrap_or(Err(UpstreamError::Timeout));
-        let outcome = match &result {
-            Ok((head, _)) => head.status.as_str().to_string(),
-            Err(UpstreamError::Timeout) => "timeout".into(),
-            Err(UpstreamError::Unreachable) => "unreachable".into(),
-            Err(_) => "invalid".into(),
-        };
-        metrics.observe_upstream(self.label, &outcome, started.elapsed().as_secs_f64());
+        let result = tokio::time::timeout(self.timeout, self.forward_inner(parts, body))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        metrics.observe_upstream(
+            self.label,
+            outcome_of(result.as_ref().map(|(head, _)| head.status)),
+            started.elapsed().as_secs_f64(),
+        );
         result
     }
 
@@ -133,8 +105,7 @@ impl LegacyBackend {
         body: Bytes,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri: Uri = format!("{}{}{}", self.scheme_authority, self.prefix, pq)
-            .parse()
+        let uri = Uri::try_from(format!("{}{}", self.base, pq))
             .map_err(|_| UpstreamError::Unreachable)?;
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = parts.method.clone();
@@ -148,26 +119,14 @@ impl LegacyBackend {
             tracing::debug!(error = %e, "legacy backend call failed");
             UpstreamError::Unreachable
         })?;
-        let (mut head, mut incoming) = resp.into_parts();
-        let mut buf = BytesMut::new();
-        while let Some(frame) = incoming.frame().await {
-            // Reached, answered, then cut: the call may have been carried out (as upstream.rs).
-            let frame = frame.map_err(|_| {
-                UpstreamError::Invalid(crate::translate::envelope::EnvelopeError::NotJson)
-            })?;
-            if let Some(chunk) = frame.data_ref() {
-                if buf.len() + chunk.len() > self.max_body {
-                    return Err(UpstreamError::TooLarge);
-                }
-                buf.extend_from_slice(chunk);
-            }
-        }
+        let (mut head, incoming) = resp.into_parts();
+        let body = client::read_bounded(&head.headers, incoming, self.max_body).await?;
         strip_hop_by_hop(&mut head.headers);
         // The backend's own answer, in its own shape: the shape layer must leave it alone.
         head.extensions.insert(Shaped);
         // Recomputed by hyper for the buffered body.
         head.headers.remove(header::CONTENT_LENGTH);
-        Ok((head, buf.freeze()))
+        Ok((head, body))
     }
 }
 

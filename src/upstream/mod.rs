@@ -1,0 +1,155 @@
+//! Calls to v4: a timeout over the whole call, a bounded read of the answer, the v4 envelope
+//! parsed, and every failure turned into an [`UpstreamError`] here so nothing above sees the
+//! client's errors. The client itself (pool, TLS) is in [`client`], shared with `passthrough`.
+//!
+//! Nothing is retried: every v4 call the gateway makes can be a write (a retried password
+//! change sends a second mail), and the pool already replaces dead idle connections.
+
+pub mod client;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+
+use crate::metrics::{Metrics, UpstreamOutcome};
+use crate::translate::envelope::{self, EnvelopeError, V4Answer};
+use client::ClientOptions;
+
+/// Why an upstream call has no usable answer. The texts are what the legacy client reads:
+/// they name the system, never the host, the port or the error chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("The Users Orchestrator could not be reached.")]
+    Unreachable,
+    #[error("The Users Orchestrator did not answer in time.")]
+    Timeout,
+    #[error("The Users Orchestrator answered with an invalid response.")]
+    Invalid(EnvelopeError),
+    #[error("The Users Orchestrator answered with a response that is too large.")]
+    TooLarge,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamOptions {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body: usize,
+    /// Extra root certificate (PEM) for upstreams with a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// One call to make.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub method: Method,
+    /// Absolute path, already encoded (see `translate::path`).
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+    /// Bounded label for metrics (`v4.password`), never an id.
+    pub label: &'a str,
+}
+
+/// A raw answer, for callers that pass bodies through (legacy mode, shadow).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Clone)]
+pub struct Upstream {
+    client: client::HttpClient,
+    base: String,
+    opts: UpstreamOptions,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl Upstream {
+    pub fn new(
+        base: &url::Url,
+        opts: UpstreamOptions,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let client = client::build(&ClientOptions {
+            connect_timeout: opts.connect_timeout,
+            ca_pem: opts.ca_pem.as_deref(),
+            preserve_header_case: false,
+            max_idle_per_host: IDLE_PER_HOST,
+        })?;
+        Ok(Self {
+            client,
+            base: client::base_of(base),
+            opts,
+            metrics,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Calls v4 and reads its envelope.
+    pub async fn v4(&self, call: Call<'_>) -> Result<V4Answer, UpstreamError> {
+        let raw = self.send(call).await?;
+        envelope::parse(raw.status.as_u16(), &raw.body).map_err(UpstreamError::Invalid)
+    }
+
+    /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
+    /// the call timeout.
+    pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
+        let started = Instant::now();
+        let label = call.label;
+        let result = tokio::time::timeout(self.opts.timeout, self.send_inner(call))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        self.metrics.observe_upstream(
+            label,
+            outcome_of(result.as_ref().map(|a| a.status)),
+            started.elapsed().as_secs_f64(),
+        );
+        result
+    }
+
+    async fn send_inner(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
+        let mut uri = String::with_capacity(self.base.len() + call.path.len());
+        uri.push_str(&self.base);
+        uri.push_str(&call.path);
+        let uri = Uri::try_from(uri).map_err(|e| {
+            tracing::debug!(error = %e, "upstream URI could not be built");
+            UpstreamError::Unreachable
+        })?;
+        let mut req = Request::new(Full::new(call.body.unwrap_or_default()));
+        *req.method_mut() = call.method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = call.headers;
+        let resp = self.client.request(req).await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream call failed");
+            UpstreamError::Unreachable
+        })?;
+        let (head, incoming) = resp.into_parts();
+        let body = client::read_bounded(&head.headers, incoming, self.opts.max_body).await?;
+        Ok(RawAnswer {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
+    }
+}
+
+/// Idle v4 connections kept. Under load every concurrent call holds its own connection and
+/// returns it at once, so a few idle ones are enough; more would only keep buffers alive.
+const IDLE_PER_HOST: usize = 64;
+
+/// The `outcome` label of `gateway_upstream_duration_seconds`: a status code or the failure.
+pub fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
+    match result {
+        Ok(status) => UpstreamOutcome::Status(status.as_u16()),
+        Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
+        Err(UpstreamError::Unreachable) => UpstreamOutcome::Unreachable,
+        Err(_) => UpstreamOutcome::Invalid,
+    }
+}
