@@ -17,27 +17,20 @@ pub struct Operation<'a> {
 
 pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
     let (legacy_id, v4) = match events.get(op.legacy_event) {
-        Some(ev) => (
-            ev.id,
-            ev.v4
-                .iter()
-                .map(|e| format!("{} ({})", e.code, e.id))
-                .collect::<Vec<_>>()
-                .join(" + "),
-        ),
-        None => (0, String::new()),
+        Some(ev) => (ev.id, ev.v4_summary.as_str()),
+        None => (0, ""),
     };
     tracing::info!(
         target: "audit",
         route = op.route,
         legacy_event = op.legacy_event,
         legacy_event_id = legacy_id,
-        v4_events = %v4,
+        v4_events = v4,
         request_id = op.request_id,
         customer_registration_id = op.customer_id.unwrap_or(""),
         outcome = op.outcome,
         status = op.status,
         "translated operation"
     );
-    metrics.audit(op.route, op.legacy_event, &v4, op.outcome);
+    metrics.audit(op.route, op.legacy_event, v4, op.outcome);
 }

@@ -197,6 +197,13 @@ pub async fn start_with(
         header_read_timeout: limits.header_read_timeout,
         shutdown_grace: limits.shutdown_grace,
         max_connections: limits.max_connections,
+        preserve_header_case: {
+            let gw = gw.clone();
+            server::CaseSwitch(Arc::new(move || {
+                let rt = gw.runtime();
+                rt.user_api_backend.is_some() || rt.registry_backend.is_some()
+            }))
+        },
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {

@@ -10,6 +10,27 @@ use crate::error::GatewayError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// Generates request ids: UUID v4 text from a thread-local fast generator (fastrand's wyrand)
+/// instead of tower-http's `MakeRequestUuid`, which asks the OS for randomness on every request
+/// (a `getrandom` system call per request, issue #6). A request id has to be unique and
+/// traceable, not unpredictable: it authorises nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        http::HeaderValue::from_str(text)
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// The id set by the request-id layer (or sent by the client).
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -63,5 +84,28 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
             line: e.line(),
             column: e.column(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_http::request_id::MakeRequestId as _;
+
+    #[test]
+    fn generated_request_ids_are_distinct_uuid_v4() {
+        let req = http::Request::new(());
+        let mut make = super::MakeRequestId;
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| {
+                let id = make.make_request_id(&req).expect("an id");
+                id.header_value().to_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 }

@@ -31,6 +31,21 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Connections served at once; the excess gets `overload` and is closed.
     pub max_connections: usize,
+    /// Asked once per new connection: keep the header-name case of its requests (and write
+    /// answers with the case they carry)? Only a legacy backend needs it, and keeping a case
+    /// map costs every request a second header map (issue #6), so the gateway answers
+    /// "yes" only while a legacy backend is configured.
+    pub preserve_header_case: CaseSwitch,
+}
+
+/// See [`ServeOptions::preserve_header_case`].
+#[derive(Clone)]
+pub struct CaseSwitch(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for CaseSwitch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaseSwitch")
+    }
 }
 
 impl Default for ServeOptions {
@@ -39,6 +54,7 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
             max_connections: 10_000,
+            preserve_header_case: CaseSwitch(Arc::new(|| true)),
         }
     }
 }
@@ -66,18 +82,21 @@ pub async fn serve<S, B, O, OB>(
     OB: http_body::Body<Data = Bytes> + Send + 'static,
     OB::Error: Into<BoxError>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout)
-        // Legacy passthrough answers keep their header-name case (see passthrough.rs).
-        .preserve_header_case(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    let builder = |preserve_case: bool| {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_read_timeout)
+            // Legacy passthrough answers keep their header-name case (see passthrough.rs).
+            .preserve_header_case(preserve_case);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        builder
+    };
+    let (plain, preserving) = (builder(false), builder(true));
     let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -99,6 +118,11 @@ pub async fn serve<S, B, O, OB>(
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let io = TokioIo::new(SniffDeadline::new(stream, opts.header_read_timeout));
+                let builder = if (opts.preserve_header_case.0)() {
+                    &preserving
+                } else {
+                    &plain
+                };
                 let conn = builder
                     .serve_connection_with_upgrades(io, TowerToHyperService::new(service.clone()))
                     .into_owned();

@@ -2,7 +2,7 @@
 //!
 //! Outer to inner:
 //! 1. sensitive headers: `Authorization`/`Cookie` marked sensitive before anything can log them;
-//! 2. request id: `x-request-id` kept from the client or generated (UUID v4);
+//! 2. request id: `x-request-id` kept from the client or generated (UUID v4, `request.rs`);
 //! 3. trace: one span per request with method, path (never the query: it can carry a reset
 //!    token) and request id;
 //! 4. propagate request id: copied onto every answer, including the ones below;
@@ -23,7 +23,7 @@ use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -33,7 +33,7 @@ use crate::body::{empty, Body};
 use crate::gateway::Gateway;
 use crate::layers::metrics::MetricsLayer;
 use crate::layers::shape::LegacyShapeLayer;
-use crate::request::REQUEST_ID;
+use crate::request::{MakeRequestId, REQUEST_ID};
 use crate::router::Router;
 
 pub type GatewayService = BoxCloneService<Request<Incoming>, Response<Body>, Infallible>;
@@ -81,7 +81,7 @@ where
             header::COOKIE,
         ]))
         .map_request(drop_unusable_request_id)
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestId))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

@@ -28,6 +28,10 @@ pub struct LegacyEvent {
     pub code: String,
     pub id: u32,
     pub v4: Vec<V4Event>,
+    /// `AUTHSYSTEM_USER_CHANGEPASSWORD (4609) + …`: the audit record's `v4_events`, built once
+    /// here rather than formatted on every translated request.
+    #[serde(skip)]
+    pub v4_summary: String,
 }
 
 /// The checked table: codes and ids unique on both sides, so every record translates one way.
@@ -121,10 +125,16 @@ impl EventTable {
             }
             table.by_code.insert(ev.code.get_ref().clone(), idx);
             table.by_id.insert(*ev.id.get_ref(), idx);
+            let v4_summary = v4
+                .iter()
+                .map(|e| format!("{} ({})", e.code, e.id))
+                .collect::<Vec<_>>()
+                .join(" + ");
             table.events.push(LegacyEvent {
                 code: ev.code.into_inner(),
                 id: ev.id.into_inner(),
                 v4,
+                v4_summary,
             });
         }
         Ok(table)

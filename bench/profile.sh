@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bench/profile.sh — user-space instructions per request of one gateway target, under
+# valgrind's callgrind (issue #6). Instruction counts do not depend on the neighbours of a
+# shared machine, so two builds compare to within about a percent where req/s cannot.
+#
+#   bash bench/profile.sh [translate|action|shadow|passthrough|nginx]   (default: translate)
+#
+# Starts bench-upstream and the target on 127.0.0.1, warms up, zeroes the counters, sends a
+# bounded closed-loop run (PROFILE_SECONDS, default 4, 4 connections), dumps, and prints
+# instructions per answered request plus the top functions (inclusive). The callgrind file
+# stays in $PROFILE_OUT (default /tmp/legacy-gateway-profile) for callgrind_annotate.
+# Needs valgrind (apt-get install valgrind) and a release build (cargo build --release --bins).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+TARGET="${1:-translate}"
+SECONDS_RUN="${PROFILE_SECONDS:-4}"
+OUT="${PROFILE_OUT:-/tmp/legacy-gateway-profile}"
+PORT_BASE="${PROFILE_PORT_BASE:-18180}"
+UP=$((PORT_BASE + 1))
+GW=$((PORT_BASE + 2))
+BIN="$ROOT/target/release"
+JWT="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMDAxIn0.c2lnbmF0dXJl"
+
+command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
+[ -x "$BIN/legacy-gateway" ] && [ -x "$BIN/bench-load" ] || { echo "build first: cargo build --release --bins" >&2; exit 1; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+render() { sed -e "s#@WORK@#$OUT#g" -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@LISTEN_PORT@#$GW#g" "$1" >"$2"; }
+
+"$BIN/bench-upstream" --listen "127.0.0.1:$UP" >"$OUT/upstream.log" 2>&1 &
+PIDS+=($!)
+
+case $TARGET in
+translate | action) CONFIG=bench/gateway-translate.toml ;;
+shadow) CONFIG=bench/gateway-shadow.toml ;;
+passthrough) CONFIG=bench/gateway-passthrough.toml ;;
+nginx) CONFIG=bench/nginx.conf.template ;;
+*) echo "unknown target $TARGET" >&2; exit 2 ;;
+esac
+
+if [ "$TARGET" = nginx ]; then
+    render "$CONFIG" "$OUT/nginx.conf"
+    NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$OUT/cg.%p" \
+        "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" >"$OUT/target.log" 2>&1 &
+else
+    render "$CONFIG" "$OUT/gateway.toml"
+    RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
+        "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" >"$OUT/target.log" 2>&1 &
+fi
+PIDS+=($!)
+
+case $TARGET in
+translate | shadow | passthrough)
+    REQ=(--url "http://127.0.0.1:$GW/User/1001" --method PUT --body '{"Password":"Abcdefg1"}') ;;
+action)
+    REQ=(--url "http://127.0.0.1:$GW/\$dwo3rd-userregistry-api/profileserviceregistration?action=updatechangepassword"
+        --method POST -H "Host: bench.test" --body '{"oldpassword":"Abcdefg0","password":"Abcdefg1"}') ;;
+nginx)
+    REQ=(--url "http://127.0.0.1:$GW/v4/Users/1001/Password" --method PATCH --body '{"password":"Abcdefg1"}') ;;
+esac
+REQ+=(-H "Content-Type: application/json" -H "Authorization: Bearer $JWT" -H "X-SourceSystem: x"
+    -H "X-ClientCode: CA" -H "X-PaperCode: PA" -H "X-ClientGroupCode: GA")
+
+for _ in $(seq 1 300); do
+    if "$BIN/bench-load" "${REQ[@]}" -c 1 -d 0.2 --warmup 0 >/dev/null 2>&1; then break; fi
+    sleep 0.2
+done
+"$BIN/bench-load" "${REQ[@]}" -c 4 -d 2 --warmup 0 >/dev/null
+CG_PIDS="$(pgrep -f "callgrind-out-file=$OUT" | tr '\n' ' ')"
+for p in $CG_PIDS; do callgrind_control -z "$p" >/dev/null 2>&1 || true; done
+"$BIN/bench-load" "${REQ[@]}" -c 4 -d "$SECONDS_RUN" --warmup 0 >"$OUT/load.json"
+for p in $CG_PIDS; do callgrind_control -d "$p" >/dev/null 2>&1 || true; done
+sleep 1
+
+ANSWERS="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total_answers"])' "$OUT/load.json")"
+TOTAL=0
+for f in "$OUT"/cg.*.1; do
+    [ -e "$f" ] || continue
+    n="$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')"
+    TOTAL=$((TOTAL + ${n:-0}))
+done
+echo "target=$TARGET answers=$ANSWERS instructions=$TOTAL per_request=$((TOTAL / (ANSWERS > 0 ? ANSWERS : 1)))"
+for f in "$OUT"/cg.*.1; do
+    [ -e "$f" ] || continue
+    callgrind_annotate --inclusive=yes "$f" 2>/dev/null | sed -n '1,/^-- Auto/p' | grep -v '^--' | head -n "${PROFILE_TOP:-40}"
+done
