@@ -23,8 +23,11 @@ pub struct Runtime {
     pub config: Config,
     pub mappings: Arc<Mappings>,
     pub upstream: Upstream,
-    /// The staging v4 that shadow copies go to, when configured.
-    pub shadow_upstream: Option<Upstream>,
+    /// The client shadow copies use, only from the shadow lane (see `shadow::lane`): towards
+    /// the staging v4 (`shadow.orchestrator_url`) when set, else the orchestrator.
+    pub shadow_copies: Upstream,
+    /// A staging v4 is configured: only then may writes be copied (never to the live v4).
+    pub shadow_writes: bool,
     pub shadow_permits: Arc<Semaphore>,
     pub user_api_backend: Option<LegacyBackend>,
     pub registry_backend: Option<LegacyBackend>,
@@ -60,10 +63,12 @@ impl Runtime {
             ca_pem,
         };
         let upstream = Upstream::new(orchestrator, opts.clone(), metrics.clone())?;
-        let shadow_upstream = match &config.shadow.orchestrator {
-            Some(url) => Some(Upstream::new(url, opts.clone(), metrics)?),
-            None => None,
-        };
+        let shadow_writes = config.shadow.orchestrator.is_some();
+        let shadow_copies = Upstream::new(
+            config.shadow.orchestrator.as_ref().unwrap_or(orchestrator),
+            opts.clone(),
+            metrics,
+        )?;
         let legacy_client = ClientOptions {
             connect_timeout: l.connect_timeout,
             ca_pem: opts.ca_pem.as_deref(),
@@ -99,7 +104,8 @@ impl Runtime {
             config,
             mappings: Arc::new(mappings),
             upstream,
-            shadow_upstream,
+            shadow_writes,
+            shadow_copies,
             user_api_backend,
             registry_backend,
             user_api_paths,

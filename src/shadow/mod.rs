@@ -2,8 +2,9 @@
 //! of the call goes to v4 off the request path, and the two answers are compared.
 //!
 //! Isolation is the point of this module. The copy starts only after the client's answer is
-//! ready and runs in its own task, so the client's latency and result never depend on v4,
-//! even when v4 hangs or is down. Copies are sampled per user, bounded in number (running
+//! ready and runs in its own task, on a low-priority thread of its own (`lane`), so the
+//! client's latency, throughput and result never depend on v4, even when v4 hangs or is
+//! down. Copies are sampled per user, bounded in number (running
 //! plus queued; the excess is dropped and counted, never queued without bound) and in size
 //! (bodies over the cap are skipped and counted), and a per-route kill switch pauses a route
 //! whose copies fail or crawl. Writes are not shadowed unless the route opts in, and then only
@@ -12,10 +13,11 @@
 pub mod compare;
 pub mod diffs;
 pub mod killswitch;
+pub mod lane;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -31,6 +33,7 @@ use crate::routes::Target;
 use compare::Difference;
 use diffs::DiffWriter;
 use killswitch::KillSwitch;
+use lane::Lane;
 
 /// The marker every shadow copy carries, with the original request id: v4 logs can tell
 /// copies apart, and a gateway that receives one never shadows it again.
@@ -101,6 +104,8 @@ pub struct Shadow {
     state: Mutex<State>,
     /// Copies running or waiting for a permit.
     in_system: AtomicUsize,
+    /// Started with the first copy: no thread for a gateway that never shadows.
+    lane: OnceLock<Option<Lane>>,
 }
 
 /// What one call tells the shadow: everything needed to translate the copy later.
@@ -179,14 +184,22 @@ impl Shadow {
             shadow.count(gw, route, &call.tenant, "dropped", |s| s.dropped += 1);
             return;
         }
-        let gw = gw.clone();
-        let rt = rt.clone();
-        tokio::spawn(async move {
-            let permit = rt.shadow_permits.clone().acquire_owned().await;
-            run_copy(&gw, &rt, call, legacy_status, legacy_body).await;
-            drop(permit);
-            gw.shadow.in_system.fetch_sub(1, Ordering::AcqRel);
-        });
+        let copy = {
+            let gw = gw.clone();
+            let rt = rt.clone();
+            async move {
+                let permit = rt.shadow_permits.clone().acquire_owned().await;
+                run_copy(&gw, &rt, call, legacy_status, legacy_body).await;
+                drop(permit);
+                gw.shadow.in_system.fetch_sub(1, Ordering::AcqRel);
+            }
+        };
+        match shadow.lane.get_or_init(Lane::start) {
+            Some(lane) => lane.spawn(copy),
+            None => {
+                tokio::spawn(copy);
+            }
+        }
     }
 
     /// The summary per route and tenant, with the most frequent differing paths.
@@ -233,14 +246,12 @@ async fn run_copy(
     legacy_body: Bytes,
 ) {
     let route = call.route.name();
-    let upstream = match (&rt.shadow_upstream, call.writes) {
-        (Some(u), _) => u,
-        (None, false) => &rt.upstream,
+    if call.writes && !rt.shadow_writes {
         // The config check makes this unreachable; never send a write to the live v4.
-        (None, true) => return,
-    };
+        return;
+    }
     let target = Target {
-        upstream,
+        upstream: &rt.shadow_copies,
         shadow_of: Some(&call.request_id),
     };
     let started = Instant::now();
