@@ -186,6 +186,28 @@ where
     run(&rt, metrics, target, &id, &request_id, headers, planned).await
 }
 
+/// The values v4 must not echo back to the client: the secret fields of this request and the
+/// caller's token. Only a failed call needs them, so they are gathered only then.
+fn secrets<'a>(ua: &UserApi, planned: &'a [Planned], headers: &'a HeaderMap) -> Vec<&'a str> {
+    let mut secrets: Vec<&str> = planned
+        .iter()
+        .flat_map(|p| {
+            ua.parts[p.part]
+                .fields
+                .iter()
+                .filter(|f| {
+                    ua.secret_fields
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&f.legacy))
+                })
+                .filter_map(|f| p.body.get(&f.v4).and_then(Value::as_str))
+        })
+        .collect();
+    // v4 echoing the caller's token in an error text must not pass it on.
+    secrets.extend(crate::redact::authorization_secrets(headers));
+    secrets
+}
+
 /// Carries out the planned calls in order and builds the one legacy answer.
 async fn run(
     rt: &Runtime,
@@ -198,30 +220,6 @@ async fn run(
 ) -> Response<Body> {
     let ua = &rt.mappings.user_api;
     let multi = planned.len() > 1;
-    let secrets: Vec<String> = planned
-        .iter()
-        .flat_map(|p| {
-            let part = &ua.parts[p.part];
-            part.fields
-                .iter()
-                .filter(|f| {
-                    ua.secret_fields
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&f.legacy))
-                })
-                .filter_map(|f| {
-                    p.body
-                        .get(&f.v4)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    // v4 echoing the caller's token in an error text must not pass it on.
-    secrets.extend(crate::redact::authorization_secrets(&headers));
-
     let mut applied = Vec::new();
     let mut failure: Option<(StatusCode, ErrorEntry)> = None;
     let mut last_status = StatusCode::OK;
@@ -244,7 +242,7 @@ async fn run(
                 ("applied", answer.status)
             }
             Ok(answer) => {
-                let text = scrub(&answer.text, &secrets);
+                let text = scrub(&answer.text, &secrets(ua, &planned, &headers));
                 let ty = ua.error_type(&Failure {
                     status: answer.status,
                     code: rt.mappings.v4.short_code(&answer.code),
