@@ -3,7 +3,7 @@
 # valgrind's callgrind (issue #6). Instruction counts do not depend on the neighbours of a
 # shared machine, so two builds compare to within about a percent where req/s cannot.
 #
-#   bash bench/profile.sh [translate|action|shadow|passthrough|nginx]   (default: translate)
+#   bash bench/profile.sh [translate|action|shadow|passthrough]   (default: translate)
 #
 # Starts bench-upstream and the target on 127.0.0.1, warms up, zeroes the counters, sends a
 # bounded closed-loop run (PROFILE_SECONDS, default 4, 4 connections), dumps, and prints
@@ -41,20 +41,12 @@ case $TARGET in
 translate | action) CONFIG=bench/gateway-translate.toml ;;
 shadow) CONFIG=bench/gateway-shadow.toml ;;
 passthrough) CONFIG=bench/gateway-passthrough.toml ;;
-nginx) CONFIG=bench/nginx.conf.template ;;
 *) echo "unknown target $TARGET" >&2; exit 2 ;;
 esac
 
-if [ "$TARGET" = nginx ]; then
-    render "$CONFIG" "$OUT/nginx.conf"
-    NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$OUT/cg.%p" \
-        "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" >"$OUT/target.log" 2>&1 &
-else
-    render "$CONFIG" "$OUT/gateway.toml"
-    RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
-        "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" >"$OUT/target.log" 2>&1 &
-fi
+render "$CONFIG" "$OUT/gateway.toml"
+RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
+    "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" >"$OUT/target.log" 2>&1 &
 PIDS+=($!)
 
 case $TARGET in
@@ -63,8 +55,6 @@ translate | shadow | passthrough)
 action)
     REQ=(--url "http://127.0.0.1:$GW/\$dwo3rd-userregistry-api/profileserviceregistration?action=updatechangepassword"
         --method POST -H "Host: bench.test" --body '{"oldpassword":"Abcdefg0","password":"Abcdefg1"}') ;;
-nginx)
-    REQ=(--url "http://127.0.0.1:$GW/v4/Users/1001/Password" --method PATCH --body '{"password":"Abcdefg1"}') ;;
 esac
 REQ+=(-H "Content-Type: application/json" -H "Authorization: Bearer $JWT" -H "X-SourceSystem: x"
     -H "X-ClientCode: CA" -H "X-PaperCode: PA" -H "X-ClientGroupCode: GA")
