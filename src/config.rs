@@ -140,6 +140,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// Idle keep-alive connections kept per upstream. Each holds its buffers (~20 KiB); a
+    /// burst above this concurrency reconnects the excess afterwards.
+    pub upstream_idle_connections: usize,
 }
 
 impl Default for Limits {
@@ -153,6 +156,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(20),
+            upstream_idle_connections: 64,
         }
     }
 }
@@ -237,6 +241,7 @@ struct RawLimits {
     header_read_timeout_ms: Option<Spanned<u64>>,
     max_connections: Option<Spanned<usize>>,
     shutdown_grace_ms: Option<Spanned<u64>>,
+    upstream_idle_connections: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -371,6 +376,11 @@ impl Config {
                 &l.shutdown_grace_ms,
                 "limits.shutdown_grace_ms",
                 d.shutdown_grace,
+            )?,
+            upstream_idle_connections: count(
+                &l.upstream_idle_connections,
+                "limits.upstream_idle_connections",
+                d.upstream_idle_connections,
             )?,
         };
         if limits.upstream_timeout >= limits.request_timeout {

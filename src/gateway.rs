@@ -61,6 +61,7 @@ impl Runtime {
             connect_timeout: l.connect_timeout,
             max_body: l.upstream_body_bytes,
             ca_pem,
+            idle_connections: l.upstream_idle_connections,
         };
         let upstream = Upstream::new(orchestrator, opts.clone(), metrics.clone())?;
         let shadow_writes = config.shadow.orchestrator.is_some();
@@ -73,7 +74,7 @@ impl Runtime {
             connect_timeout: l.connect_timeout,
             ca_pem: opts.ca_pem.as_deref(),
             preserve_header_case: true,
-            max_idle_per_host: 64,
+            max_idle_per_host: l.upstream_idle_connections,
         };
         let backend = |url: &Option<url::Url>, label| {
             url.as_ref()

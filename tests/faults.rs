@@ -148,6 +148,8 @@ impl FakeV4 {
 enum Act {
     /// A correct success answer, connection kept alive.
     Answer,
+    /// The same answer after 200 ms: concurrent calls each need a connection of their own.
+    Slow,
     /// Accept, then close with SO_LINGER 0 (RST) before reading anything.
     ResetOnAccept,
     /// Read the whole request, then close with RST without answering.
@@ -248,7 +250,10 @@ async fn raw_connection(mut s: TcpStream, st: RawState) {
             )
         };
         match act(&st) {
-            Act::Answer => {
+            Act::Answer | Act::Slow => {
+                if act(&st) == Act::Slow {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
                 if s.write_all(reply("application/json", ENVELOPE).as_bytes())
                     .await
                     .is_err()
@@ -1101,4 +1106,41 @@ async fn the_binary_exits_0_on_sigterm() {
     let status = status.unwrap_or_else(|| panic!("still running 15 s after SIGTERM: {logs}"));
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(logs.contains("shutting down"), "{logs}");
+}
+
+/// `limits.upstream_idle_connections` bounds the v4 connections kept after a burst: with 1,
+/// a second burst of 4 concurrent calls reuses one connection and opens 3; with the default
+/// (64) it reuses all 4.
+#[tokio::test]
+async fn idle_v4_connections_kept_after_a_burst_are_bounded_by_the_setting() {
+    async fn burst(client: &reqwest::Client, url: &str) {
+        let calls = (0..4).map(|_| change_password(client, url));
+        for (status, json) in futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|r| r.expect("an answer"))
+        {
+            assert_success(status, &json, "burst");
+        }
+    }
+    for (config, expected) in [("[limits]\nupstream_idle_connections = 1\n", 7), ("", 4)] {
+        let v4 = RawV4::start(Act::Slow);
+        let gw = gateway_with(config, Some(&v4.url())).await;
+        let client = common::client();
+        burst(&client, &gw.url()).await;
+        assert_eq!(
+            v4.state.accepted.load(Ordering::SeqCst),
+            4,
+            "{config:?}: first burst"
+        );
+        // Let the pool settle: answers read, excess connections closed.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        burst(&client, &gw.url()).await;
+        assert_eq!(
+            v4.state.accepted.load(Ordering::SeqCst),
+            expected,
+            "{config:?}: connections opened after the second burst"
+        );
+        assert_eq!(v4.requests(), 8);
+    }
 }

@@ -38,6 +38,8 @@ pub struct UpstreamOptions {
     pub max_body: usize,
     /// Extra root certificate (PEM) for upstreams with a private CA.
     pub ca_pem: Option<Vec<u8>>,
+    /// Idle keep-alive connections kept (`limits.upstream_idle_connections`).
+    pub idle_connections: usize,
 }
 
 /// One call to make.
@@ -78,7 +80,7 @@ impl Upstream {
             connect_timeout: opts.connect_timeout,
             ca_pem: opts.ca_pem.as_deref(),
             preserve_header_case: false,
-            max_idle_per_host: IDLE_PER_HOST,
+            max_idle_per_host: opts.idle_connections,
         })?;
         Ok(Self {
             client,
@@ -139,10 +141,6 @@ impl Upstream {
         })
     }
 }
-
-/// Idle v4 connections kept. Under load every concurrent call holds its own connection and
-/// returns it at once, so a few idle ones are enough; more would only keep buffers alive.
-const IDLE_PER_HOST: usize = 64;
 
 /// The `outcome` label of `gateway_upstream_duration_seconds`: a status code or the failure.
 pub fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
