@@ -9,7 +9,9 @@
 //! - [`translate`]: pure functions: key case, v4 paths, the v4 envelope.
 //! - [`legacy`]: the two legacy answer shapes.
 //! - [`error`]: [`error::GatewayError`], turned into legacy answers in one place.
-//! - [`upstream`]: the one HTTP client; timeouts, bounded reads, no retries.
+//! - [`upstream`]: v4 calls (timeouts, bounded reads, no retries) over [`upstream::client`], the
+//!   one pooled HTTP client every upstream call uses; [`passthrough`]: legacy mode over it.
+//! - [`shadow`]: shadow copies, compared; run on an idle-priority lane of their own.
 //! - [`routes`]: the legacy routes (User API, action API).
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
