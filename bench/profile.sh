@@ -7,7 +7,7 @@
 #
 # Starts bench-upstream and the target on 127.0.0.1, warms up, zeroes the counters, sends a
 # bounded closed-loop run (PROFILE_SECONDS, default 4, 4 connections), dumps, and prints
-# instructions per answered request plus the top functions (inclusive). The callgrind file
+# instructions per answered request plus the top functions by self cost. The callgrind file
 # stays in $PROFILE_OUT (default /tmp/legacy-gateway-profile) for callgrind_annotate.
 # Needs valgrind (apt-get install valgrind) and a release build (cargo build --release --bins).
 set -euo pipefail
@@ -20,6 +20,7 @@ OUT="${PROFILE_OUT:-/tmp/legacy-gateway-profile}"
 PORT_BASE="${PROFILE_PORT_BASE:-18180}"
 UP=$((PORT_BASE + 1))
 GW=$((PORT_BASE + 2))
+STG=$((PORT_BASE + 3))
 BIN="$ROOT/target/release"
 JWT="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMDAxIn0.c2lnbmF0dXJl"
 
@@ -32,9 +33,12 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-render() { sed -e "s#@WORK@#$OUT#g" -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@LISTEN_PORT@#$GW#g" "$1" >"$2"; }
+render() { sed -e "s#@WORK@#$OUT#g" -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@STAGING_PORT@#$STG#g" -e "s#@LISTEN_PORT@#$GW#g" "$1" >"$2"; }
 
 "$BIN/bench-upstream" --listen "127.0.0.1:$UP" >"$OUT/upstream.log" 2>&1 &
+PIDS+=($!)
+# The staging v4 of the shadow target (shadowed writes never go to the live orchestrator).
+"$BIN/bench-upstream" --listen "127.0.0.1:$STG" >"$OUT/staging.log" 2>&1 &
 PIDS+=($!)
 
 case $TARGET in
@@ -78,7 +82,10 @@ for f in "$OUT"/cg.*.1; do
     TOTAL=$((TOTAL + ${n:-0}))
 done
 echo "target=$TARGET answers=$ANSWERS instructions=$TOTAL per_request=$((TOTAL / (ANSWERS > 0 ? ANSWERS : 1)))"
+# The top functions by self cost (inclusive costs start with ~20 runtime frames at 100%).
+# sed, not head: under pipefail an early-closing reader would fail the script with SIGPIPE.
 for f in "$OUT"/cg.*.1; do
     [ -e "$f" ] || continue
-    callgrind_annotate --inclusive=yes "$f" 2>/dev/null | sed -n '1,/^-- Auto/p' | grep -v '^--' | head -n "${PROFILE_TOP:-40}"
+    callgrind_annotate --inclusive=no --threshold=100 --auto=no "$f" 2>/dev/null |
+        sed -n '/file:function/,$p' | grep -v -e '^--' -e '(100.0%)' | sed -n "2,$((${PROFILE_TOP:-40} + 1))p" || true
 done

@@ -29,7 +29,7 @@
 #   BENCH_LOADS="25 50 75"  open-loop rates, in % of nginx's median saturation
 #   BENCH_TARGETS="direct nginx translate shadow action"
 #                           (add "passthrough" for the gateway's legacy mode)
-#   BENCH_PORT_BASE=18080   ports BASE+1 … BASE+6 are used
+#   BENCH_PORT_BASE=18080   ports BASE+1 … BASE+7 are used
 #   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1
 #   BENCH_INSTALL=1         apt-get install nginx (and python3) when missing; 0: never
 #   BENCH_BUILD=1           cargo build --release --bins first; 0: use target/release as is
@@ -61,6 +61,7 @@ TRANSLATE_PORT=$((BENCH_PORT_BASE + 3))
 SHADOW_PORT=$((BENCH_PORT_BASE + 4))
 ACTION_PORT=$((BENCH_PORT_BASE + 5))
 PASSTHROUGH_PORT=$((BENCH_PORT_BASE + 6))
+STAGING_PORT=$((BENCH_PORT_BASE + 7))
 BIN="$ROOT/target/release"
 
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -138,9 +139,10 @@ wait_port() {
     die "$name did not listen on 127.0.0.1:$port (see $WORK/$name.log)"
 }
 
-# Renders a template: @WORK@, @UPSTREAM_PORT@, @LISTEN_PORT@.
+# Renders a template: @WORK@, @UPSTREAM_PORT@, @STAGING_PORT@, @LISTEN_PORT@.
 render() {
-    sed -e "s#@WORK@#$WORK#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" -e "s#@LISTEN_PORT@#$3#g" "$1" >"$2"
+    sed -e "s#@WORK@#$WORK#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" \
+        -e "s#@STAGING_PORT@#$STAGING_PORT#g" -e "s#@LISTEN_PORT@#$3#g" "$1" >"$2"
 }
 
 # The unsigned JWT of the action target: {"alg":"HS256"} . {"sub":"1001"} . junk signature.
@@ -149,6 +151,7 @@ b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 JWT="$(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1001"}' | b64url).$(printf 'bench-unsigned' | b64url)"
 
 declare -A PID_OF PORT_OF
+want() { case " $BENCH_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 log "scratch directory $WORK"
 
 # bench-upstream: the v4 orchestrator and the legacy backend of every target.
@@ -158,8 +161,14 @@ PIDS+=("$UPSTREAM_PID")
 wait_port "$UPSTREAM_PORT" upstream
 PID_OF[direct]=$UPSTREAM_PID
 PORT_OF[direct]=$UPSTREAM_PORT
+# A second bench-upstream as the staging v4 of the shadow target: `check` refuses shadowed
+# writes towards the live orchestrator_url.
+if want shadow; then
+    "${PIN_LOAD[@]}" "$BIN/bench-upstream" --listen "127.0.0.1:$STAGING_PORT" >"$WORK/staging.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$STAGING_PORT" staging
+fi
 
-want() { case " $BENCH_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 if want nginx; then
     mkdir -p "$WORK/nginx-body" "$WORK/nginx-proxy"

@@ -536,6 +536,13 @@ impl Config {
             ),
             None => None,
         };
+        // "Separate" means another base URL, not only another spelling of the live one.
+        let staging_is_live = match (&orchestrator, &shadow_orchestrator) {
+            (Some(live), Some(staging)) => {
+                crate::upstream::client::base_of(live) == crate::upstream::client::base_of(staging)
+            }
+            _ => false,
+        };
         let mut shadow_routes = std::collections::BTreeMap::new();
         for (name, r) in &sh.routes {
             let field = |f: &str| format!("shadow.routes.{name}.{f}");
@@ -555,6 +562,14 @@ impl Config {
                     r.span(),
                     field("writes"),
                     "shadowing writes needs shadow.orchestrator_url (a separate, staging v4): a shadowed password change would otherwise change the password twice and send two mails",
+                ));
+            }
+            if route.writes && staging_is_live {
+                let span = sh.orchestrator_url.as_ref().map_or(r.span(), |u| u.span());
+                return Err(src.error(
+                    span,
+                    "shadow.orchestrator_url",
+                    "is the live orchestrator_url: shadowed writes would reach the live v4 (a second password change, a second mail); point it at a separate, staging v4",
                 ));
             }
             if route.kill_window == 0 {

@@ -840,7 +840,9 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
     std::fs::write(
         &config,
         format!(
-            "mode = \"shadow\"\norchestrator_url = \"{staging}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n[limits]\nshutdown_grace_ms = 2000\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+            "mode = \"shadow\"\norchestrator_url = \"{live}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n[limits]\nshutdown_grace_ms = 2000\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+            // Shadow mode never calls the live v4; it must differ from the staging one.
+            live = common::dead_url(),
             staging = staging.uri(),
             legacy = legacy.uri(),
             diff = diff_file.display().to_string(),

@@ -212,6 +212,28 @@ fn opting_in_to_shadow_writes_needs_a_separate_orchestrator() {
     );
 }
 
+#[test]
+fn the_staging_orchestrator_must_not_be_the_live_one() {
+    // The same v4, spelled differently: still refused, naming the staging URL's line.
+    let cfg = "mode = \"shadow\"\norchestrator_url = \"http://V4.example:8080/\"\nuser_api_url = \"http://127.0.0.1:9\"\nregistry_api_url = \"http://127.0.0.1:9\"\n\n[shadow]\norchestrator_url = \"http://v4.example:8080\"\n\n[shadow.routes.\"user-api\"]\nwrites = true\n";
+    let e =
+        legacy_gateway::config::Config::from_toml("c.toml", cfg, &Default::default()).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (7, "shadow.orchestrator_url"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("live v4"), "{}", e.message);
+    // A separate staging v4 is accepted.
+    let ok = cfg.replace(
+        "http://v4.example:8080\"",
+        "http://v4-staging.example:8080\"",
+    );
+    legacy_gateway::config::Config::from_toml("c.toml", &ok, &Default::default())
+        .expect("a separate staging v4");
+}
+
 #[tokio::test]
 async fn a_hanging_v4_never_holds_the_client() {
     let f = fakes().await;
@@ -275,6 +297,19 @@ async fn sampling_zero_and_hundred_percent() {
         }
         if expected > 0 {
             row_when(&gw, |r| r["compared"] == 5).await;
+            // The legacy backend carried the five calls out: copies are not audited.
+            let metrics = client()
+                .get(format!("{}/_gateway/metrics", gw.url()))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                !metrics.contains("gateway_audit_events_total{"),
+                "{metrics}"
+            );
         } else {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }

@@ -187,7 +187,8 @@ where
             (status, answer, "failed")
         }
     };
-    if let Some(event) = &action.event {
+    // Not for a shadow copy: the legacy backend carried the operation out (see user_api.rs).
+    if let Some(event) = action.event.as_ref().filter(|_| target.shadow_of.is_none()) {
         audit::record(
             metrics,
             &rt.mappings.events,

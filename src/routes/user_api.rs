@@ -270,18 +270,22 @@ async fn run(
                 ("failed", e.status().as_u16())
             }
         };
-        audit::record(
-            metrics,
-            &rt.mappings.events,
-            &Operation {
-                route: &ua.name,
-                legacy_event: &part.event,
-                request_id,
-                customer_id: Some(id),
-                outcome,
-                status,
-            },
-        );
+        // A shadow copy is not an operation the client asked for: the legacy backend carried
+        // that one out. Auditing it would count every shadowed call twice.
+        if target.shadow_of.is_none() {
+            audit::record(
+                metrics,
+                &rt.mappings.events,
+                &Operation {
+                    route: &ua.name,
+                    legacy_event: &part.event,
+                    request_id,
+                    customer_id: Some(id),
+                    outcome,
+                    status,
+                },
+            );
+        }
         if failure.is_some() {
             break;
         }
