@@ -3,7 +3,7 @@
 //! depend on `Content-Type` being spelled the way their backend spelled it, so this client
 //! preserves header case (v4's does not need to).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
@@ -14,7 +14,7 @@ use crate::body::{full, Body};
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
 use crate::upstream::client::{self, ClientOptions, HttpClient};
-use crate::upstream::{outcome_of, UpstreamError};
+use crate::upstream::{observed, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the ones the
 /// `Connection` header names.
@@ -87,16 +87,14 @@ impl LegacyBackend {
         body: Bytes,
         metrics: &Metrics,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
-        let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.forward_inner(parts, body))
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout));
-        metrics.observe_upstream(
+        observed(
+            metrics,
             self.label,
-            outcome_of(result.as_ref().map(|(head, _)| head.status)),
-            started.elapsed().as_secs_f64(),
-        );
-        result
+            self.timeout,
+            self.forward_inner(parts, body),
+            |(head, _)| head.status,
+        )
+        .await
     }
 
     async fn forward_inner(

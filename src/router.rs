@@ -177,9 +177,8 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let upstream = rt.upstream.clone();
     let target = Target {
-        upstream: &upstream,
+        upstream: &rt.upstream,
         shadow_of: None,
     };
     match m.route {

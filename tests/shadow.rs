@@ -298,14 +298,7 @@ async fn sampling_zero_and_hundred_percent() {
         if expected > 0 {
             row_when(&gw, |r| r["compared"] == 5).await;
             // The legacy backend carried the five calls out: copies are not audited.
-            let metrics = client()
-                .get(format!("{}/_gateway/metrics", gw.url()))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = common::metrics_text(&gw).await;
             assert!(
                 !metrics.contains("gateway_audit_events_total{"),
                 "{metrics}"
@@ -361,14 +354,7 @@ async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
     assert_eq!(put(&gw, "1001", &big).await.status(), 200);
     let row = row_when(&gw, |r| r["dropped"] == 2 && r["skipped"] == 1).await;
     assert_eq!(row["compared"], 0);
-    let metrics = client()
-        .get(format!("{}/_gateway/metrics", gw.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&gw).await;
     assert!(
         metrics
             .contains(r#"gateway_shadow_total{route="user-api",tenant="ca",result="dropped"} 2"#),

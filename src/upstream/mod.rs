@@ -103,17 +103,15 @@ impl Upstream {
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
     /// the call timeout.
     pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
-        let started = Instant::now();
         let label = call.label;
-        let result = tokio::time::timeout(self.opts.timeout, self.send_inner(call))
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout));
-        self.metrics.observe_upstream(
+        observed(
+            &self.metrics,
             label,
-            outcome_of(result.as_ref().map(|a| a.status)),
-            started.elapsed().as_secs_f64(),
-        );
-        result
+            self.opts.timeout,
+            self.send_inner(call),
+            |a| a.status,
+        )
+        .await
     }
 
     async fn send_inner(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
@@ -142,8 +140,29 @@ impl Upstream {
     }
 }
 
+/// One upstream call under `timeout` (connect, send and the whole answer read), its latency
+/// and outcome recorded: the same for v4 calls and legacy backends.
+pub async fn observed<T>(
+    metrics: &Metrics,
+    label: &str,
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, UpstreamError>>,
+    status: impl Fn(&T) -> StatusCode,
+) -> Result<T, UpstreamError> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or(Err(UpstreamError::Timeout));
+    metrics.observe_upstream(
+        label,
+        outcome_of(result.as_ref().map(&status)),
+        started.elapsed().as_secs_f64(),
+    );
+    result
+}
+
 /// The `outcome` label of `gateway_upstream_duration_seconds`: a status code or the failure.
-pub fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
+fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
     match result {
         Ok(status) => UpstreamOutcome::Status(status.as_u16()),
         Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,

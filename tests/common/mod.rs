@@ -67,6 +67,18 @@ pub fn dead_url() -> String {
 }
 
 /// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
+/// The Prometheus text of `GET /_gateway/metrics`.
+pub async fn metrics_text(gw: &Running) -> String {
+    client()
+        .get(format!("{}/_gateway/metrics", gw.url()))
+        .send()
+        .await
+        .expect("metrics answered")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
 pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
     let resp = client()
         .put(format!("{}/User/{}", gw.url(), id_path))
