@@ -49,7 +49,7 @@ passthrough) CONFIG=bench/gateway-passthrough.toml ;;
 esac
 
 render "$CONFIG" "$OUT/gateway.toml"
-RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
+RUST_LOG=warn LEGACY_GATEWAY_WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
     "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" >"$OUT/target.log" 2>&1 &
 PIDS+=($!)
 

@@ -270,8 +270,12 @@ pub fn events(args: EventsArgs) -> ExitCode {
     }
 }
 
+/// The process's own runtime: start-up, signals, reloads, the embedded sandbox and the
+/// operations endpoints. Client traffic runs on the workers' runtimes (`server::Workers`), so
+/// two threads are plenty, whatever `TOKIO_WORKER_THREADS` says (it sets the worker count).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("the tokio runtime cannot be created (out of threads or memory)")

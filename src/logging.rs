@@ -4,7 +4,7 @@
 //! Lines are formatted on the request's thread but written by a thread of their own
 //! (tracing-appender's non-blocking writer, issue #15): a `write` system call per access-log
 //! line on a worker cost about 13% of throughput. The writer is not lossy: when it falls
-//! 128k lines behind, requests wait rather than audit lines being dropped.
+//! 16k lines behind, requests wait rather than audit lines being dropped.
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -22,6 +22,8 @@ pub fn init(format: LogFormat) -> LogGuard {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        // 128k lines by default: a channel that size is 4 MiB resident from the start.
+        .buffered_lines_limit(16 * 1024)
         .thread_name("gateway-log")
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()

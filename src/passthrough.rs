@@ -46,7 +46,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 #[derive(Clone)]
 pub struct LegacyBackend {
     client: std::sync::Arc<PerWorker>,
-    base: String,
+    /// The path of the configured URL, which the client's path is appended to.
+    prefix: String,
     timeout: Duration,
     max_body: usize,
     label: &'static str,
@@ -61,8 +62,8 @@ impl LegacyBackend {
         label: &'static str,
     ) -> Result<Self, String> {
         Ok(Self {
-            client: std::sync::Arc::new(PerWorker::new(opts)?),
-            base: client::base_of(base),
+            client: std::sync::Arc::new(PerWorker::new(opts, base)?),
+            prefix: base.path().trim_end_matches('/').to_string(),
             timeout,
             max_body,
             label,
@@ -103,7 +104,7 @@ impl LegacyBackend {
         body: Bytes,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = Uri::try_from(format!("{}{}", self.base, pq))
+        let uri = Uri::try_from(format!("{}{}", self.prefix, pq))
             .map_err(|_| UpstreamError::Unreachable)?;
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = parts.method.clone();
@@ -113,12 +114,12 @@ impl LegacyBackend {
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();
-        let resp = self.client.get().request(req).await.map_err(|e| {
+        let (resp, lease) = self.client.request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "legacy backend call failed");
             UpstreamError::Unreachable
         })?;
         let (mut head, incoming) = resp.into_parts();
-        let body = client::read_bounded(&head.headers, incoming, self.max_body).await?;
+        let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
         // The backend's own answer, in its own shape: the shape layer must leave it alone.
         head.extensions.insert(Shaped);

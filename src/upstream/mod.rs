@@ -66,6 +66,8 @@ pub struct RawAnswer {
 pub struct Upstream {
     client: std::sync::Arc<client::PerWorker>,
     base: String,
+    /// The path of the configured URL, which every call's path is appended to.
+    prefix: String,
     opts: UpstreamOptions,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -76,15 +78,19 @@ impl Upstream {
         opts: UpstreamOptions,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, String> {
-        let client = client::PerWorker::new(&ClientOptions {
-            connect_timeout: opts.connect_timeout,
-            ca_pem: opts.ca_pem.as_deref(),
-            preserve_header_case: false,
-            max_idle_per_host: opts.idle_connections,
-        })?;
+        let client = client::PerWorker::new(
+            &ClientOptions {
+                connect_timeout: opts.connect_timeout,
+                ca_pem: opts.ca_pem.as_deref(),
+                preserve_header_case: false,
+                max_idle_per_host: opts.idle_connections,
+            },
+            base,
+        )?;
         Ok(Self {
             client: std::sync::Arc::new(client),
             base: client::base_of(base),
+            prefix: base.path().trim_end_matches('/').to_string(),
             opts,
             metrics,
         })
@@ -115,8 +121,8 @@ impl Upstream {
     }
 
     async fn send_inner(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
-        let mut uri = String::with_capacity(self.base.len() + call.path.len());
-        uri.push_str(&self.base);
+        let mut uri = String::with_capacity(self.prefix.len() + call.path.len());
+        uri.push_str(&self.prefix);
         uri.push_str(&call.path);
         let uri = Uri::try_from(uri).map_err(|e| {
             tracing::debug!(error = %e, "upstream URI could not be built");
@@ -126,12 +132,12 @@ impl Upstream {
         *req.method_mut() = call.method;
         *req.uri_mut() = uri;
         *req.headers_mut() = call.headers;
-        let resp = self.client.get().request(req).await.map_err(|e| {
+        let (resp, lease) = self.client.request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "upstream call failed");
             UpstreamError::Unreachable
         })?;
         let (head, incoming) = resp.into_parts();
-        let body = client::read_bounded(&head.headers, incoming, self.opts.max_body).await?;
+        let body = client::read_bounded(&head.headers, incoming, self.opts.max_body, lease).await?;
         Ok(RawAnswer {
             status: head.status,
             headers: head.headers,
