@@ -95,8 +95,13 @@ where
                 StatusCode::SERVICE_UNAVAILABLE => GatewayError::Overloaded,
                 _ => GatewayError::Internal,
             };
+            // The id as sent, even in these answers (issue #13, item 7).
+            let id = rt
+                .user_api_raw_id(&path)
+                .map(|raw| crate::translate::path::as_sent(&raw));
             let reply = Reply {
                 request_id: &request_id,
+                customer_id: id.as_deref(),
                 ..Reply::default()
             };
             let mut shaped = err.into_response(rt.family_of(&path), &reply, &rt.mappings);
