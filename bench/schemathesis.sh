@@ -15,9 +15,9 @@
 #   gateway_never_fails  no caught panic (Gateway_E500_01) and no 5xx of the gateway's own;
 #                        the one 5xx allowed is v4's documented unknown-user answer
 #                        (500 UsersOrchestrator_E500_01, ErrorSource UsersOrchestrator);
-#   missing_header_is_named  (User API) a missing mandatory header, Authorization included,
-#                        is 400 Gateway_E400_01 naming it, as the mapping documents
-#                        (schemathesis' missing_required_header insists on 401 for Authorization);
+#   missing_header_is_named  (User API) a missing Authorization is 401 Gateway_E401_01 with
+#                        `WWW-Authenticate: Bearer` (legacy clients renew their token on it);
+#                        any other missing mandatory header is 400 Gateway_E400_01 naming it;
 #   invalid_is_never_ok  (action API) the legacy API answers validation failures with HTTP 200
 #                        and status "validationfailed", so schemathesis' negative_data_rejection
 #                        (which wants a 4xx) does not apply; this asserts instead that invalid
@@ -118,9 +118,8 @@ def gateway_never_fails(ctx, response, case):
 
 @schemathesis.check
 def missing_header_is_named(ctx, response, case):
-    """User API: a missing mandatory header (Authorization included) is 400 Gateway_E400_01
-    naming it (the mapping's documented answer; schemathesis' own check wants 401 for
-    Authorization)."""
+    """User API: a missing Authorization is 401 Gateway_E401_01 with WWW-Authenticate: Bearer;
+    any other missing mandatory header is 400 Gateway_E400_01 naming it."""
     data = getattr(getattr(getattr(case, "meta", None), "phase", None), "data", None)
     if (
         not isinstance(data, CoveragePhaseData)
@@ -131,6 +130,17 @@ def missing_header_is_named(ctx, response, case):
     body = _json(response)
     errors = body.get("Errors") if isinstance(body, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else {}
+    if data.parameter.lower() == "authorization":
+        if (
+            response.status_code != 401
+            or first.get("Code") != "Gateway_E401_01"
+            or response.headers.get("WWW-Authenticate", [""])[0] != "Bearer"
+        ):
+            raise AssertionError(
+                f"missing Authorization: expected 401 Gateway_E401_01 with WWW-Authenticate: "
+                f"Bearer, got {response.status_code} {response.content[:300]!r}"
+            )
+        return None
     if (
         response.status_code != 400
         or first.get("Code") != "Gateway_E400_01"
