@@ -16,7 +16,7 @@
 //! | `Gateway_E400_10` | 400 | required attributes missing (action API) |
 //! | `Gateway_E400_11` | 400 | an attribute is empty or malformed (action API) |
 //! | `Gateway_E400_12` | 400 | the request body could not be read completely |
-//! | `Gateway_E401_01` | 401 | no usable token (action API) |
+//! | `Gateway_E401_01` | 401 | no usable token (action API), no `Authorization` (User API) |
 //! | `Gateway_E404_01` | 404 | unknown path |
 //! | `Gateway_E404_02` | 404 | no tenant configured for the Host (action API) |
 //! | `Gateway_E405_01` | 405 | method not allowed on this path or action |

@@ -315,7 +315,8 @@ fn refuse(
         &Reply {
             request_id: &request_id,
             customer_id: id.as_deref(),
-            read: parts.method == http::Method::GET || parts.method == http::Method::HEAD,
+            read: id.is_some()
+                && (parts.method == http::Method::GET || parts.method == http::Method::HEAD),
             ..Reply::default()
         },
         &rt.mappings,
