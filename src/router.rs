@@ -98,7 +98,8 @@ where
         Family::Registry => None,
         Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
             route: shadow::Route::UserApi,
-            action: None,
+            // `[[modes]] route = "user-api.read"` cuts over reads alone.
+            action: user_api_operation(&rt, &parts.method).map(str::to_string),
             tenant: parts
                 .headers
                 .get(&rt.mappings.v4.headers.client_code)
@@ -152,6 +153,18 @@ fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String 
             crate::translate::path::decode_id(&m.raw_id).unwrap_or_else(|_| m.raw_id.clone())
         }
         shadow::Route::Registry => routes::registry::split_key(rt, parts),
+    }
+}
+
+/// The User API operation a method asks for, as `[[modes]]` names it (`user-api.read`).
+fn user_api_operation(rt: &Runtime, method: &http::Method) -> Option<&'static str> {
+    let ua = &rt.mappings.user_api;
+    if *method == ua.read.method || *method == http::Method::HEAD {
+        Some("read")
+    } else if *method == ua.method {
+        Some("update")
+    } else {
+        None
     }
 }
 

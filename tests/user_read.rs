@@ -629,3 +629,46 @@ async fn reads_follow_the_per_user_canary() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn reads_can_be_cut_over_alone() {
+    let v4s = v4_with_user().await;
+    let legacy = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#))
+        .mount(&legacy)
+        .await;
+    let cfg = format!(
+        "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\nroute = \"user-api.read\"\nmode = \"translate\"\n",
+        legacy.uri()
+    );
+    let gw = gateway_with(&cfg, Some(&v4s.uri())).await;
+    let a = send(get(&gw, "/User/1001")).await;
+    assert_eq!(
+        (a.status, a.json["Result"]["FirstName"].clone()),
+        (200, json!("Alice"))
+    );
+    let r = client()
+        .put(format!("{}/User/1001", gw.url()))
+        .headers(user_api_headers())
+        .body(r#"{"Password":"Abcdefg1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"Code":0}"#,
+        "the write stays on the legacy backend"
+    );
+    assert_eq!(received(&v4s).await.len(), 1);
+    assert_eq!(received(&legacy).await.len(), 1);
+    gw.shutdown().await;
+
+    let bad = legacy_gateway::config::Config::from_toml(
+        "t.toml",
+        "[[modes]]\nroute = \"user-api.delete\"\nmode = \"translate\"\n",
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, "modes[0].route", "{bad:?}");
+}
