@@ -100,6 +100,10 @@ def gateway_never_fails(ctx, response, case):
         raise AssertionError("a request handler panicked (Gateway_E500_01)")
     if response.status_code < 500:
         return None
+    if case.method.upper() == "HEAD" and response.status_code == 500:
+        # No body to tell v4's unknown-user answer from a gateway failure; the GET of the
+        # same read is checked with its body, and a caught panic never answers HEAD alone.
+        return None
     body = _json(response)
     errors = body.get("Errors") if isinstance(body, dict) else None
     if (
@@ -131,10 +135,17 @@ def missing_header_is_named(ctx, response, case):
     errors = body.get("Errors") if isinstance(body, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else {}
     if data.parameter.lower() == "authorization":
+        challenge = [
+            v if isinstance(v, str) else ", ".join(v)
+            for k, v in response.headers.items()
+            if k.lower() == "www-authenticate"
+        ]
+        # HEAD answers carry no body to name the code.
+        head = case.method.upper() == "HEAD"
         if (
             response.status_code != 401
-            or first.get("Code") != "Gateway_E401_01"
-            or response.headers.get("WWW-Authenticate", [""])[0] != "Bearer"
+            or (not head and first.get("Code") != "Gateway_E401_01")
+            or challenge != ["Bearer"]
         ):
             raise AssertionError(
                 f"missing Authorization: expected 401 Gateway_E401_01 with WWW-Authenticate: "

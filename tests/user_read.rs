@@ -277,6 +277,34 @@ async fn a_read_without_a_token_is_401_and_other_missing_headers_are_named() {
         "Missing mandatory headers: X-PaperCode."
     );
 
+    // No token and a bad id: the 401 first, for PUT as for GET.
+    let mut h = user_api_headers();
+    h.remove("Authorization");
+    for m in ["GET", "PUT"] {
+        let a = send(
+            client()
+                .request(m.parse().unwrap(), format!("{}/User/a%2Fb", gw.url()))
+                .headers(h.clone())
+                .body(r#"{"Password":"Abcdefg1"}"#),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.json["Errors"][0]["Code"].clone()),
+            (401, json!("Gateway_E401_01")),
+            "{m}"
+        );
+        assert_eq!(a.json["Result"]["CustomerRegistrationId"], "a/b", "{m}");
+    }
+
+    // A declared query parameter of the wrong type is refused, named.
+    let a = send(get(&gw, "/User/1001?ignoreProvider=yes")).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.json["Errors"][0]["Code"], "Gateway_E400_06");
+    assert_eq!(
+        a.json["Errors"][0]["Message"],
+        "Field IgnoreProvider must be a boolean."
+    );
+
     // A refused id is still echoed as sent.
     let a = send(get(&gw, "/User/a%2Fb")).await;
     assert_eq!(a.status, 400, "{}", a.text);

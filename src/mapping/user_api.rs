@@ -63,28 +63,52 @@ pub struct Read {
     pub events: Vec<String>,
     /// False for a read: shadow mode copies it without the route opting in.
     pub writes: bool,
-    /// Lower-cased legacy query parameter name → v4 name.
-    pub query: Vec<(String, String)>,
+    /// The query parameters passed on.
+    pub query: Vec<QueryParam>,
     /// v4 field name → legacy field name, for the top-level fields of `data`.
     pub rename: HashMap<String, String>,
     /// Lower-cased dotted paths (`result.roles`) of arrays compared as sets in shadow mode.
     pub shadow_sets: Vec<String>,
 }
 
+/// A legacy query parameter of the read and its v4 name.
+#[derive(Debug, Clone)]
+pub struct QueryParam {
+    /// As the mapping spells it, for error messages.
+    pub legacy: String,
+    pub v4: String,
+    /// `string` or `boolean` (`true`/`false` in any case, sent lower-case).
+    pub ty: FieldType,
+}
+
 impl Read {
-    /// The v4 query string for a legacy one: only the declared parameters, renamed, encoded.
-    pub fn v4_query(&self, legacy: Option<&str>) -> Option<String> {
-        let legacy = legacy?;
+    /// The v4 query string for a legacy one: only the declared parameters, renamed, checked
+    /// and encoded. A value of the wrong type is refused, naming the parameter, as ASP.NET's
+    /// model binding refused it.
+    pub fn v4_query(&self, legacy: Option<&str>) -> Result<Option<String>, (String, FieldType)> {
+        let Some(legacy) = legacy else {
+            return Ok(None);
+        };
         let mut out = url::form_urlencoded::Serializer::new(String::new());
         let mut any = false;
         for (k, v) in url::form_urlencoded::parse(legacy.as_bytes()) {
-            let key = k.to_lowercase();
-            if let Some((_, v4)) = self.query.iter().find(|(l, _)| *l == key) {
-                out.append_pair(v4, &v);
-                any = true;
-            }
+            let Some(p) = self
+                .query
+                .iter()
+                .find(|p| p.legacy.eq_ignore_ascii_case(&k))
+            else {
+                continue;
+            };
+            let value = match p.ty {
+                FieldType::Boolean if v.eq_ignore_ascii_case("true") => "true".into(),
+                FieldType::Boolean if v.eq_ignore_ascii_case("false") => "false".into(),
+                FieldType::Boolean => return Err((p.legacy.clone(), p.ty)),
+                _ => v,
+            };
+            out.append_pair(&p.v4, &value);
+            any = true;
         }
-        any.then(|| out.finish())
+        Ok(any.then(|| out.finish()))
     }
 }
 
@@ -198,11 +222,19 @@ struct RawRead {
     #[serde(default)]
     writes: bool,
     #[serde(default)]
-    query: std::collections::BTreeMap<String, String>,
+    query: std::collections::BTreeMap<String, RawQueryParam>,
     #[serde(default)]
     rename: HashMap<String, String>,
     #[serde(default)]
     shadow_sets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueryParam {
+    v4: String,
+    #[serde(rename = "type")]
+    ty: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -504,8 +536,23 @@ fn load_read(
         query: r
             .query
             .iter()
-            .map(|(k, v)| (k.to_lowercase(), v.clone()))
-            .collect(),
+            .map(|(k, q)| {
+                match q.ty.get_ref().as_str() {
+                    "string" => Ok(FieldType::String),
+                    "boolean" => Ok(FieldType::Boolean),
+                    _ => Err(src.error(
+                        q.ty.span(),
+                        format!("read.query.{k}.type"),
+                        "expected string or boolean",
+                    )),
+                }
+                .map(|ty| QueryParam {
+                    legacy: k.clone(),
+                    v4: q.v4.clone(),
+                    ty,
+                })
+            })
+            .collect::<Result<_, _>>()?,
         rename: r.rename.clone(),
         shadow_sets: r.shadow_sets.iter().map(|p| p.to_lowercase()).collect(),
     })
@@ -579,13 +626,20 @@ mod tests {
         )
         .unwrap();
         let q = |s| m.read.v4_query(Some(s));
-        assert_eq!(q("ignoreprovider=true"), Some("ignoreProvider=true".into()));
         assert_eq!(
-            q("IGNOREPROVIDER=a%20b&other=x"),
-            Some("ignoreProvider=a+b".into())
+            q("ignoreprovider=true"),
+            Ok(Some("ignoreProvider=true".into()))
         );
-        assert_eq!(q("other=x"), None);
-        assert_eq!(m.read.v4_query(None), None);
+        assert_eq!(
+            q("IGNOREPROVIDER=False&other=x"),
+            Ok(Some("ignoreProvider=false".into()))
+        );
+        assert_eq!(q("other=x"), Ok(None));
+        assert_eq!(m.read.v4_query(None), Ok(None));
+        assert_eq!(
+            q("IgnoreProvider=yes"),
+            Err(("IgnoreProvider".into(), FieldType::Boolean))
+        );
     }
 
     #[test]

@@ -178,10 +178,8 @@ where
             &rt.mappings,
         )
     };
-    let id = match path::decode_id(raw_id) {
-        Ok(id) => id,
-        Err(e) => return refuse(GatewayError::BadId(e), Some(&path::as_sent(raw_id))),
-    };
+    let sent = path::as_sent(raw_id);
+    // Headers before the id: a client without a token gets its 401 whatever else is wrong.
     let headers = match forward_headers(ua, &parts.headers, &request_id) {
         Ok(mut h) => {
             if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
@@ -189,7 +187,11 @@ where
             }
             h
         }
-        Err(e) => return refuse(e, Some(&id)),
+        Err(e) => return refuse(e, Some(&sent)),
+    };
+    let id = match path::decode_id(raw_id) {
+        Ok(id) => id,
+        Err(e) => return refuse(GatewayError::BadId(e), Some(&sent)),
     };
     let planned = async {
         let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;

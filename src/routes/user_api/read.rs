@@ -42,15 +42,16 @@ pub async fn handle(
         action: None,
         read: true,
     };
+    // Headers before the id: a client without a token gets its 401 whatever else is wrong.
+    let mut headers = match super::forward_headers(ua, &parts.headers, &request_id) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(Family::UserApi, &reply, &rt.mappings),
+    };
     let id = match path::decode_id(raw_id) {
         Ok(id) => id,
         Err(e) => {
             return GatewayError::BadId(e).into_response(Family::UserApi, &reply, &rt.mappings)
         }
-    };
-    let mut headers = match super::forward_headers(ua, &parts.headers, &request_id) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(Family::UserApi, &reply, &rt.mappings),
     };
     // No body goes to v4.
     headers.remove(header::CONTENT_TYPE);
@@ -61,9 +62,19 @@ pub async fn handle(
         headers.insert(SHADOW_OF, v);
     }
     let mut v4_path = read.path.render(Some(&id));
-    if let Some(q) = read.v4_query(parts.uri.query()) {
-        v4_path.push('?');
-        v4_path.push_str(&q);
+    match read.v4_query(parts.uri.query()) {
+        Ok(Some(q)) => {
+            v4_path.push('?');
+            v4_path.push_str(&q);
+        }
+        Ok(None) => {}
+        Err((field, ty)) => {
+            let e = GatewayError::WrongType {
+                field,
+                expected: ty.name().to_string(),
+            };
+            return e.into_response(Family::UserApi, &reply, &rt.mappings);
+        }
     }
     let call = Call {
         method: read.method.clone(),
