@@ -134,14 +134,14 @@ def missing_header_is_named(ctx, response, case):
     body = _json(response)
     errors = body.get("Errors") if isinstance(body, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else {}
+    # HEAD answers carry no body to name the code.
+    head = case.method.upper() == "HEAD"
     if data.parameter.lower() == "authorization":
         challenge = [
             v if isinstance(v, str) else ", ".join(v)
             for k, v in response.headers.items()
             if k.lower() == "www-authenticate"
         ]
-        # HEAD answers carry no body to name the code.
-        head = case.method.upper() == "HEAD"
         if (
             response.status_code != 401
             or (not head and first.get("Code") != "Gateway_E401_01")
@@ -151,6 +151,10 @@ def missing_header_is_named(ctx, response, case):
                 f"missing Authorization: expected 401 Gateway_E401_01 with WWW-Authenticate: "
                 f"Bearer, got {response.status_code} {response.content[:300]!r}"
             )
+        return None
+    if head:
+        if response.status_code != 400:
+            raise AssertionError(f"missing {data.parameter} on HEAD: {response.status_code}")
         return None
     if (
         response.status_code != 400
