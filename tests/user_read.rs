@@ -700,3 +700,58 @@ async fn reads_can_be_cut_over_alone() {
     .unwrap_err();
     assert_eq!(bad.field, "modes[0].route", "{bad:?}");
 }
+
+/// Shadow mode with `mappings/user-api.toml` as shipped, or with `shadow_sets` naming the
+/// `Topics` array: the same two answers (`Topics` in another order) differ, or match.
+async fn shadow_with_sets(sets: &str) -> Value {
+    let v4s = v4_with_user().await;
+    let legacy = MockServer::start().await;
+    mount(
+        &legacy,
+        "GET",
+        "/User/1001",
+        ResponseTemplate::new(200)
+            .set_body_string(LEGACY_BYTES.replace(r#"["a","b"]"#, r#"["b","a"]"#)),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
+    for f in ["events.toml", "registry.toml", "v4.toml", "user-api.toml"] {
+        let text = std::fs::read_to_string(format!("{shipped}/{f}")).unwrap();
+        let text = text.replace("shadow_sets = []", &format!("shadow_sets = [{sets}]"));
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nmode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n",
+        legacy.uri()
+    );
+    let overrides = legacy_gateway::config::Overrides {
+        orchestrator: Some(v4s.uri()),
+        ..Default::default()
+    };
+    let config = legacy_gateway::config::Config::from_toml("t.toml", &text, &overrides).unwrap();
+    let mappings = legacy_gateway::mapping::Mappings::load(Some(dir.path())).unwrap();
+    let gw = legacy_gateway::start(config, mappings, std::future::pending())
+        .await
+        .unwrap();
+    get(&gw, "/User/1001").send().await.unwrap();
+    let row = report_row(&gw, |r| r["compared"] == 1).await;
+    gw.shutdown().await;
+    row
+}
+
+#[tokio::test]
+async fn arrays_compare_as_sets_only_where_the_mapping_says_so() {
+    let row = shadow_with_sets("").await;
+    assert_eq!(row["differing"], 1, "{row}");
+    assert_eq!(
+        row["top_differing_paths"][0]["path"],
+        "$.result.metadata.preferences.topics[0]"
+    );
+    let row = shadow_with_sets("\"Result.Metadata.Preferences.Topics\"").await;
+    assert_eq!(
+        (row["matched"].clone(), row["differing"].clone()),
+        (json!(1), json!(0)),
+        "{row}"
+    );
+}

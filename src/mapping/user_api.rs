@@ -223,10 +223,8 @@ struct RawRead {
     writes: bool,
     #[serde(default)]
     query: std::collections::BTreeMap<String, RawQueryParam>,
-    #[serde(default)]
-    rename: HashMap<String, String>,
-    #[serde(default)]
-    shadow_sets: Vec<String>,
+    rename: Option<Spanned<HashMap<String, String>>>,
+    shadow_sets: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -527,6 +525,29 @@ fn load_read(
                 "expected an absolute v4 path with one {id}",
             )
         })?;
+    let empty_sets = Spanned::new(0..0, Vec::new());
+    let sets = r.shadow_sets.as_ref().unwrap_or(&empty_sets);
+    let malformed = |p: &&String| {
+        p.split('.')
+            .any(|seg| seg.is_empty() || seg.contains(char::is_whitespace))
+    };
+    if let Some(bad) = sets.get_ref().iter().find(malformed) {
+        return Err(src.error(
+            sets.span(),
+            "read.shadow_sets",
+            format!("{bad:?} is not a dotted path of the legacy answer (e.g. \"Result.Roles\")"),
+        ));
+    }
+    let empty_rename = Spanned::new(0..0, HashMap::new());
+    let rename = r.rename.as_ref().unwrap_or(&empty_rename);
+    let blank = |(_, legacy): &(&String, &String)| legacy.trim().is_empty();
+    if let Some((v4, _)) = rename.get_ref().iter().find(blank) {
+        return Err(src.error(
+            rename.span(),
+            format!("read.rename.{v4}"),
+            "the legacy name is empty",
+        ));
+    }
     Ok(Read {
         name: r.name.clone(),
         method,
@@ -553,8 +574,8 @@ fn load_read(
                 })
             })
             .collect::<Result<_, _>>()?,
-        rename: r.rename.clone(),
-        shadow_sets: r.shadow_sets.iter().map(|p| p.to_lowercase()).collect(),
+        rename: rename.get_ref().clone(),
+        shadow_sets: sets.get_ref().iter().map(|p| p.to_lowercase()).collect(),
     })
 }
 
@@ -652,6 +673,19 @@ mod tests {
         let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
         let line = text.lines().position(|l| l.contains("NOPE")).unwrap() + 1;
         assert_eq!((e.line, e.field.as_str()), (line, "read.events[0]"));
+    }
+
+    #[test]
+    fn malformed_shadow_sets_are_refused() {
+        let text = super::super::EMBEDDED_USER_API
+            .replace("shadow_sets = []", "shadow_sets = [\"Result..Roles\"]");
+        let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
+        let line = text
+            .lines()
+            .position(|l| l.contains("Result..Roles"))
+            .unwrap()
+            + 1;
+        assert_eq!((e.line, e.field.as_str()), (line, "read.shadow_sets"));
     }
 
     #[test]
