@@ -755,3 +755,35 @@ async fn arrays_compare_as_sets_only_where_the_mapping_says_so() {
         "{row}"
     );
 }
+
+/// The action API's password change is the same v4 `{id}` call: GetById first there too.
+#[tokio::test]
+async fn the_action_api_password_change_audits_get_by_id_first() {
+    let gw = gateway_with("", None).await;
+    // An unsigned JWT with {"sub":"1001"} (no key configured: read for routing only).
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMDAxIn0.c2lnbmF0dXJl";
+    let r = client()
+        .post(format!(
+            "{}/$dwo3rd-userregistry-api/profileserviceregistration?action=updatechangepassword",
+            gw.url()
+        ))
+        .header("Authorization", format!("Bearer {jwt}"))
+        .body(r#"{"oldpassword":"Sandbox123","password":"NewPassw0rd"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "OK", "{body}");
+    let events = sandbox_events(&gw).await;
+    assert_eq!(event_ids(&events), [4601, 4001, 4609, 4010]);
+    assert_eq!(to_legacy(&gw, &events).await, ["GETUSERBYID", "CHGPWD"]);
+    let m = common::metrics_text(&gw).await;
+    assert_eq!(
+        audit_count(&m, "updatechangepassword", "GETUSERBYID"),
+        1,
+        "{m}"
+    );
+    assert_eq!(audit_count(&m, "updatechangepassword", "CHGPWD"), 1, "{m}");
+    gw.shutdown().await;
+}
