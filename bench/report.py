@@ -170,8 +170,9 @@ def tables(res):
     lines = []
     lines.append(f"Load benchmark, {res['date']} — {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, "
                  f"{m['rustc']}, {m['nginx']}; load average at start {res['loadavg_start']} "
-                 f"(shared machine). Proxy pinned to core {s['proxy_cpu']} (1 worker / 1 runtime "
-                 f"thread), upstream and load generator on core {s['load_cpu']}. {s['rounds']} "
+                 f"(shared machine). Proxy on cores {s['proxy_cpu']} ({s.get('cores', 1)} worker(s): nginx "
+                 f"worker processes, gateway --workers), upstream and load generator on cores "
+                 f"{s['load_cpu']}. {s['rounds']} "
                  f"interleaved rounds × {s['seconds']} s per run, {s['connections']} keep-alive "
                  f"connections.")
     lines.append("")

@@ -16,9 +16,11 @@
 # request and peak RSS of the proxy process. Writes bench/results/<date>.json and prints a
 # markdown table.
 #
-# Placement (2 cores): the proxy under test on core 0 (nginx: 1 worker; gateway:
-# TOKIO_WORKER_THREADS=1), bench-upstream and the load generator on core 1. Everything binds
-# and connects to 127.0.0.1 only. Every process started here is stopped on exit (trap).
+# Placement: BENCH_CORES=N puts the proxy under test on cores 0..N-1 (nginx: N workers;
+# gateway: --workers N), bench-upstream and the load generator on the cores after them. When N
+# is the machine's core count (2 on the CI-sized machine), nothing is pinned and everything
+# shares the machine. Everything binds and connects to 127.0.0.1 only. Every process started
+# here is stopped on exit (trap).
 #
 # Settings (environment):
 #   BENCH_SECONDS=4         measured seconds of each closed-loop and open-loop run
@@ -30,7 +32,8 @@
 #   BENCH_TARGETS="direct nginx translate shadow action"
 #                           (add "passthrough" for the gateway's legacy mode)
 #   BENCH_PORT_BASE=18080   ports BASE+1 … BASE+7 are used
-#   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1
+#   BENCH_CORES=1           proxy cores (nginx workers, gateway --workers)
+#   BENCH_PROXY_CPU / BENCH_LOAD_CPU   taskset lists; default from BENCH_CORES (0 and 1 at N=1)
 #   BENCH_INSTALL=1         apt-get install nginx (and python3) when missing; 0: never
 #   BENCH_BUILD=1           cargo build --release --bins first; 0: use target/release as is
 #   BENCH_OUT=bench/results/<UTC date>.json
@@ -48,12 +51,23 @@ BENCH_RSS_CONNECTIONS="${BENCH_RSS_CONNECTIONS:-256}"
 BENCH_LOADS="${BENCH_LOADS:-25 50 75}"
 BENCH_TARGETS="${BENCH_TARGETS:-direct nginx translate shadow action}"
 BENCH_PORT_BASE="${BENCH_PORT_BASE:-18080}"
-BENCH_PROXY_CPU="${BENCH_PROXY_CPU:-0}"
-BENCH_LOAD_CPU="${BENCH_LOAD_CPU:-1}"
+BENCH_CORES="${BENCH_CORES:-1}"
+NPROC="$(nproc)"
+if [ "$BENCH_CORES" -lt "$NPROC" ]; then
+    BENCH_PROXY_CPU="${BENCH_PROXY_CPU:-0-$((BENCH_CORES - 1))}"
+    BENCH_LOAD_CPU="${BENCH_LOAD_CPU:-$BENCH_CORES-$((NPROC - 1))}"
+else
+    BENCH_PROXY_CPU="${BENCH_PROXY_CPU:-0-$((NPROC - 1))}"
+    BENCH_LOAD_CPU="${BENCH_LOAD_CPU:-0-$((NPROC - 1))}"
+fi
 BENCH_INSTALL="${BENCH_INSTALL:-1}"
 BENCH_BUILD="${BENCH_BUILD:-1}"
 DATE="$(date -u +%Y-%m-%d)"
-BENCH_OUT="${BENCH_OUT:-bench/results/$DATE.json}"
+if [ "$BENCH_CORES" = 1 ]; then
+    BENCH_OUT="${BENCH_OUT:-bench/results/$DATE.json}"
+else
+    BENCH_OUT="${BENCH_OUT:-bench/results/$DATE-cores$BENCH_CORES.json}"
+fi
 
 UPSTREAM_PORT=$((BENCH_PORT_BASE + 1))
 NGINX_PORT=$((BENCH_PORT_BASE + 2))
@@ -141,7 +155,7 @@ wait_port() {
 
 # Renders a template: @WORK@, @UPSTREAM_PORT@, @STAGING_PORT@, @LISTEN_PORT@.
 render() {
-    sed -e "s#@WORK@#$WORK#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" \
+    sed -e "s#@WORK@#$WORK#g" -e "s#@WORKERS@#$BENCH_CORES#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" \
         -e "s#@STAGING_PORT@#$STAGING_PORT#g" -e "s#@LISTEN_PORT@#$3#g" "$1" >"$2"
 }
 
@@ -177,8 +191,9 @@ if want nginx; then
     PIDS+=("$!")
     NGINX_MASTER=$!
     wait_port "$NGINX_PORT" nginx
-    # The worker does the proxying; its CPU and RSS are the ones reported (master: idle).
-    PID_OF[nginx]="$(pgrep -P "$NGINX_MASTER" | head -n1)"
+    # The workers do the proxying; their CPU and RSS are the ones reported (master: idle).
+    sleep 0.2
+    PID_OF[nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ' | sed 's/ *$//')"
     [ -n "${PID_OF[nginx]}" ] || die "no nginx worker process"
     PORT_OF[nginx]=$NGINX_PORT
 fi
@@ -193,7 +208,8 @@ start_gateway() {
         log "SKIP $name: legacy-gateway check refused $config: $(tail -n1 "$WORK/$name.check")"
         return 1
     fi
-    RUST_LOG=warn TOKIO_WORKER_THREADS=1 "${PIN_PROXY[@]}" "$BIN/legacy-gateway" serve --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+    RUST_LOG=warn "${PIN_PROXY[@]}" "$BIN/legacy-gateway" serve --workers "$BENCH_CORES" \
+        --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
     PIDS+=("$!")
     PID_OF[$name]=$!
     PORT_OF[$name]=$port
@@ -227,9 +243,10 @@ request_args() {
 }
 
 # utime+stime of a process, in clock ticks (fields 14 and 15 after the command name).
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Each takes a list of pids (nginx's workers) and adds them up.
+cpu_ticks() { local p; for p in $1; do cat "/proc/$p/stat"; done | awk '{ sub(/.*\) /, ""); s += $12 + $13 } END { print s }'; }
+hwm_kb() { local p; for p in $1; do cat "/proc/$p/status"; done | awk '/^VmHWM:/ { s += $2 } END { print s }'; }
+rss_kb() { local p; for p in $1; do cat "/proc/$p/status"; done | awk '/^VmRSS:/ { s += $2 } END { print s }'; }
 CLK_TCK="$(getconf CLK_TCK)"
 RAW="$WORK/runs.jsonl"
 : >"$RAW"
@@ -242,7 +259,7 @@ measure() {
     request_args "$t"
     local rate_args=()
     [ -n "$rate" ] && rate_args=(--rate "$rate")
-    kill -0 "$pid" 2>/dev/null || die "$t (pid $pid) is not running (see $WORK/$t.log)"
+    kill -0 ${pid%% *} 2>/dev/null || die "$t (pid $pid) is not running (see $WORK/$t.log)"
     local c0 u0 c1 u1 sampler=""
     # During the many-connection run, sample the proxy's resident set every 100 ms: its
     # maximum is the "RSS at 256 connections" (VmHWM covers the whole run).
@@ -250,7 +267,7 @@ measure() {
     if [ "$phase" = rss ]; then
         (
             max=0
-            while kill -0 "$pid" 2>/dev/null; do
+            while kill -0 ${pid%% *} 2>/dev/null; do
                 v=$(rss_kb "$pid")
                 if [ "$v" -gt "$max" ]; then max=$v; echo "$max" >"$WORK/rss.max"; fi
                 sleep 0.1
@@ -378,7 +395,7 @@ python3 bench/report.py "$RAW" "$BENCH_OUT" <<EOF
 {"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "machine": $MACHINE,
  "settings": {"seconds": $BENCH_SECONDS, "warmup": $BENCH_WARMUP, "rounds": $BENCH_ROUNDS,
    "connections": $BENCH_CONNECTIONS, "rss_connections": $BENCH_RSS_CONNECTIONS,
-   "loads_pct": [$(echo "$BENCH_LOADS" | tr ' ' ',')], "proxy_cpu": $BENCH_PROXY_CPU, "load_cpu": $BENCH_LOAD_CPU,
+   "loads_pct": [$(echo "$BENCH_LOADS" | tr ' ' ',')], "proxy_cpu": "$BENCH_PROXY_CPU", "load_cpu": "$BENCH_LOAD_CPU", "cores": $BENCH_CORES,
    "open_loop_base": "$BASE_TARGET", "open_loop_base_rps": $BASE_RPS},
  "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "elapsed_s": $ELAPSED, "peak_rss_kb": $PEAKS, "shadow_report": $SHADOW_REPORT}

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Base URL of the legacy user-registry backend (legacy and shadow modes).
     #[arg(long, env = "LEGACY_GATEWAY_REGISTRY_API")]
     pub registry_api: Option<String>,
+    /// Worker threads serving clients, one runtime and listener each [default: the CPUs the
+    /// process may run on, or TOKIO_WORKER_THREADS].
+    #[arg(long, env = "LEGACY_GATEWAY_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +121,7 @@ impl ServeArgs {
             mode: self.mode,
             user_api: self.user_api.clone(),
             registry_api: self.registry_api.clone(),
+            workers: self.workers,
         }
     }
 }
@@ -133,7 +138,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    crate::logging::init(config.log_format);
+    let _log = crate::logging::init(config.log_format);
     let mappings = match Mappings::load(config.mappings_dir.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(&e),
@@ -197,7 +202,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
 }
 
 pub fn sandbox(args: SandboxArgs) -> ExitCode {
-    crate::logging::init(LogFormat::Text);
+    let _log = crate::logging::init(LogFormat::Text);
     let mappings = match Mappings::load(args.mappings.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(&e),

@@ -23,6 +23,7 @@ pub struct Overrides {
     pub mode: Option<Mode>,
     pub user_api: Option<String>,
     pub registry_api: Option<String>,
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -39,6 +40,8 @@ pub struct Config {
     /// The file it came from, for reloads; `None` when built from defaults and flags.
     pub file: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// Worker threads serving clients; `None`: decided at start (`server::worker_count`).
+    pub workers: Option<usize>,
     /// `None`: run against the embedded sandbox.
     pub orchestrator: Option<reqwest::Url>,
     pub mappings_dir: Option<PathBuf>,
@@ -196,6 +199,7 @@ pub struct Tenant {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    workers: Option<Spanned<usize>>,
     orchestrator_url: Option<Spanned<String>>,
     mappings_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -303,6 +307,22 @@ impl Config {
                 )
             })?,
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let workers = match (o.workers, &raw.workers) {
+            (Some(0), _) => {
+                return Err(SourceError {
+                    file: "--workers".into(),
+                    line: 0,
+                    field: "workers".into(),
+                    message: "expected at least 1 worker".into(),
+                })
+            }
+            (Some(n), _) => Some(n),
+            (None, Some(n)) if *n.get_ref() == 0 => {
+                return Err(src.error(n.span(), "workers", "expected at least 1 worker"))
+            }
+            (None, Some(n)) => Some(*n.get_ref()),
+            (None, None) => None,
         };
         let orchestrator = match (&o.orchestrator, &raw.orchestrator_url) {
             (Some(u), _) => Some(parse_url(u).map_err(|m| SourceError {
@@ -595,6 +615,7 @@ impl Config {
         Ok(Self {
             file,
             listen,
+            workers,
             orchestrator,
             mappings_dir: o.mappings.clone().or(raw.mappings_dir),
             log_format: o.log_format.or(raw.log_format).unwrap_or_default(),

@@ -19,6 +19,11 @@ use crate::upstream::client::ClientOptions;
 use crate::upstream::{Upstream, UpstreamOptions};
 
 /// Everything a request needs, fixed for the life of the request even if a reload happens.
+///
+/// Cloned once per worker thread and reload (see [`Gateway::runtime`]): every field is either
+/// small or shared behind an `Arc`, so a clone is cheap, and it gives each worker an `Arc` of
+/// its own to clone per request.
+#[derive(Clone)]
 pub struct Runtime {
     pub config: Config,
     pub mappings: Arc<Mappings>,
@@ -34,7 +39,7 @@ pub struct Runtime {
     /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
-    pub verifier: Verifier,
+    pub verifier: Arc<Verifier>,
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
@@ -91,7 +96,7 @@ impl Runtime {
         };
         let user_api_backend = backend(&config.user_api_url, "legacy.user-api")?;
         let registry_backend = backend(&config.registry_api_url, "legacy.registry")?;
-        let verifier = Verifier::load(&config.identity).await?;
+        let verifier = Arc::new(Verifier::load(&config.identity).await?);
         let mut user_api_paths = matchit::Router::new();
         user_api_paths
             .insert(mappings.user_api.path.to_ascii_lowercase(), ())
@@ -152,6 +157,43 @@ impl Runtime {
     }
 }
 
+/// A worker's own handle on the gateway (issue #15). Services clone their handle on every
+/// request; cloning the one shared `Arc<Gateway>` from every core would bounce its reference
+/// count between the cores' caches. Each worker's stack holds a `Local` it made itself, so a
+/// clone writes memory only that worker touches; the gateway behind it is only read.
+#[derive(Clone)]
+pub struct Local(Arc<WorkerHandle>);
+
+/// What a [`Local`] points to: allocated by the worker, so its reference count is the
+/// worker's own.
+struct WorkerHandle {
+    gw: Arc<Gateway>,
+}
+
+impl Local {
+    pub fn new(gw: &Arc<Gateway>) -> Self {
+        Self(Arc::new(WorkerHandle { gw: gw.clone() }))
+    }
+
+    /// The shared gateway, for the rare paths that keep it beyond the request (shadow copies).
+    pub fn shared(&self) -> &Arc<Gateway> {
+        &self.0.gw
+    }
+}
+
+impl std::ops::Deref for Local {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.0.gw
+    }
+}
+
+thread_local! {
+    /// This thread's copy of the runtime last used here: (the shared one, the local copy).
+    static LOCAL_RUNTIME: std::cell::RefCell<Option<(Arc<Runtime>, Arc<Runtime>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
@@ -180,9 +222,27 @@ impl Gateway {
         })
     }
 
-    /// The runtime for one request: a cheap snapshot, unaffected by a concurrent reload.
+    /// The runtime for one request: a snapshot, unaffected by a concurrent reload.
+    ///
+    /// Each thread keeps its own copy of the current runtime (issue #15): requests clone an
+    /// `Arc` per call, and clones of one shared `Arc` from every core would bounce its
+    /// reference count between their caches on every request. The shared one is only read
+    /// here (an arc-swap load takes no reference count), and compared by address; the cached
+    /// pair holds the shared `Arc` too, so that address cannot be reused while cached.
     pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
+        let current = self.runtime.load();
+        LOCAL_RUNTIME.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            match &*cell {
+                Some((shared, local)) if Arc::ptr_eq(shared, &current) => local.clone(),
+                _ => {
+                    let shared = arc_swap::Guard::into_inner(current);
+                    let local = Arc::new(Runtime::clone(&shared));
+                    *cell = Some((shared, local.clone()));
+                    local
+                }
+            }
+        })
     }
 
     /// Reads the configuration file and the mappings again and swaps them in atomically.

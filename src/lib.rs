@@ -73,7 +73,8 @@ pub enum StartError {
     Sandbox(std::io::Error),
 }
 
-/// The whole service, without a socket.
+/// The whole service, without a socket. Build it on the thread that serves it (each worker
+/// builds its own).
 pub fn app(gw: Arc<Gateway>) -> stack::GatewayService {
     stack::build(gw)
 }
@@ -149,6 +150,7 @@ pub async fn start_with(
         }
     };
     let listen = config.listen;
+    let runtime_workers = config.workers;
     let limits = config.limits.clone();
     let runtime = Runtime::new(
         config,
@@ -162,26 +164,29 @@ pub async fn start_with(
     let sandbox_url = sandbox.as_ref().map(|_| orchestrator.clone());
     let gw = Gateway::new(runtime, metrics, overrides, sandbox_url);
     spawn_sighup_reload(gw.clone());
-    let (listener, addr) = server::bind(listen)
-        .await
-        .map_err(|source| StartError::Bind {
+    let workers = server::worker_count(runtime_workers);
+    let (listeners, addr) =
+        server::Workers::bind(listen, workers).map_err(|source| StartError::Bind {
             addr: listen,
             source,
         })?;
-    tracing::info!(%addr, orchestrator = %orchestrator, "legacy-gateway listening");
+    tracing::info!(%addr, workers, orchestrator = %orchestrator, "legacy-gateway listening");
 
-    let service = app(gw.clone());
     let overload_gw = gw.clone();
+    let ids = request::RequestIds;
     let overload = move |req: &http::Request<hyper::body::Incoming>| {
         let rt = overload_gw.runtime();
-        // Outside the request-id layer: make the id here, so even this answer can be traced.
-        let request_id = Some(request::request_id(req.headers()))
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // Outside the edge: make the id here, so even this answer can be traced.
+        let request_id = req
+            .headers()
+            .get(request::REQUEST_ID)
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .cloned()
+            .unwrap_or_else(|| ids.next());
         let mut resp = GatewayError::Overloaded.into_response(
             rt.family_of(req.uri().path()),
             &Reply {
-                request_id: &request_id,
+                request_id: request_id.to_str().unwrap_or(""),
                 ..Reply::default()
             },
             &rt.mappings,
@@ -190,9 +195,7 @@ pub async fn start_with(
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),
         );
-        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert(request::REQUEST_ID, v);
-        }
+        resp.headers_mut().insert(request::REQUEST_ID, request_id);
         resp
     };
     let opts = server::ServeOptions {
@@ -207,15 +210,20 @@ pub async fn start_with(
             }))
         },
     };
+    let make = {
+        let gw = gw.clone();
+        move || app(gw.clone())
+    };
+    let pool = server::Workers::start(listeners, make, overload, opts)
+        .map_err(|e| StartError::Invalid(format!("cannot start the worker threads: {e}")))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {
-        let either = async move {
-            tokio::select! {
-                _ = shutdown => {},
-                _ = stopped => {},
-            }
-        };
-        server::serve(listener, service, overload, opts, either).await;
+        tokio::select! {
+            _ = shutdown => {},
+            _ = stopped => {},
+        }
+        pool.stop();
+        pool.wait().await;
     });
     Ok(Running {
         addr,

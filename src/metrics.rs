@@ -1,34 +1,33 @@
 //! Prometheus metrics, one registry per gateway instance (no global recorder, so several
 //! gateways in one test process keep their own figures). Labels are bounded: route names,
 //! status codes, event codes, never ids or values.
+//!
+//! The per-request figures (requests, latency, in-flight, upstream calls, audit events) are
+//! kept in one shard per thread and added up only when `/metrics` is scraped (issue #15). A
+//! shared counter is a cache line every core writes on every request: on 8 cores that alone
+//! costs more than the translation. A shard is touched by its own thread only (its mutex is
+//! never contended except for the instant a scrape reads it), so a request writes no memory
+//! another core reads. Rare figures (shadow results, written by the shadow lane) stay in
+//! ordinary prometheus-client families.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    /// A route name from the code (`RouteLabel`), never from a request: bounded, and no
-    /// allocation per request.
-    route: &'static str,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamLabels {
-    call: String,
-    outcome: UpstreamOutcome,
-}
+use thread_local::ThreadLocal;
 
 /// How an upstream call ended: its HTTP status, or why there is none. A type rather than a
 /// string so the hot path does not format a status code per call.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UpstreamOutcome {
     Status(u16),
     Timeout,
@@ -48,7 +47,21 @@ impl EncodeLabelValue for UpstreamOutcome {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct RequestLabels {
+    /// A route name from the code (`RouteLabel`), never from a request: bounded, and no
+    /// allocation per request.
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct UpstreamLabels {
+    call: String,
+    outcome: UpstreamOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct AuditLabels {
     route: String,
     legacy_event: String,
@@ -63,20 +76,77 @@ struct ShadowLabels {
     result: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+/// Upper bounds of the latency buckets: 0.25 ms doubling to ~8 s, then +Inf.
+const BUCKETS: usize = 16;
 
-fn latency_histogram() -> Histogram {
-    // 0.25 ms .. ~8 s
-    Histogram::new(exponential_buckets(0.00025, 2.0, 16))
+fn bucket_bounds() -> [f64; BUCKETS] {
+    let mut b = [0.0; BUCKETS];
+    let mut v = 0.00025;
+    for slot in &mut b {
+        *slot = v;
+        v *= 2.0;
+    }
+    b
 }
+
+/// A latency histogram of one shard: plain integers, added up at scrape time.
+#[derive(Clone, Debug)]
+struct Hist {
+    /// Per bucket (not cumulative), the last one is +Inf.
+    counts: [u64; BUCKETS + 1],
+    sum: f64,
+}
+
+impl Default for Hist {
+    fn default() -> Self {
+        Self {
+            counts: [0; BUCKETS + 1],
+            sum: 0.0,
+        }
+    }
+}
+
+impl Hist {
+    fn observe(&mut self, secs: f64) {
+        // Bucket i holds values <= 0.25 ms * 2^i: found from the exponent, no search.
+        let i = if secs <= 0.00025 {
+            0
+        } else {
+            ((secs / 0.00025).log2().ceil() as usize).min(BUCKETS)
+        };
+        self.counts[i] += 1;
+        self.sum += secs;
+    }
+
+    fn add(&mut self, other: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+        self.sum += other.sum;
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// One thread's per-request figures. Few distinct label sets exist (routes × statuses), so a
+/// vector searched linearly beats hashing, and a label string is allocated once per shard,
+/// not per request.
+#[derive(Default)]
+struct Shard {
+    in_flight: i64,
+    requests: Vec<(RequestLabels, u64, Hist)>,
+    upstream: Vec<(String, UpstreamOutcome, Hist)>,
+    audit: Vec<([String; 4], u64)>,
+}
+
+type Shards = Arc<ThreadLocal<Mutex<Shard>>>;
+type NoExemplars = std::collections::HashMap<usize, Exemplar<NoLabelSet, f64>>;
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_duration: HistogramFamily<RequestLabels>,
-    in_flight: Gauge,
-    upstream: HistogramFamily<UpstreamLabels>,
-    audit: Family<AuditLabels, Counter>,
+    shards: Shards,
     shadow: Family<ShadowLabels, Counter>,
 }
 
@@ -89,41 +159,11 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("gateway");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let request_duration = HistogramFamily::<RequestLabels>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        let in_flight = Gauge::default();
-        let upstream = HistogramFamily::<UpstreamLabels>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        let audit = Family::<AuditLabels, Counter>::default();
+        let shards: Shards = Arc::new(ThreadLocal::new());
         let shadow = Family::<ShadowLabels, Counter>::default();
-        registry.register(
-            "requests",
-            "Requests answered, by route and HTTP status",
-            requests.clone(),
-        );
-        registry.register(
-            "request_duration_seconds",
-            "Time to answer a request, by route and HTTP status",
-            request_duration.clone(),
-        );
-        registry.register(
-            "in_flight_requests",
-            "Requests being handled now",
-            in_flight.clone(),
-        );
-        registry.register(
-            "upstream_duration_seconds",
-            "Upstream call latency, by call and outcome (HTTP status, timeout, unreachable, invalid)",
-            upstream.clone(),
-        );
-        registry.register(
-            "audit_events",
-            "Translated operations by legacy event, the v4 events they cause, and outcome",
-            audit.clone(),
-        );
+        registry.register_collector(Box::new(ShardCollector {
+            shards: shards.clone(),
+        }));
         registry.register(
             "shadow",
             "Shadow copies by route, tenant and result (compared, matched, differing, v4_error, dropped, skipped, refused, paused)",
@@ -131,43 +171,80 @@ impl Metrics {
         );
         Arc::new(Self {
             registry,
-            requests,
-            request_duration,
-            in_flight,
-            upstream,
-            audit,
+            shards,
             shadow,
         })
     }
 
-    pub fn observe_request(&self, route: &'static str, status: u16, secs: f64) {
-        let labels = RequestLabels { route, status };
-        self.requests.get_or_create(&labels).inc();
-        self.request_duration.get_or_create(&labels).observe(secs);
+    /// This thread's shard. A poisoned lock (a panic while recording, which nothing here
+    /// does) still holds valid integers: keep counting.
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let shard = self.shards.get_or_default();
+        let mut guard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
     }
 
-    pub fn in_flight(&self) -> &Gauge {
-        &self.in_flight
+    /// A request starts: counted in flight until [`Metrics::request_done`].
+    pub fn request_started(&self) {
+        self.with_shard(|s| s.in_flight += 1);
+    }
+
+    /// A request ended without an answer (the client went away).
+    pub fn request_abandoned(&self) {
+        self.with_shard(|s| s.in_flight -= 1);
+    }
+
+    /// A request was answered: one lock for the in-flight gauge, counter and histogram.
+    pub fn request_done(&self, route: &'static str, status: u16, secs: f64) {
+        self.with_shard(|s| {
+            s.in_flight -= 1;
+            let cell = match s
+                .requests
+                .iter_mut()
+                .position(|(l, _, _)| l.status == status && l.route == route)
+            {
+                Some(i) => &mut s.requests[i],
+                None => {
+                    s.requests
+                        .push((RequestLabels { route, status }, 0, Hist::default()));
+                    s.requests.last_mut().expect("just pushed")
+                }
+            };
+            cell.1 += 1;
+            cell.2.observe(secs);
+        });
     }
 
     pub fn observe_upstream(&self, call: &str, outcome: UpstreamOutcome, secs: f64) {
-        self.upstream
-            .get_or_create(&UpstreamLabels {
-                call: call.to_string(),
-                outcome,
-            })
-            .observe(secs);
+        self.with_shard(|s| {
+            let cell = match s
+                .upstream
+                .iter_mut()
+                .position(|(c, o, _)| *o == outcome && c == call)
+            {
+                Some(i) => &mut s.upstream[i],
+                None => {
+                    s.upstream
+                        .push((call.to_string(), outcome, Hist::default()));
+                    s.upstream.last_mut().expect("just pushed")
+                }
+            };
+            cell.2.observe(secs);
+        });
     }
 
     pub fn audit(&self, route: &str, legacy_event: &str, v4_events: &str, outcome: &str) {
-        self.audit
-            .get_or_create(&AuditLabels {
-                route: route.to_string(),
-                legacy_event: legacy_event.to_string(),
-                v4_events: v4_events.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
+        let key = [route, legacy_event, v4_events, outcome];
+        self.with_shard(|s| {
+            match s
+                .audit
+                .iter_mut()
+                .find(|(k, _)| k.iter().zip(key.iter()).all(|(a, b)| a == b))
+            {
+                Some(cell) => cell.1 += 1,
+                None => s.audit.push((key.map(str::to_string), 1)),
+            }
+        });
     }
 
     pub fn shadow(&self, route: &str, tenant: &str, result: &str) {
@@ -186,5 +263,185 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Adds the shards up at scrape time and writes them as the families they always were:
+/// `requests`, `request_duration_seconds`, `in_flight_requests`, `upstream_duration_seconds`,
+/// `audit_events`.
+#[derive(Debug)]
+struct ShardCollector {
+    shards: Shards,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shard")
+    }
+}
+
+impl Collector for ShardCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut in_flight = 0i64;
+        let mut requests: BTreeMap<RequestLabels, (u64, Hist)> = BTreeMap::new();
+        let mut upstream: BTreeMap<UpstreamLabels, Hist> = BTreeMap::new();
+        let mut audit: BTreeMap<AuditLabels, u64> = BTreeMap::new();
+        for shard in self.shards.iter() {
+            let s = shard.lock().unwrap_or_else(|p| p.into_inner());
+            in_flight += s.in_flight;
+            for (l, n, h) in &s.requests {
+                let e = requests.entry(l.clone()).or_default();
+                e.0 += n;
+                e.1.add(h);
+            }
+            for (call, outcome, h) in &s.upstream {
+                let key = UpstreamLabels {
+                    call: call.clone(),
+                    outcome: *outcome,
+                };
+                upstream.entry(key).or_default().add(h);
+            }
+            for (k, n) in &s.audit {
+                let [route, legacy_event, v4_events, outcome] = k.clone();
+                let key = AuditLabels {
+                    route,
+                    legacy_event,
+                    v4_events,
+                    outcome,
+                };
+                *audit.entry(key).or_default() += n;
+            }
+        }
+        let bounds = bucket_bounds();
+        let buckets = |h: &Hist| -> Vec<(f64, u64)> {
+            bounds
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::MAX))
+                .zip(h.counts.iter().copied())
+                .collect()
+        };
+
+        let mut m = encoder.encode_descriptor(
+            "requests",
+            "Requests answered, by route and HTTP status",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, (n, _)) in &requests {
+            m.encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "request_duration_seconds",
+            "Time to answer a request, by route and HTTP status",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, (_, h)) in &requests {
+            m.encode_family(labels)?.encode_histogram(
+                h.sum,
+                h.count(),
+                &buckets(h),
+                None::<&NoExemplars>,
+            )?;
+        }
+        let m = encoder.encode_descriptor(
+            "in_flight_requests",
+            "Requests being handled now",
+            None,
+            MetricType::Gauge,
+        )?;
+        let mut m = m;
+        m.encode_gauge(&in_flight)?;
+        let mut m = encoder.encode_descriptor(
+            "upstream_duration_seconds",
+            "Upstream call latency, by call and outcome (HTTP status, timeout, unreachable, invalid)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, h) in &upstream {
+            m.encode_family(labels)?.encode_histogram(
+                h.sum,
+                h.count(),
+                &buckets(h),
+                None::<&NoExemplars>,
+            )?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "audit_events",
+            "Translated operations by legacy event, the v4 events they cause, and outcome",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, n) in &audit {
+            m.encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_match_their_bounds() {
+        let bounds = bucket_bounds();
+        for (i, b) in bounds.iter().enumerate() {
+            let mut h = Hist::default();
+            h.observe(*b);
+            assert_eq!(h.counts[i], 1, "a value equal to bound {i} belongs in it");
+            let mut h = Hist::default();
+            h.observe(b * 1.01);
+            assert_eq!(h.counts[(i + 1).min(BUCKETS)], 1, "just above bound {i}");
+        }
+        let mut h = Hist::default();
+        h.observe(1e9);
+        assert_eq!(h.counts[BUCKETS], 1);
+    }
+
+    #[test]
+    fn shards_of_several_threads_add_up() {
+        let m = Metrics::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let m = &m;
+                s.spawn(move || {
+                    for _ in 0..10 {
+                        m.request_started();
+                        m.request_done("user-api", 200, 0.001);
+                        m.observe_upstream("v4.password", UpstreamOutcome::Status(200), 0.001);
+                        m.audit("user-api", "CHGPWD", "4609+4010", "applied");
+                    }
+                });
+            }
+        });
+        m.request_started();
+        let text = m.render();
+        assert!(
+            text.contains("gateway_requests_total{route=\"user-api\",status=\"200\"} 40"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "gateway_request_duration_seconds_count{route=\"user-api\",status=\"200\"} 40"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("gateway_in_flight_requests 1"), "{text}");
+        assert!(
+            text.contains(
+                "gateway_upstream_duration_seconds_count{call=\"v4.password\",outcome=\"200\"} 40"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("gateway_audit_events_total{route=\"user-api\",legacy_event=\"CHGPWD\",v4_events=\"4609+4010\",outcome=\"applied\"} 40"), "{text}");
+        assert!(text.contains("# TYPE gateway_requests counter"), "{text}");
+        assert!(
+            text.contains("# TYPE gateway_request_duration_seconds histogram"),
+            "{text}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use crate::body::{full, Body};
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
-use crate::upstream::client::{self, ClientOptions, HttpClient};
+use crate::upstream::client::{self, ClientOptions, PerWorker};
 use crate::upstream::{observed, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the ones the
@@ -45,7 +45,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 #[derive(Clone)]
 pub struct LegacyBackend {
-    client: HttpClient,
+    client: std::sync::Arc<PerWorker>,
     base: String,
     timeout: Duration,
     max_body: usize,
@@ -61,7 +61,7 @@ impl LegacyBackend {
         label: &'static str,
     ) -> Result<Self, String> {
         Ok(Self {
-            client: client::build(opts)?,
+            client: std::sync::Arc::new(PerWorker::new(opts)?),
             base: client::base_of(base),
             timeout,
             max_body,
@@ -113,7 +113,7 @@ impl LegacyBackend {
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();
-        let resp = self.client.request(req).await.map_err(|e| {
+        let resp = self.client.get().request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "legacy backend call failed");
             UpstreamError::Unreachable
         })?;

@@ -14,7 +14,7 @@ use http::{Request, Response};
 use crate::body::{Body, BoxError};
 use crate::config::Mode;
 use crate::error::{GatewayError, Reply};
-use crate::gateway::{Gateway, Runtime};
+use crate::gateway::{Gateway, Local, Runtime};
 use crate::legacy::Family;
 use crate::modes;
 use crate::ops;
@@ -26,12 +26,13 @@ use crate::tenant;
 
 #[derive(Clone)]
 pub struct Router {
-    gw: Arc<Gateway>,
+    gw: Local,
 }
 
 impl Router {
-    pub fn new(gw: Arc<Gateway>) -> Self {
-        Self { gw }
+    /// Call it on the worker that will use it: the handle it makes is that worker's own.
+    pub fn new(gw: &Arc<Gateway>) -> Self {
+        Self { gw: Local::new(gw) }
     }
 }
 
@@ -64,7 +65,7 @@ struct Matched {
     writes: bool,
 }
 
-async fn dispatch<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
+async fn dispatch<B>(gw: Local, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -138,7 +139,7 @@ where
     let mut resp = match mode {
         Mode::Translate => translate(&gw, rt.clone(), &m, parts, body).await,
         Mode::Legacy => legacy(&gw, &rt, family, parts, body).await,
-        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body).await,
+        Mode::Shadow => shadowed(gw.shared(), &rt, family, m, parts, body).await,
     };
     resp.extensions_mut().insert(RouteLabel(label));
     resp

@@ -38,11 +38,50 @@ pub struct ClientOptions<'a> {
     pub max_idle_per_host: usize,
 }
 
+/// One client per thread that calls an upstream (issue #15). A pooled connection is driven
+/// by a task on the runtime that opened it; with one runtime per worker thread, a shared pool
+/// would hand a worker connections whose reads and writes wake another core, and its mutex
+/// would be taken by every core on every call. Each worker gets its own pool, built on first
+/// use from the one TLS configuration made at start-up.
+pub struct PerWorker {
+    make: Box<dyn Fn() -> HttpClient + Send + Sync>,
+    clients: thread_local::ThreadLocal<HttpClient>,
+}
+
+impl PerWorker {
+    pub fn new(opts: &ClientOptions<'_>) -> Result<Self, String> {
+        let tls = tls_config(opts.ca_pem)?;
+        let (connect_timeout, preserve, idle) = (
+            opts.connect_timeout,
+            opts.preserve_header_case,
+            opts.max_idle_per_host,
+        );
+        Ok(Self {
+            make: Box::new(move || client_with(tls.clone(), connect_timeout, preserve, idle)),
+            clients: thread_local::ThreadLocal::new(),
+        })
+    }
+
+    /// This thread's client.
+    pub fn get(&self) -> &HttpClient {
+        self.clients.get_or(|| (self.make)())
+    }
+}
+
 pub fn build(opts: &ClientOptions<'_>) -> Result<HttpClient, String> {
+    Ok(client_with(
+        tls_config(opts.ca_pem)?,
+        opts.connect_timeout,
+        opts.preserve_header_case,
+        opts.max_idle_per_host,
+    ))
+}
+
+fn tls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    if let Some(pem) = opts.ca_pem {
+    if let Some(pem) = ca_pem {
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("invalid CA file: {e}"))?;
@@ -62,23 +101,31 @@ pub fn build(opts: &ClientOptions<'_>) -> Result<HttpClient, String> {
     .map_err(|e| format!("TLS setup: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    Ok(tls)
+}
 
+fn client_with(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+    preserve_header_case: bool,
+    max_idle_per_host: usize,
+) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(opts.connect_timeout));
+    http.set_connect_timeout(Some(connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
+    Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .http1_preserve_header_case(opts.preserve_header_case)
+        .http1_preserve_header_case(preserve_header_case)
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(opts.max_idle_per_host)
-        .build(https))
+        .pool_max_idle_per_host(max_idle_per_host)
+        .build(https)
 }
 
 /// `scheme://host[:port]/prefix` without a trailing slash: what a request path is appended to.

@@ -64,7 +64,7 @@ pub struct RawAnswer {
 
 #[derive(Clone)]
 pub struct Upstream {
-    client: client::HttpClient,
+    client: std::sync::Arc<client::PerWorker>,
     base: String,
     opts: UpstreamOptions,
     metrics: std::sync::Arc<Metrics>,
@@ -76,14 +76,14 @@ impl Upstream {
         opts: UpstreamOptions,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, String> {
-        let client = client::build(&ClientOptions {
+        let client = client::PerWorker::new(&ClientOptions {
             connect_timeout: opts.connect_timeout,
             ca_pem: opts.ca_pem.as_deref(),
             preserve_header_case: false,
             max_idle_per_host: opts.idle_connections,
         })?;
         Ok(Self {
-            client,
+            client: std::sync::Arc::new(client),
             base: client::base_of(base),
             opts,
             metrics,
@@ -126,7 +126,7 @@ impl Upstream {
         *req.method_mut() = call.method;
         *req.uri_mut() = uri;
         *req.headers_mut() = call.headers;
-        let resp = self.client.request(req).await.map_err(|e| {
+        let resp = self.client.get().request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "upstream call failed");
             UpstreamError::Unreachable
         })?;

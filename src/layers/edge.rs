@@ -1,0 +1,294 @@
+//! The edge of every request: what used to be seven layers (sensitive headers, request id,
+//! trace span, request-id propagation, metrics, legacy shape, catch-panic, body limit and
+//! timeout) folded into one service with one future (issue #15). Each layer had its own
+//! future, most of them boxed, its own `Arc` clones and its own copy of the path or the id;
+//! together they cost more instructions per request than the translation they wrap.
+//!
+//! In order, what it does to a request and its answer:
+//! 1. `Authorization`, `Proxy-Authorization` and `Cookie` are marked sensitive, so no
+//!    `Debug` print of the headers can show them;
+//! 2. the request id: the client's `x-request-id` when usable (printable ASCII, 1–128 bytes),
+//!    else a generated UUID v4; set on the request (handlers forward it) and on the answer;
+//! 3. the body limit: a declared `Content-Length` over `limits.body_bytes` is refused at once
+//!    (413), a chunked body is cut while read;
+//! 4. the timeout: the whole request, slow client bodies included (408). v4 calls have their
+//!    own, shorter timeout (504), so a slow v4 is never reported as the client's fault;
+//! 5. a panic below becomes a 500, never a dropped connection; its message (which may hold
+//!    request data) goes nowhere;
+//! 6. the legacy shape: an unshaped 4xx/5xx (from 3–5, or a bare answer of the service below)
+//!    is rewritten into the caller's legacy envelope; 408 and 413 close the connection, since
+//!    the request body was not read to its end;
+//! 7. metrics (in-flight, requests and latency by route and status) on this worker's shard;
+//! 8. the access log: one `info` event per answer (target `legacy_gateway::access`), and a
+//!    span per request only when `debug` is enabled for it. Nothing is formatted when the
+//!    level is off.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Limited;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::body::Body;
+use crate::error::{GatewayError, Reply};
+use crate::gateway::Local;
+use crate::legacy::Shaped;
+use crate::request::{RequestIds, REQUEST_ID};
+use crate::routes::RouteLabel;
+
+/// Builds [`Edge`] around a service; made per worker (its [`Local`] handle is that worker's).
+#[derive(Clone)]
+pub struct EdgeLayer {
+    gw: Local,
+}
+
+impl EdgeLayer {
+    pub fn new(gw: Local) -> Self {
+        Self { gw }
+    }
+}
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            gw: self.gw.clone(),
+            ids: RequestIds,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Edge<S> {
+    inner: S,
+    gw: Local,
+    ids: RequestIds,
+}
+
+/// What an answer needs from its request once the request itself has moved on.
+struct Seen {
+    started: Instant,
+    request_id: HeaderValue,
+    uri: http::Uri,
+    method: http::Method,
+}
+
+/// Counts a request that never got its answer (the client went away) out of flight.
+struct InFlight {
+    gw: Local,
+    done: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gw.metrics.request_abandoned();
+        }
+    }
+}
+
+pub type EdgeFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl<S, B> Service<Request<B>> for Edge<S>
+where
+    S: Service<Request<Limited<B>>, Response = Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = EdgeFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> EdgeFuture {
+        let started = Instant::now();
+        let headers = req.headers_mut();
+        for name in [
+            header::AUTHORIZATION,
+            header::PROXY_AUTHORIZATION,
+            header::COOKIE,
+        ] {
+            if let Some(v) = headers.get_mut(&name) {
+                v.set_sensitive(true);
+            }
+        }
+        let request_id = match headers.get(REQUEST_ID).filter(|v| usable_id(v)) {
+            Some(v) => v.clone(),
+            None => {
+                let id = self.ids.next();
+                headers.insert(REQUEST_ID, id.clone());
+                id
+            }
+        };
+        let seen = Seen {
+            started,
+            request_id,
+            uri: req.uri().clone(),
+            method: req.method().clone(),
+        };
+        let gw = self.gw.clone();
+        gw.metrics.request_started();
+        let in_flight = InFlight {
+            gw: gw.clone(),
+            done: false,
+        };
+        let (body_limit, timeout) = {
+            let rt = gw.runtime();
+            (
+                rt.config.limits.body_bytes,
+                rt.config.limits.request_timeout,
+            )
+        };
+
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let inner = if declared.is_some_and(|n| n > body_limit as u64) {
+            None
+        } else {
+            let req = req.map(|b| Limited::new(b, body_limit));
+            // A panic while the service below starts its work is caught like one in its future.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+                Ok(fut) => Some(Ok(fut)),
+                Err(_) => Some(Err(())),
+            }
+        };
+        let span = if tracing::enabled!(target: "legacy_gateway::access", tracing::Level::DEBUG) {
+            tracing::debug_span!(
+                target: "legacy_gateway::access",
+                "request",
+                method = %seen.method,
+                path = %seen.uri.path(),
+                request_id = ?seen.request_id,
+            )
+        } else {
+            tracing::Span::none()
+        };
+        let fut = async move {
+            // Moved in whole (not only the field written below), so dropping the future
+            // before the answer counts the request out of flight.
+            let mut in_flight = in_flight;
+            let outcome = match inner {
+                None => Err(GatewayError::BodyTooLarge(body_limit)),
+                Some(Err(())) => Err(panicked()),
+                Some(Ok(fut)) => {
+                    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await
+                    {
+                        Ok(Ok(Ok(resp))) => Ok(resp),
+                        Ok(Ok(Err(never))) => match never {},
+                        Ok(Err(_panic)) => Err(panicked()),
+                        Err(_elapsed) => Err(GatewayError::RequestTimeout),
+                    }
+                }
+            };
+            let mut resp = match outcome {
+                Ok(resp) => shape(&gw, &seen, resp),
+                Err(e) => answer(&gw, &seen, e),
+            };
+            resp.headers_mut()
+                .insert(REQUEST_ID, seen.request_id.clone());
+            let route = resp
+                .extensions()
+                .get::<RouteLabel>()
+                .map_or("unmatched", |r| r.0);
+            let elapsed = seen.started.elapsed();
+            gw.metrics
+                .request_done(route, resp.status().as_u16(), elapsed.as_secs_f64());
+            in_flight.done = true;
+            access_log(&seen, resp.status(), elapsed);
+            Ok(resp)
+        };
+        Box::pin(fut.instrument(span))
+    }
+}
+
+fn panicked() -> GatewayError {
+    tracing::error!("a request handler panicked");
+    GatewayError::Internal
+}
+
+/// A client `x-request-id` that is empty, over 128 bytes or not printable ASCII cannot be
+/// traced or forwarded: a generated one replaces it.
+fn usable_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
+}
+
+fn access_log(seen: &Seen, status: StatusCode, elapsed: Duration) {
+    tracing::info!(
+        target: "legacy_gateway::access",
+        method = %seen.method,
+        path = %seen.uri.path(),
+        status = status.as_u16(),
+        latency_us = elapsed.as_micros() as u64,
+        request_id = seen.request_id.to_str().unwrap_or(""),
+        "answered"
+    );
+}
+
+/// The gateway's own refusal, in the caller's shape.
+fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
+    let rt = gw.runtime();
+    let closes = matches!(
+        e,
+        GatewayError::BodyTooLarge(_) | GatewayError::RequestTimeout
+    );
+    // The id as sent, even in these answers (issue #13, item 7).
+    let id = rt
+        .user_api_raw_id(seen.uri.path())
+        .map(|raw| crate::translate::path::as_sent(&raw));
+    let reply = Reply {
+        request_id: seen.request_id.to_str().unwrap_or(""),
+        customer_id: id.as_deref(),
+        ..Reply::default()
+    };
+    let mut resp = e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings);
+    if closes {
+        // The request body was not (fully) read: the connection cannot carry another
+        // request, so say so, or a keep-alive client sends its next one into a closed socket.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// Rewrites a bare 4xx/5xx of the service below into the caller's legacy shape. Shaped
+/// answers, successes and the operations endpoints pass as they are.
+fn shape(gw: &Local, seen: &Seen, resp: Response<Body>) -> Response<Body> {
+    let status = resp.status();
+    if resp.extensions().get::<Shaped>().is_some()
+        || !(status.is_client_error() || status.is_server_error())
+        || seen.uri.path().starts_with("/_gateway/")
+    {
+        return resp;
+    }
+    let err = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            GatewayError::BodyTooLarge(gw.runtime().config.limits.body_bytes)
+        }
+        StatusCode::REQUEST_TIMEOUT => GatewayError::RequestTimeout,
+        StatusCode::NOT_FOUND => GatewayError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => GatewayError::MethodNotAllowed,
+        StatusCode::SERVICE_UNAVAILABLE => GatewayError::Overloaded,
+        _ => GatewayError::Internal,
+    };
+    let mut shaped = answer(gw, seen, err);
+    if let Some(label) = resp.extensions().get::<RouteLabel>() {
+        shaped.extensions_mut().insert(*label);
+    }
+    shaped
+}
