@@ -5,6 +5,7 @@
 use crate::mapping::EventTable;
 use crate::metrics::Metrics;
 
+#[derive(Clone, Copy)]
 pub struct Operation<'a> {
     pub route: &'a str,
     pub legacy_event: &'a str,
@@ -33,4 +34,19 @@ pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
         "translated operation"
     );
     metrics.audit(op.route, op.legacy_event, v4, op.outcome);
+}
+
+/// One record per legacy event of an operation, in order: a v4 `{id}` call stands for its
+/// GetById step and then its own event (SPEC 2). `op.legacy_event` is replaced by each.
+pub fn record_all(metrics: &Metrics, events: &EventTable, legacy: &[String], op: &Operation<'_>) {
+    for ev in legacy {
+        record(
+            metrics,
+            events,
+            &Operation {
+                legacy_event: ev,
+                ..*op
+            },
+        );
+    }
 }

@@ -170,11 +170,13 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let summary = format!(
-        "ok: configuration {} and mappings {} are valid ({} v4 calls for {}, {} actions, {} legacy events)",
+        "ok: configuration {} and mappings {} are valid ({} v4 calls for {} {}, one for {} it, {} actions, {} legacy events)",
         config.file.as_ref().map_or("<defaults>".into(), |p| p.display().to_string()),
         config.mappings_dir.as_ref().map_or("<embedded>".into(), |p| p.display().to_string()),
         m.user_api.parts.len(),
+        m.user_api.method,
         m.user_api.path,
+        m.user_api.read.method,
         m.registry.actions.len(),
         m.events.iter().count(),
     );

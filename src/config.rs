@@ -79,7 +79,8 @@ pub struct Modes {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModeRule {
-    /// `user-api`, `registry`, or `registry.<action>`; absent: every route.
+    /// `user-api` (`user-api.read`: `GET`/`HEAD /User/{id}` only, `user-api.update`: `PUT`
+    /// only), `registry`, or `registry.<action>`; absent: every route.
     pub route: Option<String>,
     /// `X-ClientCode` for the User API, the Host for the action API; absent: every tenant.
     pub tenant: Option<String>,
@@ -490,7 +491,7 @@ impl Config {
         let registry_api_url = url_of(&o.registry_api, &raw.registry_api_url, "registry_api_url")?;
         let default_mode = o.mode.or(raw.mode).unwrap_or(Mode::Translate);
         let needs_backend = |route: Option<&str>| -> Option<&'static str> {
-            let user = route.is_none_or(|r| r == "user-api");
+            let user = route.is_none_or(|r| r == "user-api" || r.starts_with("user-api."));
             let registry = route.is_none_or(|r| r == "registry" || r.starts_with("registry."));
             if user && user_api_url.is_none() {
                 Some("user_api_url")
@@ -516,11 +517,15 @@ impl Config {
         for (i, r) in raw.modes.iter().enumerate() {
             let rule = r.get_ref();
             if let Some(route) = &rule.route {
-                if !(route == "user-api" || route == "registry" || route.starts_with("registry.")) {
+                let user_api = matches!(
+                    route.as_str(),
+                    "user-api" | "user-api.read" | "user-api.update"
+                );
+                if !(user_api || route == "registry" || route.starts_with("registry.")) {
                     return Err(src.error(
                         r.span(),
                         format!("modes[{i}].route"),
-                        "expected user-api, registry or registry.<action>",
+                        "expected user-api, user-api.read, user-api.update, registry or registry.<action>",
                     ));
                 }
             }

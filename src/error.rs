@@ -16,7 +16,7 @@
 //! | `Gateway_E400_10` | 400 | required attributes missing (action API) |
 //! | `Gateway_E400_11` | 400 | an attribute is empty or malformed (action API) |
 //! | `Gateway_E400_12` | 400 | the request body could not be read completely |
-//! | `Gateway_E401_01` | 401 | no usable token (action API) |
+//! | `Gateway_E401_01` | 401 | no usable token (action API), no `Authorization` (User API) |
 //! | `Gateway_E404_01` | 404 | unknown path |
 //! | `Gateway_E404_02` | 404 | no tenant configured for the Host (action API) |
 //! | `Gateway_E405_01` | 405 | method not allowed on this path or action |
@@ -240,7 +240,16 @@ impl GatewayError {
         ctx: &Reply<'_>,
         mappings: &Mappings,
     ) -> Response<Body> {
+        // RFC 9110: a 401 names the scheme that would work; legacy clients renew their
+        // token on it.
+        let unauthorized = matches!(self, GatewayError::Unauthorized(_));
         let mut resp = self.shaped(family, ctx, mappings);
+        if unauthorized {
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
         resp.extensions_mut().insert(Refused);
         resp
     }
@@ -253,8 +262,8 @@ impl GatewayError {
                     code: status.as_u16(),
                     errors: vec![self.user_api_entry(mappings)],
                     result: ResultBody {
-                        customer_registration_id: ctx.customer_id.map(str::to_string),
-                        updated: false,
+                        customer_registration_id: ctx.customer_id.unwrap_or("").to_string(),
+                        updated: (!ctx.read).then_some(false),
                         applied: None,
                         not_attempted: None,
                     },
@@ -277,6 +286,8 @@ pub struct Reply<'a> {
     pub request_id: &'a str,
     pub customer_id: Option<&'a str>,
     pub action: Option<&'a str>,
+    /// The call was a read (`GET /User/{id}`): `Result` carries no `Updated`.
+    pub read: bool,
 }
 
 #[cfg(test)]

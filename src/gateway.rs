@@ -135,6 +135,19 @@ impl Runtime {
         }
     }
 
+    /// The raw id segment when the path is the User API route: matched case-insensitively,
+    /// with one trailing slash accepted (ASP.NET accepted both), the id taken from the
+    /// original path at the same byte offset.
+    pub fn user_api_raw_id(&self, path: &str) -> Option<String> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let lower = path.to_ascii_lowercase();
+        let m = self.user_api_paths.at(&lower).ok()?;
+        let param = self.mappings.user_api.id_param.to_ascii_lowercase();
+        let v = m.params.get(&param)?;
+        let start = v.as_ptr() as usize - lower.as_ptr() as usize;
+        Some(path[start..start + v.len()].to_string())
+    }
+
     /// The legacy backend for a path's API, if configured.
     pub fn backend_for(&self, family: Family) -> Option<&LegacyBackend> {
         match family {

@@ -12,7 +12,7 @@
 //! - [`upstream`]: v4 calls (timeouts, bounded reads, no retries) over [`upstream::client`], the
 //!   one pooled HTTP client every upstream call uses; [`passthrough`]: legacy mode over it.
 //! - [`shadow`]: shadow copies, compared; run on an idle-priority lane of their own.
-//! - [`routes`]: the legacy routes (User API, action API).
+//! - [`routes`]: the legacy routes (User API update and read, action API).
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
 //! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.

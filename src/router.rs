@@ -99,7 +99,8 @@ where
         Family::Registry => None,
         Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
             route: shadow::Route::UserApi,
-            action: None,
+            // `[[modes]] route = "user-api.read"` cuts over reads alone.
+            action: user_api_operation(&rt, &parts.method).map(str::to_string),
             tenant: parts
                 .headers
                 .get(&rt.mappings.v4.headers.client_code)
@@ -107,14 +108,14 @@ where
                 .unwrap_or("")
                 .to_ascii_lowercase(),
             raw_id,
-            writes: rt.mappings.user_api.writes,
+            writes: rt.mappings.user_api.writes_for(&parts.method),
         }),
     };
     let Some(m) = matched else {
         // No mapping covers the path: the legacy backend answers if there is one.
         let mut resp = match rt.backend_for(family) {
             Some(_) => legacy(&gw, &rt, family, parts, body).await,
-            None => refuse(&rt, family, &parts.headers, GatewayError::NotFound),
+            None => refuse(&rt, family, &parts, GatewayError::NotFound),
         };
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
@@ -156,15 +157,21 @@ fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String 
     }
 }
 
-/// The raw id segment when the path is the User API route (matched case-insensitively; the
-/// id is taken from the original path at the same byte offset).
+/// The User API operation a method asks for, as `[[modes]]` names it (`user-api.read`).
+fn user_api_operation(rt: &Runtime, method: &http::Method) -> Option<&'static str> {
+    let ua = &rt.mappings.user_api;
+    if *method == ua.read.method || *method == http::Method::HEAD {
+        Some("read")
+    } else if *method == ua.method {
+        Some("update")
+    } else {
+        None
+    }
+}
+
+/// The raw id segment when the path is the User API route (see `Runtime::user_api_raw_id`).
 fn match_user_api(rt: &Runtime, path: &str) -> Option<String> {
-    let lower = path.to_ascii_lowercase();
-    let m = rt.user_api_paths.at(&lower).ok()?;
-    let param = rt.mappings.user_api.id_param.to_ascii_lowercase();
-    let v = m.params.get(&param)?;
-    let start = v.as_ptr() as usize - lower.as_ptr() as usize;
-    Some(path[start..start + v.len()].to_string())
+    rt.user_api_raw_id(path)
 }
 
 async fn translate<B>(
@@ -183,14 +190,18 @@ where
         shadow_of: None,
     };
     match m.route {
-        shadow::Route::UserApi if parts.method != rt.mappings.user_api.method => {
-            let mut resp = refuse(
-                &rt,
+        shadow::Route::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
+            let id = crate::translate::path::as_sent(&m.raw_id);
+            let mut resp = GatewayError::MethodNotAllowed.into_response(
                 Family::UserApi,
-                &parts.headers,
-                GatewayError::MethodNotAllowed,
+                &Reply {
+                    request_id: &request::request_id(&parts.headers),
+                    customer_id: Some(&id),
+                    ..Reply::default()
+                },
+                &rt.mappings,
             );
-            if let Ok(v) = http::HeaderValue::from_str(rt.mappings.user_api.method.as_str()) {
+            if let Ok(v) = http::HeaderValue::from_str(&rt.mappings.user_api.allow_header()) {
                 resp.headers_mut().insert(http::header::ALLOW, v);
             }
             resp
@@ -217,11 +228,11 @@ where
     B::Error: Into<BoxError>,
 {
     let Some(backend) = rt.backend_for(family) else {
-        return Err(refuse(rt, family, &parts.headers, GatewayError::NotFound));
+        return Err(refuse(rt, family, parts, GatewayError::NotFound));
     };
     match request::read_body(body, rt.config.limits.body_bytes).await {
         Ok(b) => Ok((backend, b)),
-        Err(e) => Err(refuse(rt, family, &parts.headers, e)),
+        Err(e) => Err(refuse(rt, family, parts, e)),
     }
 }
 
@@ -243,7 +254,7 @@ where
     };
     match backend.forward(&parts, bytes, &gw.metrics).await {
         Ok(resp) => resp,
-        Err(e) => upstream_failure(rt, family, &parts.headers, e),
+        Err(e) => upstream_failure(rt, family, &parts, e),
     }
 }
 
@@ -269,7 +280,7 @@ where
         .await
     {
         Ok(x) => x,
-        Err(e) => return upstream_failure(rt, family, &parts.headers, e),
+        Err(e) => return upstream_failure(rt, family, &parts, e),
     };
     let status = head.status.as_u16();
     let resp = Response::from_parts(head, crate::body::full(answer.clone()));
@@ -291,10 +302,10 @@ where
 fn upstream_failure(
     rt: &Runtime,
     family: Family,
-    headers: &http::HeaderMap,
+    parts: &http::request::Parts,
     e: crate::upstream::UpstreamError,
 ) -> Response<Body> {
-    let mut resp = refuse(rt, family, headers, GatewayError::Upstream(e));
+    let mut resp = refuse(rt, family, parts, GatewayError::Upstream(e));
     // Not a refusal: the call was forwarded.
     resp.extensions_mut().remove::<crate::legacy::Refused>();
     resp
@@ -303,14 +314,23 @@ fn upstream_failure(
 fn refuse(
     rt: &Runtime,
     family: Family,
-    headers: &http::HeaderMap,
+    parts: &http::request::Parts,
     e: GatewayError,
 ) -> Response<Body> {
-    let request_id = request::request_id(headers);
+    let request_id = request::request_id(&parts.headers);
+    let id = match family {
+        Family::UserApi => rt
+            .user_api_raw_id(parts.uri.path())
+            .map(|raw| crate::translate::path::as_sent(&raw)),
+        Family::Registry => None,
+    };
     e.into_response(
         family,
         &Reply {
             request_id: &request_id,
+            customer_id: id.as_deref(),
+            read: id.is_some()
+                && (parts.method == http::Method::GET || parts.method == http::Method::HEAD),
             ..Reply::default()
         },
         &rt.mappings,

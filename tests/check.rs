@@ -114,9 +114,29 @@ fn check_accepts_the_shipped_mappings() {
 fn check_names_an_unknown_event_in_user_api_toml() {
     let dir = mappings_copy();
     let file = dir.path().join("user-api.toml");
-    let (line, i) = break_file(&file, "event = \"CHGPWD\"", "event = \"NOPE\"", "[[parts]]");
+    let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
     let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
-    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+    assert_error(
+        &o,
+        &file,
+        line,
+        &format!("parts[{i}].events[1]"),
+        "\"NOPE\"",
+    );
+}
+
+#[test]
+fn check_names_an_unknown_event_of_the_read_route() {
+    let dir = mappings_copy();
+    let file = dir.path().join("user-api.toml");
+    let (line, _) = break_file(
+        &file,
+        "events = [\"GETUSERBYID\"]\n# A read",
+        "events = [\"NOPE\"]\n# A read",
+        "[read]",
+    );
+    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    assert_error(&o, &file, line, "read.events[0]", "\"NOPE\"");
 }
 
 #[test]
@@ -270,7 +290,7 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
 
     let maps = mappings_copy();
     let file = maps.path().join("user-api.toml");
-    let (line, i) = break_file(&file, "event = \"CHGPWD\"", "event = \"NOPE\"", "[[parts]]");
+    let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
     let o = run(&[
         "serve",
         "--listen",
@@ -278,7 +298,13 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         "--mappings",
         maps.path().to_str().unwrap(),
     ]);
-    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+    assert_error(
+        &o,
+        &file,
+        line,
+        &format!("parts[{i}].events[1]"),
+        "\"NOPE\"",
+    );
     assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
 
     // The same through the configuration file's mappings_dir.
@@ -293,7 +319,13 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    assert_error(&o, &file, line, &format!("parts[{i}].event"), "\"NOPE\"");
+    assert_error(
+        &o,
+        &file,
+        line,
+        &format!("parts[{i}].events[1]"),
+        "\"NOPE\"",
+    );
 }
 
 /// The example configuration the README points to stays valid.

@@ -59,7 +59,7 @@ async fn missing_mandatory_headers_are_named() {
     let gw = gateway(&v4s.uri()).await;
     let body = json!({"Password": PASSWORD}).to_string();
 
-    // None at all.
+    // None at all: the token comes first (a 401 makes a legacy client renew it).
     let a = send(
         client()
             .put(format!("{}/User/1001", gw.url()))
@@ -67,13 +67,36 @@ async fn missing_mandatory_headers_are_named() {
             .body(body.clone()),
     )
     .await;
-    a.assert_refused(400, "Gateway_E400_01", "no headers");
+    a.assert_refused(401, "Gateway_E401_01", "no headers");
+    assert_eq!(
+        a.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
+    assert_eq!(
+        a.json["Errors"][0]["Type"],
+        json!({"Id": 6, "Code": "NotAuthorized"})
+    );
+
+    // A token, nothing else: the rest are named.
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("Authorization", common::TOKEN.parse().unwrap());
+    let a = send(
+        client()
+            .put(format!("{}/User/1001", gw.url()))
+            .headers(h)
+            .header("Content-Type", "application/json")
+            .body(body.clone()),
+    )
+    .await;
+    a.assert_refused(400, "Gateway_E400_01", "only a token");
     assert_eq!(
         a.json,
         json!({
             "Code": 400,
             "Errors": [{
-                "Message": "Missing mandatory headers: Authorization, X-SourceSystem, X-ClientCode, X-PaperCode, X-ClientGroupCode.",
+                "Message": "Missing mandatory headers: X-SourceSystem, X-ClientCode, X-PaperCode, X-ClientGroupCode.",
                 "Code": "Gateway_E400_01",
                 "Type": validation_failed(),
                 "ErrorSource": "Gateway"
@@ -101,18 +124,32 @@ async fn missing_mandatory_headers_are_named() {
         "Missing mandatory headers: X-PaperCode, X-ClientGroupCode."
     );
 
-    // Authorization alone missing.
-    let mut h = user_api_headers();
-    h.remove("Authorization");
-    let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(h)
-            .body(body),
-    )
-    .await;
-    a.assert_refused(400, "Gateway_E400_01", "no token");
-    assert_eq!(a.message(), "Missing mandatory headers: Authorization.");
+    // Authorization alone missing, or empty, or blank: 401 in the legacy envelope.
+    for token in [None, Some(""), Some("   ")] {
+        let mut h = user_api_headers();
+        h.remove("Authorization");
+        if let Some(t) = token {
+            h.insert("Authorization", t.parse().unwrap());
+        }
+        let a = send(
+            client()
+                .put(format!("{}/User/1001", gw.url()))
+                .headers(h)
+                .body(body.clone()),
+        )
+        .await;
+        a.assert_refused(401, "Gateway_E401_01", &format!("token {token:?}"));
+        assert_eq!(a.json["Code"], 401);
+        assert_eq!(a.json["Errors"][0]["Type"]["Code"], "NotAuthorized");
+        assert_eq!(a.json["Result"]["CustomerRegistrationId"], "1001");
+        assert_eq!(
+            a.headers
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some("Bearer"),
+            "{token:?}"
+        );
+    }
 
     assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
     gw.shutdown().await;
@@ -331,7 +368,7 @@ async fn wrong_method_is_405_and_unknown_path_is_404() {
     let gw = gateway(&v4s.uri()).await;
     let body = json!({"Password": PASSWORD}).to_string();
 
-    for m in ["GET", "POST", "PATCH", "DELETE"] {
+    for m in ["POST", "PATCH", "DELETE"] {
         let a = send(
             client()
                 .request(m.parse().unwrap(), format!("{}/User/1001", gw.url()))
@@ -870,7 +907,8 @@ async fn method_not_allowed_lists_the_allowed_method() {
     a.assert_refused(405, "Gateway_E405_01", "DELETE");
     assert_eq!(
         a.headers.get("allow").map(|v| v.to_str().unwrap()),
-        Some("PUT")
+        Some("GET, HEAD, PUT")
     );
+    assert_eq!(a.json["Result"]["CustomerRegistrationId"], "1001");
     gw.shutdown().await;
 }

@@ -224,11 +224,18 @@ fn every_translated_request_is_audited() {
         }
     }
     assert!(child.wait().unwrap().success());
-    assert_eq!(audits.len(), 2, "{audits:?}");
-    let email = &audits[0];
+    // Each v4 call audits its GetById step first (SPEC 2): e-mail, then password.
+    let events: Vec<&Value> = audits.iter().map(|a| &a["legacy_event"]).collect();
+    assert_eq!(
+        events,
+        ["GETUSERBYID", "CHGEMAIL", "GETUSERBYID", "CHGPWD"],
+        "{audits:?}"
+    );
+    let email = &audits[1];
     assert_eq!(email["legacy_event"], "CHGEMAIL");
     assert_eq!(email["legacy_event_id"], 21);
-    let pwd = &audits[1];
+    assert_eq!(audits[0]["legacy_event_id"], 1042);
+    let pwd = &audits[3];
     assert_eq!(pwd["legacy_event"], "CHGPWD");
     assert_eq!(
         pwd["v4_events"],

@@ -752,6 +752,11 @@ fn endpoints(m: &Mappings) -> Vec<Endpoint> {
             p.fields.iter().map(|f| f.v4.clone()).collect(),
         );
     }
+    add(
+        m.user_api.read.method.to_string(),
+        m.user_api.read.path.render(Some(MARK)),
+        Vec::new(),
+    );
     for a in &m.registry.actions {
         add(
             a.method.to_string(),
@@ -769,12 +774,17 @@ async fn fake_v4() -> MockServer {
         ("PATCH", r"^/v4/Users/[^/]+/Password$", "S200_11"),
         ("PATCH", r"^/v4/Users/[^/]+/Email$", "S200_12"),
         ("PUT", r"^/v4/Users/[^/]+/$", "S200_10"),
+        ("GET", r"^/v4/Users/[^/]+/$", "S200_01"),
         ("POST", r"^/v4/Users/ForgotPassword$", "S200_08"),
         ("POST", r"^/v4/Users/ForgotPassword/Finish$", "S200_09"),
     ] {
         let mut body = common::v4(code, "completed.", "Success");
         if code == "S200_08" {
             body["data"] = json!({"encryptedEventId": "evt-fuzz"});
+        }
+        if code == "S200_01" {
+            body["data"] =
+                json!({"customerRegistrationId": "x", "firstName": "Fuzz", "metadata": {"a": [1]}});
         }
         Mock::given(method(m))
             .and(path_regex(re))
@@ -786,6 +796,14 @@ async fn fake_v4() -> MockServer {
 }
 
 // ---------------------------------------------------------------- checks
+
+/// `/User/{id}`, case-insensitive, with one optional trailing slash.
+fn user_route(path: &str) -> bool {
+    let p = path.strip_suffix('/').unwrap_or(path);
+    p.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("/user/"))
+        && p.len() > 6
+        && !p[6..].contains('/')
+}
 
 fn path_of(target: &str) -> &str {
     target.split('?').next().unwrap_or("")
@@ -848,7 +866,9 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
                 return Err(format!("ops answer without status: {v}"));
             }
         }
-        return if forwarded == 0 {
+        // A HEAD on the User API route reads the user: one v4 GET at most.
+        let limit = usize::from(req.method == "HEAD" && user_route(path));
+        return if forwarded <= limit {
             Ok(())
         } else {
             Err("HEAD/ops request reached v4".into())
@@ -920,9 +940,33 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
         return Err("SessionId not null".into());
     }
     let errors = v["Errors"].as_array().ok_or("Errors not an array")?;
-    let updated = v["Result"]["Updated"]
-        .as_bool()
-        .ok_or("Result.Updated not a boolean")?;
+    // A read reports no `Updated` (issue #14); the id is always a string (issue #13, item 7).
+    let read = req.method == "GET" && user_route(path);
+    let updated = match &v["Result"]["Updated"] {
+        Value::Bool(b) => *b,
+        Value::Null if read => false,
+        _ => return Err("Result.Updated not a boolean".into()),
+    };
+    if !v["Result"]["CustomerRegistrationId"].is_string() {
+        return Err(format!("Result.CustomerRegistrationId not a string: {v}"));
+    }
+    if read && (200..300).contains(&a.status) {
+        if v["Code"] != 0 || !errors.is_empty() || forwarded != 1 {
+            return Err(format!("read success not a success envelope: {v}"));
+        }
+        for h in [
+            "authorization",
+            "x-sourcesystem",
+            "x-clientcode",
+            "x-papercode",
+            "x-clientgroupcode",
+        ] {
+            if !has_header(req, h) {
+                return Err(format!("2xx without {h}"));
+            }
+        }
+        return Ok(());
+    }
     if (200..300).contains(&a.status) {
         if v["Code"] != 0 || !errors.is_empty() || !updated {
             return Err(format!("success answer not a success envelope: {v}"));
@@ -1028,6 +1072,16 @@ fn check_received(
         || path.contains("/Password");
     if needs_auth && r.headers.get("authorization").is_none_or(|v| v.is_empty()) {
         return Err(format!("authorization missing on {path}"));
+    }
+    if ep.keys.is_empty() {
+        // The read: no body, no query but `ignoreProvider`.
+        if !r.body.is_empty() {
+            return Err(format!("a body on {} {path}", r.method));
+        }
+        if let Some((k, _)) = r.url.query_pairs().find(|(k, _)| k != "ignoreProvider") {
+            return Err(format!("query parameter {k:?} forwarded to {path}"));
+        }
+        return Ok(rid);
     }
     let body: Value =
         serde_json::from_slice(&r.body).map_err(|_| format!("body of {path} not JSON"))?;

@@ -283,7 +283,7 @@ async fn email_change() {
         .iter()
         .map(|e| e["eventId"].clone())
         .collect();
-    assert_eq!(ids[..2], [json!(4610), json!(4011)]);
+    assert_eq!(ids[..4], [4601, 4001, 4610, 4011].map(|i| json!(i)));
 }
 
 #[tokio::test]
@@ -499,8 +499,13 @@ async fn event_log_records() {
 
     let served = f.served_events().await;
     assert_eq!(served, f.sandbox.events(), "served log = in-process log");
-    assert_eq!(served.len(), 3);
-    let (a, b, c) = (&served[0], &served[1], &served[2]);
+    // The password change: its GetById step, then the change itself (SPEC 2).
+    assert_eq!(served.len(), 5);
+    assert_eq!(served[0]["eventId"], 4601);
+    assert_eq!(served[1]["eventId"], 4001);
+    assert_eq!(served[0]["correlationId"], served[1]["correlationId"]);
+    assert_ne!(served[0]["correlationId"], served[2]["correlationId"]);
+    let (a, b, c) = (&served[2], &served[3], &served[4]);
     assert_eq!(a["eventTypeCode"], "AUTHSYSTEM_USER_CHANGEPASSWORD");
     assert_eq!(a["eventId"], 4609);
     assert_eq!(a["side"], "authsystem");

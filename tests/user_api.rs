@@ -680,11 +680,9 @@ async fn ids_that_would_leave_their_path_segment_are_refused() {
         );
         assert_eq!(json["Errors"][0]["ErrorSource"], "Gateway", "{raw}");
         assert_eq!(json["Result"]["Updated"], false, "{raw}");
-        assert_eq!(
-            json["Result"]["CustomerRegistrationId"],
-            Value::Null,
-            "{raw}"
-        );
+        // The id as the client sent it, even refused (issue #13, item 7).
+        let sent = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        assert_eq!(json["Result"]["CustomerRegistrationId"], *sent, "{raw}");
     }
     assert!(received(&v4s).await.is_empty(), "nothing may be forwarded");
     gw.shutdown().await;
@@ -741,11 +739,16 @@ async fn sandbox_password_change_policy_success_and_event_log() {
     assert_eq!(
         ids,
         [
+            (&json!(4601), &json!("1001")),
+            (&json!(4001), &json!("1001")),
             (&json!(4609), &json!("1001")),
             (&json!(4010), &json!("1001"))
         ]
     );
+    // Two groups (GetById, then the password change), each under its own correlation id.
     assert_eq!(events[0]["correlationId"], events[1]["correlationId"]);
+    assert_eq!(events[2]["correlationId"], events[3]["correlationId"]);
+    assert_ne!(events[0]["correlationId"], events[2]["correlationId"]);
     gw.shutdown().await;
 }
 
@@ -811,6 +814,10 @@ async fn sandbox_mixed_body_and_encoded_id() {
         .iter()
         .map(|e| e["eventId"].clone())
         .collect();
-    assert_eq!(ids, [4601, 4001, 4610, 4011, 4609, 4010].map(|i| json!(i)));
+    // Each v4 call starts with its GetById step.
+    assert_eq!(
+        ids,
+        [4601, 4001, 4601, 4001, 4610, 4011, 4601, 4001, 4609, 4010].map(|i| json!(i))
+    );
     gw.shutdown().await;
 }

@@ -247,8 +247,13 @@ fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
         e,
         GatewayError::BodyTooLarge(_) | GatewayError::RequestTimeout
     );
+    // The id as sent, even in these answers (issue #13, item 7).
+    let id = rt
+        .user_api_raw_id(seen.uri.path())
+        .map(|raw| crate::translate::path::as_sent(&raw));
     let reply = Reply {
         request_id: seen.request_id.to_str().unwrap_or(""),
+        customer_id: id.as_deref(),
         ..Reply::default()
     };
     let mut resp = e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings);

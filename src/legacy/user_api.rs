@@ -12,13 +12,14 @@ pub enum ErrorSource {
     Gateway,
 }
 
+/// `R`: what `Result` holds; the update's [`ResultBody`], or the user for a read.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Envelope {
+pub struct Envelope<R = ResultBody> {
     /// 0 on success, else the HTTP status.
     pub code: u16,
     pub errors: Vec<ErrorEntry>,
-    pub result: ResultBody,
+    pub result: R,
     /// Always null: v4 returns no session cookie.
     pub session_id: Option<String>,
     pub request_id: String,
@@ -56,8 +57,12 @@ impl From<ErrorType> for LegacyType {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ResultBody {
-    pub customer_registration_id: Option<String>,
-    pub updated: bool,
+    /// The id as the client sent it (percent-decoded), even when it was refused; empty for
+    /// a path that carries none. Never null: legacy clients read it unconditionally.
+    pub customer_registration_id: String,
+    /// Absent on a failed read: a read updates nothing, so there is nothing to report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<bool>,
     /// Parts carried out, for bodies with more than one part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<Vec<String>>,

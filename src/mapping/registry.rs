@@ -31,7 +31,8 @@ pub struct Action {
     pub name: String,
     pub method: Method,
     pub path: PathTemplate,
-    pub event: Option<String>,
+    /// The legacy events the call stands for, in the order v4 writes them (audit).
+    pub events: Vec<String>,
     /// The v4 path needs the current user's id, read from the JWT.
     pub identity: bool,
     /// The call changes data (or sends mail): not shadowed unless the route opts in.
@@ -122,7 +123,8 @@ struct RawAction {
     methods: Vec<Spanned<String>>,
     method: Spanned<String>,
     path: Spanned<String>,
-    event: Option<Spanned<String>>,
+    #[serde(default)]
+    events: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     identity: bool,
     #[serde(default = "super::user_api::yes")]
@@ -172,15 +174,10 @@ impl Registry {
                     "the path has {id} but the action has no identity = true to supply it",
                 ));
             }
-            if let Some(ev) = &a.event {
-                if events.get(ev.get_ref()).is_none() {
-                    return Err(src.error(
-                        ev.span(),
-                        at("event"),
-                        format!("unknown event {:?} (not in events.toml)", ev.get_ref()),
-                    ));
-                }
-            }
+            let action_events = match &a.events {
+                Some(list) => super::user_api::event_list(src, events, list, &at("events"))?,
+                None => Vec::new(),
+            };
             for (j, input) in a.inputs.iter().enumerate() {
                 if input.format.is_some() && input.format_message.is_none() {
                     return Err(src.error(
@@ -214,7 +211,7 @@ impl Registry {
                 name: a.name.get_ref().clone(),
                 method: parse_method(src, &a.method, &at("method"))?,
                 path,
-                event: a.event.as_ref().map(|e| e.get_ref().clone()),
+                events: action_events,
                 identity: a.identity,
                 writes: a.writes,
                 inputs: a.inputs.clone(),

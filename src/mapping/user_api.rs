@@ -1,6 +1,7 @@
-//! The legacy User API mapping (`mappings/user-api.toml`): one legacy route, `PUT /User/{id}`,
-//! whose body fields choose the v4 calls (parts), and the table that gives each failure its
-//! legacy error `Type`.
+//! The legacy User API mapping (`mappings/user-api.toml`): one legacy path, `/User/{id}`, with
+//! `PUT`, whose body fields choose the v4 calls (parts), and `GET` (the read, [`Read`]); the
+//! legacy events each v4 call stands for; and the table that gives each failure its legacy
+//! error `Type`.
 
 use std::collections::HashMap;
 
@@ -32,6 +33,8 @@ pub struct UserApi {
     pub shadow_noise: Vec<String>,
     /// In the order they are carried out.
     pub parts: Vec<Part>,
+    /// `GET` on the same path.
+    pub read: Read,
     /// Lower-cased legacy field name → (part index, field index).
     index: HashMap<String, (usize, usize)>,
     errors: Vec<ErrorRule>,
@@ -45,8 +48,68 @@ pub struct Part {
     pub label: String,
     pub method: Method,
     pub path: PathTemplate,
-    pub event: String,
+    /// The legacy events the v4 call stands for, in the order v4 writes them.
+    pub events: Vec<String>,
     pub fields: Vec<Field>,
+}
+
+/// `GET /User/{id}`: one v4 call whose `data` is the legacy `Result`.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub name: String,
+    /// The legacy method and v4's (`GET`); `HEAD` is answered like it, without a body.
+    pub method: Method,
+    pub path: PathTemplate,
+    pub events: Vec<String>,
+    /// False for a read: shadow mode copies it without the route opting in.
+    pub writes: bool,
+    /// The query parameters passed on.
+    pub query: Vec<QueryParam>,
+    /// v4 field name → legacy field name, for the top-level fields of `data`.
+    pub rename: HashMap<String, String>,
+    /// Lower-cased dotted paths (`result.roles`) of arrays compared as sets in shadow mode.
+    pub shadow_sets: Vec<String>,
+}
+
+/// A legacy query parameter of the read and its v4 name.
+#[derive(Debug, Clone)]
+pub struct QueryParam {
+    /// As the mapping spells it, for error messages.
+    pub legacy: String,
+    pub v4: String,
+    /// `string` or `boolean` (`true`/`false` in any case, sent lower-case).
+    pub ty: FieldType,
+}
+
+impl Read {
+    /// The v4 query string for a legacy one: only the declared parameters, renamed, checked
+    /// and encoded. A value of the wrong type is refused, naming the parameter, as ASP.NET's
+    /// model binding refused it.
+    pub fn v4_query(&self, legacy: Option<&str>) -> Result<Option<String>, (String, FieldType)> {
+        let Some(legacy) = legacy else {
+            return Ok(None);
+        };
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        let mut any = false;
+        for (k, v) in url::form_urlencoded::parse(legacy.as_bytes()) {
+            let Some(p) = self
+                .query
+                .iter()
+                .find(|p| p.legacy.eq_ignore_ascii_case(&k))
+            else {
+                continue;
+            };
+            let value = match p.ty {
+                FieldType::Boolean if v.eq_ignore_ascii_case("true") => "true".into(),
+                FieldType::Boolean if v.eq_ignore_ascii_case("false") => "false".into(),
+                FieldType::Boolean => return Err((p.legacy.clone(), p.ty)),
+                _ => v,
+            };
+            out.append_pair(&p.v4, &value);
+            any = true;
+        }
+        Ok(any.then(|| out.finish()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +191,7 @@ struct ErrorRule {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     route: RawRoute,
+    read: RawRead,
     parts: Vec<RawPart>,
     errors: Vec<RawError>,
 }
@@ -150,12 +214,35 @@ struct RawRoute {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawRead {
+    name: String,
+    method: Spanned<String>,
+    path: Spanned<String>,
+    events: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    writes: bool,
+    #[serde(default)]
+    query: std::collections::BTreeMap<String, RawQueryParam>,
+    rename: Option<Spanned<HashMap<String, String>>>,
+    shadow_sets: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueryParam {
+    v4: String,
+    #[serde(rename = "type")]
+    ty: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPart {
     name: Spanned<String>,
     label: Option<String>,
     method: Spanned<String>,
     path: Spanned<String>,
-    event: Spanned<String>,
+    events: Spanned<Vec<Spanned<String>>>,
     fields: Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
     #[serde(default)]
     rename: HashMap<String, String>,
@@ -217,13 +304,7 @@ impl UserApi {
                         "expected an absolute v4 path with one {id}",
                     )
                 })?;
-            if events.get(p.event.get_ref()).is_none() {
-                return Err(src.error(
-                    p.event.span(),
-                    at("event"),
-                    format!("unknown event {:?} (not in events.toml)", p.event.get_ref()),
-                ));
-            }
+            let part_events = event_list(src, events, &p.events, &at("events"))?;
             let mut fields = Vec::new();
             for (legacy, ty) in p.fields.get_ref() {
                 let parsed = FieldType::parse(ty.get_ref()).ok_or_else(|| {
@@ -270,7 +351,7 @@ impl UserApi {
                     name,
                     method: parse_method(src, &p.method, &at("method"))?,
                     path,
-                    event: p.event.get_ref().clone(),
+                    events: part_events,
                     fields,
                 },
             );
@@ -300,6 +381,8 @@ impl UserApi {
                 index.insert(f.legacy.to_lowercase(), (pi, fi));
             }
         }
+
+        let read = load_read(src, events, &method, &raw.read)?;
 
         let errors = raw
             .errors
@@ -333,6 +416,7 @@ impl UserApi {
             writes: r.writes,
             shadow_noise: r.shadow_noise.iter().map(|n| n.to_lowercase()).collect(),
             parts,
+            read,
             index,
             errors,
         })
@@ -359,8 +443,140 @@ impl UserApi {
 
     /// Every legacy event the route can cause, for the audit and `check`.
     pub fn events(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().map(|p| p.event.as_str())
+        self.parts
+            .iter()
+            .flat_map(|p| p.events.iter())
+            .chain(self.read.events.iter())
+            .map(String::as_str)
     }
+
+    /// The legacy methods the path answers: the update's, the read's and `HEAD`.
+    pub fn allows(&self, method: &Method) -> bool {
+        *method == self.method || *method == self.read.method || *method == Method::HEAD
+    }
+
+    /// The `Allow` header of a 405 on the path.
+    pub fn allow_header(&self) -> String {
+        let mut methods = vec![
+            self.method.as_str(),
+            self.read.method.as_str(),
+            Method::HEAD.as_str(),
+        ];
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    /// Whether a call with this method changes data (shadow mode copies writes only where
+    /// the route opts in).
+    pub fn writes_for(&self, method: &Method) -> bool {
+        if *method == self.read.method || *method == Method::HEAD {
+            self.read.writes
+        } else {
+            self.writes
+        }
+    }
+}
+
+/// A list of legacy event codes, each known to `events.toml`, at least one.
+pub(crate) fn event_list(
+    src: &Source,
+    events: &EventTable,
+    list: &Spanned<Vec<Spanned<String>>>,
+    field: &str,
+) -> Result<Vec<String>, SourceError> {
+    if list.get_ref().is_empty() {
+        return Err(src.error(list.span(), field, "list at least one legacy event"));
+    }
+    list.get_ref()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match events.get(e.get_ref()) {
+            Some(_) => Ok(e.get_ref().clone()),
+            None => Err(src.error(
+                e.span(),
+                format!("{field}[{i}]"),
+                format!("unknown event {:?} (not in events.toml)", e.get_ref()),
+            )),
+        })
+        .collect()
+}
+
+fn load_read(
+    src: &Source,
+    events: &EventTable,
+    update_method: &Method,
+    r: &RawRead,
+) -> Result<Read, SourceError> {
+    let method = parse_method(src, &r.method, "read.method")?;
+    if method == *update_method {
+        return Err(src.error(
+            r.method.span(),
+            "read.method",
+            "the read needs another method than route.method",
+        ));
+    }
+    let path = PathTemplate::parse(r.path.get_ref())
+        .filter(PathTemplate::needs_id)
+        .ok_or_else(|| {
+            src.error(
+                r.path.span(),
+                "read.path",
+                "expected an absolute v4 path with one {id}",
+            )
+        })?;
+    let empty_sets = Spanned::new(0..0, Vec::new());
+    let sets = r.shadow_sets.as_ref().unwrap_or(&empty_sets);
+    let malformed = |p: &&String| {
+        p.split('.')
+            .any(|seg| seg.is_empty() || seg.contains(char::is_whitespace))
+    };
+    if let Some(bad) = sets.get_ref().iter().find(malformed) {
+        return Err(src.error(
+            sets.span(),
+            "read.shadow_sets",
+            format!("{bad:?} is not a dotted path of the legacy answer (e.g. \"Result.Roles\")"),
+        ));
+    }
+    let empty_rename = Spanned::new(0..0, HashMap::new());
+    let rename = r.rename.as_ref().unwrap_or(&empty_rename);
+    let blank = |(_, legacy): &(&String, &String)| legacy.trim().is_empty();
+    if let Some((v4, _)) = rename.get_ref().iter().find(blank) {
+        return Err(src.error(
+            rename.span(),
+            format!("read.rename.{v4}"),
+            "the legacy name is empty",
+        ));
+    }
+    Ok(Read {
+        name: r.name.clone(),
+        method,
+        path,
+        events: event_list(src, events, &r.events, "read.events")?,
+        writes: r.writes,
+        query: r
+            .query
+            .iter()
+            .map(|(k, q)| {
+                match q.ty.get_ref().as_str() {
+                    "string" => Ok(FieldType::String),
+                    "boolean" => Ok(FieldType::Boolean),
+                    _ => Err(src.error(
+                        q.ty.span(),
+                        format!("read.query.{k}.type"),
+                        "expected string or boolean",
+                    )),
+                }
+                .map(|ty| QueryParam {
+                    legacy: k.clone(),
+                    v4: q.v4.clone(),
+                    ty,
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        rename: rename.get_ref().clone(),
+        shadow_sets: sets.get_ref().iter().map(|p| p.to_lowercase()).collect(),
+    })
 }
 
 /// Unknown means "may write": the safe reading for shadow mode.
@@ -416,14 +632,67 @@ mod tests {
         let (p, f) = m.field("password").unwrap();
         assert_eq!((p, f.v4.as_str()), (2, "password"));
         assert_eq!(m.field("IgnoreProvider").unwrap().1.v4, "ignoreProvider");
+        assert_eq!(m.parts[2].events, ["GETUSERBYID", "CHGPWD"]);
+        assert_eq!(m.read.events, ["GETUSERBYID"]);
+        assert_eq!(m.read.path.render(Some("1001")), "/v4/Users/1001/");
+        assert!(!m.writes_for(&Method::GET) && m.writes_for(&Method::PUT));
+        assert_eq!(m.allow_header(), "GET, HEAD, PUT");
+    }
+
+    #[test]
+    fn read_query_passes_declared_parameters_only() {
+        let m = UserApi::load(
+            &Source::new("user-api.toml", super::super::EMBEDDED_USER_API),
+            &events(),
+        )
+        .unwrap();
+        let q = |s| m.read.v4_query(Some(s));
+        assert_eq!(
+            q("ignoreprovider=true"),
+            Ok(Some("ignoreProvider=true".into()))
+        );
+        assert_eq!(
+            q("IGNOREPROVIDER=False&other=x"),
+            Ok(Some("ignoreProvider=false".into()))
+        );
+        assert_eq!(q("other=x"), Ok(None));
+        assert_eq!(m.read.v4_query(None), Ok(None));
+        assert_eq!(
+            q("IgnoreProvider=yes"),
+            Err(("IgnoreProvider".into(), FieldType::Boolean))
+        );
+    }
+
+    #[test]
+    fn unknown_read_event_names_its_line() {
+        let text = super::super::EMBEDDED_USER_API.replacen(
+            "events = [\"GETUSERBYID\"]",
+            "events = [\"NOPE\"]",
+            1,
+        );
+        let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
+        let line = text.lines().position(|l| l.contains("NOPE")).unwrap() + 1;
+        assert_eq!((e.line, e.field.as_str()), (line, "read.events[0]"));
+    }
+
+    #[test]
+    fn malformed_shadow_sets_are_refused() {
+        let text = super::super::EMBEDDED_USER_API
+            .replace("shadow_sets = []", "shadow_sets = [\"Result..Roles\"]");
+        let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
+        let line = text
+            .lines()
+            .position(|l| l.contains("Result..Roles"))
+            .unwrap()
+            + 1;
+        assert_eq!((e.line, e.field.as_str()), (line, "read.shadow_sets"));
     }
 
     #[test]
     fn unknown_event_names_its_line() {
-        let text =
-            super::super::EMBEDDED_USER_API.replace("event = \"CHGEMAIL\"", "event = \"NOPE\"");
+        let text = super::super::EMBEDDED_USER_API.replace("\"CHGEMAIL\"", "\"NOPE\"");
         let e = UserApi::load(&Source::new("user-api.toml", text.clone()), &events()).unwrap_err();
         let line = text.lines().position(|l| l.contains("NOPE")).unwrap() + 1;
-        assert_eq!((e.line, e.field.as_str()), (line, "parts[1].event"));
+        assert_eq!((e.line, e.field.as_str()), (line, "parts[1].events[1]"));
     }
 }

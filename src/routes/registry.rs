@@ -65,6 +65,7 @@ where
                 request_id: &request_id,
                 customer_id: None,
                 action,
+                ..Reply::default()
             },
             &rt.mappings,
         )
@@ -188,19 +189,21 @@ where
         }
     };
     // Not for a shadow copy: the legacy backend carried the operation out (see user_api.rs).
-    if let Some(event) = action.event.as_ref().filter(|_| target.shadow_of.is_none()) {
-        audit::record(
-            metrics,
-            &rt.mappings.events,
-            &Operation {
-                route: &action.name,
-                legacy_event: event,
-                request_id: &request_id,
-                customer_id: user.as_deref(),
-                outcome,
-                status: status.as_u16(),
-            },
-        );
+    if target.shadow_of.is_none() {
+        for event in &action.events {
+            audit::record(
+                metrics,
+                &rt.mappings.events,
+                &Operation {
+                    route: &action.name,
+                    legacy_event: event,
+                    request_id: &request_id,
+                    customer_id: user.as_deref(),
+                    outcome,
+                    status: status.as_u16(),
+                },
+            );
+        }
     }
     json(status, &answer)
 }

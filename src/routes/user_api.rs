@@ -1,9 +1,12 @@
 //! `PUT /User/{customerRegistrationId}`: the body's fields choose the v4 calls (parts); the
 //! parts are carried out one at a time in the mapping's order, stopping at the first failure,
-//! and answered with one legacy envelope that says what was applied.
+//! and answered with one legacy envelope that says what was applied. `GET` (and `HEAD`) on the
+//! same path is the read, in [`read`].
 //!
 //! Nothing is forwarded until the whole body has been checked: an unknown field, a wrong
 //! type or a missing header refuses the call before the first v4 request.
+
+pub mod read;
 
 use std::sync::Arc;
 
@@ -102,18 +105,30 @@ pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, Gate
 }
 
 /// The v4 headers: the mandatory ones as the client sent them, the request id, JSON. An
-/// allow-list, so hop-by-hop and unrelated headers never pass.
-fn forward_headers(
+/// allow-list, so hop-by-hop and unrelated headers never pass. A missing or blank
+/// `Authorization` is a 401 (legacy clients renew their token on it), before the other
+/// headers are named: a client missing both needs a token first.
+pub(crate) fn forward_headers(
     ua: &UserApi,
     incoming: &HeaderMap,
     request_id: &str,
 ) -> Result<HeaderMap, GatewayError> {
     // Sized for the allow-list plus the three set below: no rehash while filling it.
     let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 3);
+    let blank = |v: &HeaderValue| v.as_bytes().trim_ascii().is_empty();
+    if !incoming
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| !blank(v))
+    {
+        return Err(GatewayError::Unauthorized(
+            crate::identity::IdentityError::Missing,
+        ));
+    }
     let mut missing = Vec::new();
     for (name, spelled) in &ua.required_headers {
         let mut found = false;
-        for v in incoming.get_all(name).iter().filter(|v| !v.is_empty()) {
+        for v in incoming.get_all(name).iter().filter(|v| !blank(v)) {
             out.append(name.clone(), v.clone());
             found = true;
         }
@@ -147,23 +162,24 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<crate::body::BoxError>,
 {
-    let request_id = request::request_id(&parts.headers);
     let ua = &rt.mappings.user_api;
+    if read::is_read(&ua.read, &parts.method) {
+        return read::handle(&rt, metrics, &parts, raw_id, target).await;
+    }
+    let request_id = request::request_id(&parts.headers);
     let refuse = |e: GatewayError, id: Option<&str>| {
         e.into_response(
             Family::UserApi,
             &Reply {
                 request_id: &request_id,
                 customer_id: id,
-                action: None,
+                ..Reply::default()
             },
             &rt.mappings,
         )
     };
-    let id = match path::decode_id(raw_id) {
-        Ok(id) => id,
-        Err(e) => return refuse(GatewayError::BadId(e), None),
-    };
+    let sent = path::as_sent(raw_id);
+    // Headers before the id: a client without a token gets its 401 whatever else is wrong.
     let headers = match forward_headers(ua, &parts.headers, &request_id) {
         Ok(mut h) => {
             if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
@@ -171,7 +187,11 @@ where
             }
             h
         }
-        Err(e) => return refuse(e, Some(&id)),
+        Err(e) => return refuse(e, Some(&sent)),
+    };
+    let id = match path::decode_id(raw_id) {
+        Ok(id) => id,
+        Err(e) => return refuse(GatewayError::BadId(e), Some(&sent)),
     };
     let planned = async {
         let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
@@ -273,12 +293,13 @@ async fn run(
         // A shadow copy is not an operation the client asked for: the legacy backend carried
         // that one out. Auditing it would count every shadowed call twice.
         if target.shadow_of.is_none() {
-            audit::record(
+            audit::record_all(
                 metrics,
                 &rt.mappings.events,
+                &part.events,
                 &Operation {
                     route: &ua.name,
-                    legacy_event: &part.event,
+                    legacy_event: "",
                     request_id,
                     customer_id: Some(id),
                     outcome,
@@ -300,8 +321,8 @@ async fn run(
         code,
         errors,
         result: ResultBody {
-            customer_registration_id: Some(id.to_string()),
-            updated,
+            customer_registration_id: id.to_string(),
+            updated: Some(updated),
             applied: multi.then_some(applied),
             not_attempted: multi.then_some(not_attempted),
         },

@@ -138,7 +138,7 @@ where
         }
         Route::FinishForgotPassword => {
             let (token, password) = input::forgot_finish(&json_body(req).await?)?;
-            sandbox.transact(Operation::ChangePassword, |s| {
+            sandbox.transact(Operation::FinishForgotPassword, |s| {
                 s.finish_reset(&token, password).map(|user| (user, ()))
             })?;
             Ok(Success::new("S200_09", "Finish ForgotPassword completed."))
@@ -255,7 +255,9 @@ mod tests {
         let (status, v) = send(&sb, req).await;
         assert_eq!(status, 200);
         assert_eq!(v["message"]["code"], "UsersOrchestrator_S200_11");
-        assert_eq!(sb.events().len(), 2);
+        // GetById, then the password change: two v4 events each.
+        let codes: Vec<Value> = sb.events().iter().map(|e| e["eventId"].clone()).collect();
+        assert_eq!(codes, [4601, 4001, 4609, 4010]);
     }
 
     #[tokio::test]

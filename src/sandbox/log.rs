@@ -12,24 +12,28 @@ use crate::mapping::EventTable;
 /// Records kept; the oldest go first, so a long-running sandbox stays small.
 pub(crate) const LOG_CAPACITY: usize = 10_000;
 
-/// A successful sandbox operation, named by the legacy event it replaces (SPEC section 2).
+/// A successful sandbox operation, named by the legacy events it replaces (SPEC section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
     ChangePassword,
     ChangeEmail,
     GetOrUpdateUser,
     StartForgotPassword,
+    FinishForgotPassword,
 }
 
 impl Operation {
-    /// The legacy code looked up in `mappings/events.toml`; ForgotPassword/Finish changes the
-    /// password, so it logs as a password change.
-    pub fn legacy_code(self) -> &'static str {
+    /// The legacy codes looked up in `mappings/events.toml`, in the order v4 writes their
+    /// events. Every `{id}` workflow of v4 starts with its GetById step (its error reads
+    /// "There was a problem during the GetById workflow"), so those log GETUSERBYID first.
+    /// ForgotPassword/Finish is no `{id}` call; it changes the password, so it logs as one.
+    pub fn legacy_codes(self) -> &'static [&'static str] {
         match self {
-            Operation::ChangePassword => "CHGPWD",
-            Operation::ChangeEmail => "CHGEMAIL",
-            Operation::GetOrUpdateUser => "GETUSERBYID",
-            Operation::StartForgotPassword => "PWDREQ",
+            Operation::ChangePassword => &["GETUSERBYID", "CHGPWD"],
+            Operation::ChangeEmail => &["GETUSERBYID", "CHGEMAIL"],
+            Operation::GetOrUpdateUser => &["GETUSERBYID"],
+            Operation::StartForgotPassword => &["PWDREQ"],
+            Operation::FinishForgotPassword => &["CHGPWD"],
         }
     }
 }
@@ -55,19 +59,19 @@ impl EventLog {
         }
     }
 
-    /// Appends one record per v4 event of `op`. A table without the operation's legacy event
-    /// (a deployment's own `events.toml`) logs nothing rather than failing the request.
+    /// Appends one record per v4 event of one legacy event. A table without it (a
+    /// deployment's own `events.toml`) logs nothing rather than failing the request.
     pub fn record(
         &mut self,
         table: &EventTable,
-        op: Operation,
+        legacy_code: &str,
         customer_registration_id: &str,
         correlation_id: &str,
         timestamp: &str,
     ) {
-        let Some(legacy) = table.get(op.legacy_code()) else {
+        let Some(legacy) = table.get(legacy_code) else {
             tracing::warn!(
-                legacy = op.legacy_code(),
+                legacy = legacy_code,
                 "event table has no such legacy event; nothing logged"
             );
             return;
@@ -146,8 +150,8 @@ mod tests {
     #[test]
     fn one_record_per_v4_event_sharing_the_correlation_id() {
         let mut log = EventLog::default();
-        log.record(&table(), Operation::ChangePassword, "1001", "c1", "t");
-        log.record(&table(), Operation::StartForgotPassword, "1002", "c2", "t");
+        log.record(&table(), "CHGPWD", "1001", "c1", "t");
+        log.record(&table(), "PWDREQ", "1002", "c2", "t");
         let recs: Vec<&Value> = log.records().collect();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0]["eventId"], 4609);
@@ -159,16 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn id_workflows_start_with_get_by_id() {
+        assert_eq!(
+            Operation::ChangePassword.legacy_codes(),
+            ["GETUSERBYID", "CHGPWD"]
+        );
+        assert_eq!(
+            Operation::ChangeEmail.legacy_codes(),
+            ["GETUSERBYID", "CHGEMAIL"]
+        );
+        assert_eq!(Operation::GetOrUpdateUser.legacy_codes(), ["GETUSERBYID"]);
+        assert_eq!(Operation::FinishForgotPassword.legacy_codes(), ["CHGPWD"]);
+    }
+
+    #[test]
     fn keeps_only_the_newest() {
         let mut log = EventLog::with_capacity(3);
         for i in 0..4 {
-            log.record(
-                &table(),
-                Operation::ChangeEmail,
-                "1001",
-                &i.to_string(),
-                "t",
-            );
+            log.record(&table(), "CHGEMAIL", "1001", &i.to_string(), "t");
         }
         let ids: Vec<&Value> = log.records().map(|r| &r["correlationId"]).collect();
         assert_eq!(ids, ["2", "3", "3"]);
@@ -177,13 +189,7 @@ mod tests {
     #[test]
     fn unknown_legacy_event_logs_nothing() {
         let mut log = EventLog::default();
-        log.record(
-            &EventTable::default(),
-            Operation::ChangePassword,
-            "1001",
-            "c",
-            "t",
-        );
+        log.record(&EventTable::default(), "CHGPWD", "1001", "c", "t");
         assert_eq!(log.records().count(), 0);
     }
 }

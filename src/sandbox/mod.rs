@@ -174,11 +174,15 @@ impl Sandbox {
     ) -> Result<T, StoreError> {
         let mut state = self.lock();
         let (user_id, value) = f(&mut state.store)?;
-        let correlation_id = uuid::Uuid::new_v4().to_string();
         let timestamp = log::rfc3339(SystemTime::now());
-        state
-            .log
-            .record(&self.events, op, &user_id, &correlation_id, &timestamp);
+        // One correlation id per legacy event: each group translates back to one legacy
+        // record (`events to-legacy`).
+        for code in op.legacy_codes() {
+            let correlation_id = uuid::Uuid::new_v4().to_string();
+            state
+                .log
+                .record(&self.events, code, &user_id, &correlation_id, &timestamp);
+        }
         Ok(value)
     }
 

@@ -159,7 +159,17 @@ impl Store {
     pub fn seeded() -> Self {
         Self {
             users: vec![
-                User::seed("1001", "alice@example.test", "Alice", "Anderson"),
+                // Alice has every field filled, so a first read shows the whole user,
+                // nested metadata included.
+                User {
+                    metadata:
+                        json!({"newsLetter": true, "preferences": {"favouriteSection": "sports"}})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    last_logout_date: Some("2026-11-01T08:30:00Z".to_string()),
+                    ..User::seed("1001", "alice@example.test", "Alice", "Anderson")
+                },
                 User::seed("1002", "bob@example.test", "Bob", "Brown"),
                 User::seed("auth0|abc123", "carol@example.test", "Carol", "Clark"),
             ],

@@ -1,6 +1,7 @@
 //! Comparing the legacy answer with the translated one: both normalised (key case folded,
-//! noise fields dropped at any depth), then compared structurally into a list of JSON paths
-//! with both values. Pure functions; masking happens before anything is written.
+//! noise fields dropped at any depth, timestamps read as instants, the mapping's unordered
+//! arrays sorted), then compared structurally into a list of JSON paths with both values.
+//! Pure functions; masking happens before anything is written.
 
 use serde_json::{Map, Value};
 
@@ -19,23 +20,67 @@ pub fn absent() -> Value {
     Value::String("<absent>".into())
 }
 
-/// Lower-cases keys at every depth and drops `noise` keys (compared lower-cased).
-pub fn normalise(v: &Value, noise: &[String]) -> Value {
+/// What normalising drops or reorders, from the route's mapping.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    /// Keys dropped at any depth (lower-cased).
+    pub noise: &'a [String],
+    /// Dotted paths from the root, lower-cased (`result.roles`), of arrays compared as sets.
+    pub sets: &'a [String],
+}
+
+/// Lower-cases keys at every depth, drops noise keys, writes every RFC 3339 timestamp as the
+/// same instant in UTC (`+02:00` and `Z` forms of one moment compare equal; a timestamp
+/// without an offset is read as UTC), and sorts the arrays the mapping calls sets.
+pub fn normalise(v: &Value, rules: Rules<'_>) -> Value {
+    walk_normalise(v, rules, "")
+}
+
+fn walk_normalise(v: &Value, rules: Rules<'_>, path: &str) -> Value {
     match v {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
                 let key = k.to_lowercase();
-                if noise.contains(&key) {
+                if rules.noise.contains(&key) {
                     continue;
                 }
-                out.insert(key, normalise(v, noise));
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                out.insert(key, walk_normalise(v, rules, &child));
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| normalise(v, noise)).collect()),
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items
+                .iter()
+                .map(|v| walk_normalise(v, rules, path))
+                .collect();
+            if rules.sets.iter().any(|s| s == path) {
+                items.sort_by_cached_key(Value::to_string);
+            }
+            Value::Array(items)
+        }
+        Value::String(s) => instant(s).map_or_else(|| v.clone(), Value::String),
         other => other.clone(),
     }
+}
+
+/// An RFC 3339 timestamp as UTC in one canonical spelling; `None` for any other string.
+fn instant(s: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    // Cheap filter first: most strings are not timestamps.
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339))
+        .ok()?;
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
 }
 
 /// The paths where the two values differ, `$`-rooted, at most [`MAX_DIFFERENCES`].
@@ -121,15 +166,51 @@ mod tests {
     #[test]
     fn case_and_noise_do_not_count() {
         let noise = vec!["requestid".to_string()];
+        let rules = Rules {
+            noise: &noise,
+            sets: &[],
+        };
         let a = normalise(
             &json!({"Code": 0, "RequestId": "a", "Result": {"Updated": true}}),
-            &noise,
+            rules,
         );
         let b = normalise(
             &json!({"code": 0, "requestId": "b", "result": {"updated": true}}),
-            &noise,
+            rules,
         );
         assert!(diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants() {
+        let n = |v| normalise(&v, Rules::default());
+        let a = n(json!({"At": "2026-11-01T10:30:00+02:00", "B": "2026-11-01T08:30:00"}));
+        let b = n(json!({"at": "2026-11-01T08:30:00.000Z", "b": "2026-11-01T08:30:00Z"}));
+        assert!(diff(&a, &b).is_empty(), "{a} vs {b}");
+        let c = n(json!({"at": "2026-11-01T08:30:01Z", "b": "2026-11-01T08:30:00Z"}));
+        assert_eq!(diff(&a, &c)[0].path, "$.at");
+        // Strings that only look alike stay strings.
+        assert_eq!(n(json!("2026-11-01 tea")), json!("2026-11-01 tea"));
+    }
+
+    #[test]
+    fn declared_sets_ignore_order_and_others_do_not() {
+        let sets = vec!["result.roles".to_string()];
+        let rules = Rules {
+            noise: &[],
+            sets: &sets,
+        };
+        let a = normalise(
+            &json!({"Result": {"Roles": ["b", "a", {"X": 1}], "List": [1, 2]}}),
+            rules,
+        );
+        let b = normalise(
+            &json!({"result": {"roles": [{"x": 1}, "a", "b"], "list": [2, 1]}}),
+            rules,
+        );
+        let d = diff(&a, &b);
+        let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["$.result.list[0]", "$.result.list[1]"]);
     }
 
     #[test]

@@ -79,6 +79,14 @@ pub fn decode_id(raw: &str) -> Result<String, BadId> {
     Ok(id)
 }
 
+/// The id as the client sent it, for echoing in `Result.CustomerRegistrationId`: decoded,
+/// even when [`decode_id`] refuses it (invalid UTF-8 shows as U+FFFD).
+pub fn as_sent(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 pub fn check_id(id: &str) -> Result<(), BadId> {
     if id.is_empty() {
         return Err(BadId::Empty);
