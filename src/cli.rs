@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Base URL of the legacy user-registry backend (legacy and shadow modes).
     #[arg(long, env = "LEGACY_GATEWAY_REGISTRY_API")]
     pub registry_api: Option<String>,
+    /// Address of the operator listener (`/_gateway/…`) [default: 127.0.0.1:9901]. Its bearer
+    /// token comes from `LEGACY_GATEWAY_ADMIN_TOKEN` or `admin_token_file`.
+    #[arg(long, env = "LEGACY_GATEWAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -117,8 +121,16 @@ impl ServeArgs {
             mode: self.mode,
             user_api: self.user_api.clone(),
             registry_api: self.registry_api.clone(),
+            admin_listen: self.admin_listen,
+            admin_token: admin_token(),
         }
     }
+}
+
+fn admin_token() -> Option<String> {
+    std::env::var("LEGACY_GATEWAY_ADMIN_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 fn jwt_secret() -> Option<String> {
@@ -154,6 +166,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
     let o = Overrides {
         mappings: args.mappings,
         jwt_secret: jwt_secret(),
+        admin_token: admin_token(),
         ..Overrides::default()
     };
     let config = match Config::load(args.config.as_deref(), &o) {

@@ -23,6 +23,9 @@ pub struct Overrides {
     pub mode: Option<Mode>,
     pub user_api: Option<String>,
     pub registry_api: Option<String>,
+    pub admin_listen: Option<SocketAddr>,
+    /// From `LEGACY_GATEWAY_ADMIN_TOKEN` only (a flag would show it in `ps`).
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -39,6 +42,10 @@ pub struct Config {
     /// The file it came from, for reloads; `None` when built from defaults and flags.
     pub file: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// The operator listener (`/_gateway/…`); loopback by default, as Envoy's admin is.
+    pub admin_listen: SocketAddr,
+    /// Bearer token the admin listener requires, when set.
+    pub admin_token: Option<Secret>,
     /// `None`: run against the embedded sandbox.
     pub orchestrator: Option<reqwest::Url>,
     pub mappings_dir: Option<PathBuf>,
@@ -54,6 +61,16 @@ pub struct Config {
     pub registry_api_url: Option<reqwest::Url>,
     pub modes: Modes,
     pub shadow: ShadowConfig,
+}
+
+/// A value that must never reach a log: `Debug` prints a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// What happens to a call (SPEC 3): answered by v4 through translation, by the legacy backend
@@ -195,6 +212,8 @@ pub struct Tenant {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    admin_listen: Option<Spanned<String>>,
+    admin_token_file: Option<Spanned<PathBuf>>,
     orchestrator_url: Option<Spanned<String>>,
     mappings_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -303,6 +322,43 @@ impl Config {
             })?,
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
+        let admin_listen = match (o.admin_listen, &raw.admin_listen) {
+            (Some(a), _) => a,
+            (None, Some(s)) => s.get_ref().parse().map_err(|_| {
+                src.error(
+                    s.span(),
+                    "admin_listen",
+                    "expected an address such as 127.0.0.1:9901",
+                )
+            })?,
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 9901)),
+        };
+        let admin_token = match (&o.admin_token, &raw.admin_token_file) {
+            (Some(t), _) => Some(Secret(t.clone())),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f.get_ref()).map_err(|e| {
+                    src.error(
+                        f.span(),
+                        "admin_token_file",
+                        format!("cannot read {}: {e}", f.get_ref().display()),
+                    )
+                })?;
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(src.error(f.span(), "admin_token_file", "the file is empty"));
+                }
+                Some(Secret(token.to_string()))
+            }
+            (None, None) => None,
+        };
+        if !admin_listen.ip().is_loopback() && admin_token.is_none() {
+            let span = raw.admin_listen.as_ref().map_or(0..0, |s| s.span());
+            return Err(src.error(
+                span,
+                "admin_listen",
+                "is not a loopback address: set LEGACY_GATEWAY_ADMIN_TOKEN or admin_token_file, or anyone who reaches it can reload the configuration and read the metrics",
+            ));
+        }
         let orchestrator = match (&o.orchestrator, &raw.orchestrator_url) {
             (Some(u), _) => Some(parse_url(u).map_err(|m| SourceError {
                 file: "--orchestrator".into(),
@@ -590,6 +646,8 @@ impl Config {
         Ok(Self {
             file,
             listen,
+            admin_listen,
+            admin_token,
             orchestrator,
             mappings_dir: o.mappings.clone().or(raw.mappings_dir),
             log_format: o.log_format.or(raw.log_format).unwrap_or_default(),

@@ -15,11 +15,12 @@
 //! - [`routes`]: the legacy routes (User API, action API).
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
-//! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
+//! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
 //! - [`server`]: the hyper accept loop and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod body;
 pub mod cli;
@@ -81,6 +82,8 @@ pub fn app(gw: Arc<Gateway>) -> stack::GatewayService {
 /// A started gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener (`/_gateway/…`).
+    pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
     /// The embedded sandbox, when no orchestrator is configured.
     pub sandbox: Option<sandbox::SandboxHandle>,
@@ -91,6 +94,10 @@ pub struct Running {
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
     }
 
     /// Stops accepting, finishes in-flight requests within the grace period, and returns.
@@ -149,6 +156,7 @@ pub async fn start_with(
         }
     };
     let listen = config.listen;
+    let admin_listen = config.admin_listen;
     let limits = config.limits.clone();
     let runtime = Runtime::new(
         config,
@@ -169,6 +177,14 @@ pub async fn start_with(
             source,
         })?;
     tracing::info!(%addr, orchestrator = %orchestrator, "legacy-gateway listening");
+    let (admin_listener, admin_addr) =
+        server::bind(admin_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: admin_listen,
+                source,
+            })?;
+    tracing::info!(addr = %admin_addr, "legacy-gateway admin endpoints (/_gateway/) on this address");
 
     let service = app(gw.clone());
     let overload_gw = gw.clone();
@@ -207,18 +223,41 @@ pub async fn start_with(
             }))
         },
     };
+    let admin_opts = server::ServeOptions {
+        max_connections: 256,
+        preserve_header_case: server::CaseSwitch(Arc::new(|| false)),
+        ..opts.clone()
+    };
+    let admin_service = admin::service(gw.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {
+        use futures_util::FutureExt;
         let either = async move {
             tokio::select! {
                 _ = shutdown => {},
                 _ = stopped => {},
             }
+        }
+        .shared();
+        let admin_overload = |_: &http::Request<hyper::body::Incoming>| {
+            let mut resp = http::Response::new(body::empty());
+            *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            resp
         };
-        server::serve(listener, service, overload, opts, either).await;
+        tokio::join!(
+            server::serve(listener, service, overload, opts, either.clone()),
+            server::serve(
+                admin_listener,
+                admin_service,
+                admin_overload,
+                admin_opts,
+                either
+            ),
+        );
     });
     Ok(Running {
         addr,
+        admin_addr,
         gateway: gw,
         sandbox,
         stop,

@@ -71,8 +71,21 @@ where
 {
     let path = req.uri().path().to_string();
     if path.starts_with("/_gateway/") {
-        let mut resp = ops::handle(&gw, req).await;
-        resp.extensions_mut().insert(RouteLabel("ops"));
+        // Only the probes answer here; the rest of `/_gateway/` is on the admin listener and
+        // is, on this one, an unknown path that never reaches a legacy backend.
+        if crate::admin::is_probe(&path) {
+            let mut resp = ops::handle(&gw, req).await;
+            resp.extensions_mut().insert(RouteLabel("ops"));
+            return resp;
+        }
+        let rt = gw.runtime();
+        let mut resp = refuse(
+            &rt,
+            rt.family_of(&path),
+            req.headers(),
+            GatewayError::NotFound,
+        );
+        resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
     let rt = gw.runtime();

@@ -732,7 +732,7 @@ writes = true
     let report = loop {
         let r: Value = d
             .client
-            .get(format!("{}/_gateway/shadow", gw.url()))
+            .get(gw.admin("shadow"))
             .send()
             .await
             .unwrap()
@@ -755,7 +755,7 @@ writes = true
     let report_text = report.to_string();
     let metrics = d
         .client
-        .get(format!("{}/_gateway/metrics", gw.url()))
+        .get(gw.admin("metrics"))
         .send()
         .await
         .unwrap()

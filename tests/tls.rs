@@ -233,6 +233,8 @@ async fn startup_log(orchestrator: &str) -> String {
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                "127.0.0.1:0",
                 "--orchestrator",
                 orchestrator,
             ])
