@@ -485,7 +485,14 @@ impl Config {
         let mut tenants: Vec<Tenant> = Vec::new();
         for (i, t) in raw.tenants.iter().enumerate() {
             let host = t.get_ref().host.to_ascii_lowercase();
-            if host.is_empty() || tenants.iter().any(|x| x.host == host) {
+            if let Some(why) = crate::tenant::unmatchable(&host) {
+                return Err(src.error(
+                    t.span(),
+                    format!("tenants[{i}].host"),
+                    format!("{host:?} {why}; it would never match a request's Host"),
+                ));
+            }
+            if tenants.iter().any(|x| x.host == host) {
                 return Err(src.error(
                     t.span(),
                     format!("tenants[{i}].host"),

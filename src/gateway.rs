@@ -116,8 +116,29 @@ impl Runtime {
         })
     }
 
-    /// The registry path and anything below it answer in the registry's shape.
+    /// The registry path and anything below it answer in the registry's shape. Some HTTP
+    /// client libraries percent-encode the `$` of `/$dwo3rd-userregistry-api/…` as `%24`; that
+    /// is the same path (RFC 3986 6.2.2.2 leaves the choice to the client).
     pub fn family_of(&self, path: &str) -> Family {
+        if path.contains("%24") {
+            return self.family_of_decoded(&path.replace("%24", "$"));
+        }
+        self.family_of_decoded(path)
+    }
+
+    /// The path as the routes compare it: `%24` decoded when that puts it under the registry
+    /// path (only there: a User API id keeps its own encoding).
+    pub fn route_path<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
+        if path.contains("%24") {
+            let decoded = path.replace("%24", "$");
+            if self.family_of_decoded(&decoded) == Family::Registry {
+                return std::borrow::Cow::Owned(decoded);
+            }
+        }
+        std::borrow::Cow::Borrowed(path)
+    }
+
+    fn family_of_decoded(&self, path: &str) -> Family {
         let prefix = self.registry_path.len();
         let under = path.len() >= prefix
             && path.is_char_boundary(prefix)

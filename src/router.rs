@@ -90,7 +90,29 @@ where
     }
     let rt = gw.runtime();
     let (parts, body) = req.into_parts();
+    let path = if path.contains("%24") {
+        rt.route_path(&path).into_owned()
+    } else {
+        path
+    };
     let family = rt.family_of(&path);
+    let twice = match family {
+        Family::UserApi => duplicate_tenant_header(&rt, &parts.headers),
+        // The action API's tenant is the Host.
+        Family::Registry => {
+            (parts.headers.get_all(http::header::HOST).iter().nth(1)).map(|_| "Host".to_string())
+        }
+    };
+    if let Some(name) = twice {
+        let mut resp = refuse(
+            &rt,
+            family,
+            &parts.headers,
+            GatewayError::DuplicateHeader(name),
+        );
+        resp.extensions_mut().insert(RouteLabel("unmatched"));
+        return resp;
+    }
 
     let matched = match family {
         Family::Registry if path.eq_ignore_ascii_case(&rt.registry_path) => {
@@ -166,6 +188,33 @@ fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String 
         }
         shadow::Route::Registry => routes::registry::split_key(rt, parts),
     }
+}
+
+/// The first tenant header of the User API sent more than once, by its mapping name. Checked
+/// before any mode is chosen, so no route (translated, shadowed, legacy or unmatched) sees
+/// two values.
+fn duplicate_tenant_header(rt: &Runtime, headers: &http::HeaderMap) -> Option<String> {
+    let h = &rt.mappings.v4.headers;
+    [
+        &h.source_system,
+        &h.client_code,
+        &h.paper_code,
+        &h.client_group_code,
+    ]
+    .into_iter()
+    .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    .map(|name| display_name(&rt.mappings, name))
+}
+
+/// The header's name as the legacy API documents it (`X-ClientCode`), when the mapping
+/// lists it among the required headers; else as received.
+fn display_name(m: &crate::mapping::Mappings, name: &http::HeaderName) -> String {
+    m.user_api
+        .required_headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, shown)| shown.clone())
+        .unwrap_or_else(|| name.to_string())
 }
 
 /// The raw id segment when the path is the User API route (matched case-insensitively; the

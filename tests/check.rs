@@ -201,7 +201,19 @@ fn config_file(dir: &Path, text: &str) -> PathBuf {
 #[test]
 fn check_names_the_bad_line_of_a_configuration_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, usize, &str, &str); 7] = [
+    let cases: [(&str, usize, &str, &str); 9] = [
+        (
+            "[[tenants]]\nhost = \"https://paper.test\"\nsource_system = \"s\"\nclient_code = \"c\"\npaper_code = \"p\"\nclient_group_code = \"g\"\nreturn_url = \"https://paper.test/r\"\n",
+            1,
+            "tenants[0].host",
+            "never match",
+        ),
+        (
+            "[[tenants]]\nhost = \"paper.test:99999\"\nsource_system = \"s\"\nclient_code = \"c\"\npaper_code = \"p\"\nclient_group_code = \"g\"\nreturn_url = \"https://paper.test/r\"\n",
+            1,
+            "tenants[0].host",
+            "port",
+        ),
         (
             "listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:9901\"\n",
             2,

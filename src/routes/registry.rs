@@ -88,15 +88,16 @@ where
     }
 
     let sandbox_tenant;
-    let tenant =
-        match tenant::request_host(&parts).and_then(|h| tenant::find(&rt.config.tenants, &h)) {
-            Some(t) => t,
-            None if rt.sandbox && rt.config.tenants.is_empty() => {
-                sandbox_tenant = tenant::sandbox_tenant();
-                &sandbox_tenant
-            }
-            None => return refuse(GatewayError::UnknownTenant, Some(called)),
-        };
+    let tenant = match tenant::request_authority(&parts)
+        .and_then(|(h, port)| tenant::find(&rt.config.tenants, &h, port))
+    {
+        Some(t) => t,
+        None if rt.sandbox && rt.config.tenants.is_empty() => {
+            sandbox_tenant = tenant::sandbox_tenant();
+            &sandbox_tenant
+        }
+        None => return refuse(GatewayError::UnknownTenant, Some(called)),
+    };
 
     let client_auth = parts
         .headers
