@@ -82,7 +82,7 @@ pub fn unmatchable(host: &str) -> Option<&'static str> {
     let (name, _) = split_host_port(host);
     let port_text = match host.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
-            Some((_, after)) if after.is_empty() => None,
+            Some((_, "")) => None,
             Some((_, after)) => Some(after.strip_prefix(':').unwrap_or(after)),
             None => return Some("has an unclosed [ of an IPv6 address"),
         },
