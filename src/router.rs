@@ -243,6 +243,24 @@ where
         upstream: &rt.upstream,
         shadow_of: None,
     };
+    // Strangler pattern: what the gateway does not translate goes to the legacy backend when
+    // there is one, in translate mode too: other methods on the User API route, actions the
+    // mapping does not know.
+    let untranslated = match m.route {
+        shadow::Route::UserApi => parts.method != rt.mappings.user_api.method,
+        shadow::Route::Registry => m
+            .action
+            .as_deref()
+            .and_then(|a| rt.mappings.registry.action(a))
+            .is_none(),
+    };
+    let family = match m.route {
+        shadow::Route::UserApi => Family::UserApi,
+        shadow::Route::Registry => Family::Registry,
+    };
+    if untranslated && rt.backend_for(family).is_some() {
+        return legacy(gw, &rt, family, parts, body).await;
+    }
     match m.route {
         shadow::Route::UserApi if parts.method != rt.mappings.user_api.method => {
             let mut resp = refuse(

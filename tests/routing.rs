@@ -173,3 +173,64 @@ async fn a_tenant_header_sent_twice_is_refused_by_name_in_every_mode() {
     assert!(received(&v4s).await.is_empty());
     assert!(received(&legacy).await.is_empty());
 }
+
+#[tokio::test]
+async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
+    let v4s = accepting_v4().await;
+    let legacy = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/User/1001"))
+        .respond_with(ResponseTemplate::new(204).insert_header("X-Legacy", "yes"))
+        .mount(&legacy)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
+        )
+        .mount(&legacy)
+        .await;
+    let gw = common::gateway_with(
+        &format!(
+            "user_api_url = \"{1}\"\nregistry_api_url = \"{1}\"\n{0}",
+            tenant("paper.test", "CA"),
+            legacy.uri()
+        ),
+        Some(&v4s.uri()),
+    )
+    .await;
+    let resp = client()
+        .delete(format!("{}/User/1001", gw.url()))
+        .headers(user_api_headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["x-legacy"], "yes");
+    let resp = client()
+        .post(format!("{}{PATH}?action=nosuch", gw.url()))
+        .header("Host", "paper.test")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        r#"{"status":"OK","action":"nosuch"}"#
+    );
+    // The translated ones still go to v4.
+    let (s, _) = change_password(&gw, PATH, "paper.test").await;
+    assert_eq!(s, 200);
+    let r = send(
+        client()
+            .put(format!("{}/User/1001", gw.url()))
+            .headers(user_api_headers())
+            .body(json!({"Password": PASSWORD}).to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(received(&legacy).await.len(), 2);
+    assert_eq!(received(&v4s).await.len(), 2);
+    gw.shutdown().await;
+}
