@@ -58,17 +58,18 @@ impl Verifier {
                         .map_err(|e| format!("{}: invalid JWKS: {e}", path.display()))?,
                 )
             }
-            Some(KeySource::JwksUrl(url)) => {
+            Some(KeySource::JwksUrl(jwks_url)) => {
+                let url = crate::redact::url(jwks_url);
                 let set = reqwest::Client::new()
-                    .get(url.clone())
+                    .get(jwks_url.clone())
                     .timeout(std::time::Duration::from_secs(5))
                     .send()
                     .await
                     .and_then(|r| r.error_for_status())
-                    .map_err(|e| format!("{url}: cannot fetch the JWKS: {e}"))?
+                    .map_err(|e| format!("{url}: cannot fetch the JWKS: {}", e.without_url()))?
                     .bytes()
                     .await
-                    .map_err(|e| format!("{url}: cannot fetch the JWKS: {e}"))?;
+                    .map_err(|e| format!("{url}: cannot fetch the JWKS: {}", e.without_url()))?;
                 let set: JwkSet = serde_json::from_slice(&set)
                     .map_err(|e| format!("{url}: invalid JWKS: {e}"))?;
                 Keys::Jwks(set)

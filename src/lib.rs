@@ -176,7 +176,7 @@ pub async fn start_with(
             addr: listen,
             source,
         })?;
-    tracing::info!(%addr, orchestrator = %orchestrator, "legacy-gateway listening");
+    tracing::info!(%addr, orchestrator = %redact::url(&orchestrator), "legacy-gateway listening");
     let (admin_listener, admin_addr) =
         server::bind(admin_listen)
             .await
@@ -274,7 +274,7 @@ fn warn_if_plain_http(url: &reqwest::Url) {
         None => false,
     };
     if url.scheme() == "http" && !loopback {
-        tracing::warn!(upstream = %url, "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
+        tracing::warn!(upstream = %redact::url(url), "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
     }
 }
 
