@@ -183,6 +183,38 @@ impl Default for Limits {
 pub struct Identity {
     pub claim: String,
     pub key: Option<KeySource>,
+    /// Accepted `aud` values; empty: not checked (with a start-up warning).
+    pub audience: Vec<String>,
+    /// The required `iss`; `None`: not checked (with a start-up warning).
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// A JWKS URL is fetched again this often.
+    pub jwks_refresh: Duration,
+    /// ...and on an unknown `kid`, at most this often.
+    pub jwks_refetch_min: Duration,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            claim: "sub".into(),
+            key: None,
+            audience: Vec::new(),
+            issuer: None,
+            leeway_seconds: 60,
+            jwks_refresh: Duration::from_secs(300),
+            jwks_refetch_min: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `audience = "x"` or `audience = ["x", "y"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +305,11 @@ struct RawUpstream {
 #[serde(deny_unknown_fields)]
 struct RawIdentity {
     claim: Option<String>,
+    audience: Option<OneOrMany>,
+    issuer: Option<String>,
+    leeway_seconds: Option<u64>,
+    jwks_refresh_seconds: Option<Spanned<u64>>,
+    jwks_refetch_min_seconds: Option<Spanned<u64>>,
     hmac_secret: Option<String>,
     jwks_file: Option<PathBuf>,
     jwks_url: Option<Spanned<String>>,
@@ -469,9 +506,34 @@ impl Config {
                 ))
             }
         };
+        let di = Identity::default();
+        let secs = |v: &Option<Spanned<u64>>, field: &str, def: Duration| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(src.error(s.span(), field, "must be greater than 0"))
+            }
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(def),
+        };
         let identity = Identity {
             claim: id.claim.clone().unwrap_or_else(|| "sub".into()),
             key,
+            audience: match &id.audience {
+                None => Vec::new(),
+                Some(OneOrMany::One(a)) => vec![a.clone()],
+                Some(OneOrMany::Many(v)) => v.clone(),
+            },
+            issuer: id.issuer.clone(),
+            leeway_seconds: id.leeway_seconds.unwrap_or(di.leeway_seconds),
+            jwks_refresh: secs(
+                &id.jwks_refresh_seconds,
+                "identity.jwks_refresh_seconds",
+                di.jwks_refresh,
+            )?,
+            jwks_refetch_min: secs(
+                &id.jwks_refetch_min_seconds,
+                "identity.jwks_refetch_min_seconds",
+                di.jwks_refetch_min,
+            )?,
         };
 
         let registry_path = match &raw.registry.path {

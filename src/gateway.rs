@@ -91,7 +91,13 @@ impl Runtime {
         };
         let user_api_backend = backend(&config.user_api_url, "legacy.user-api")?;
         let registry_backend = backend(&config.registry_api_url, "legacy.registry")?;
-        let verifier = Verifier::load(&config.identity).await?;
+        let fetch = crate::identity::FetchOptions {
+            ca_pem: opts.ca_pem.clone(),
+            connect_timeout: l.connect_timeout,
+            timeout: l.upstream_timeout,
+            max_bytes: l.upstream_body_bytes,
+        };
+        let verifier = Verifier::load(&config.identity, &fetch).await?;
         let mut user_api_paths = matchit::Router::new();
         user_api_paths
             .insert(mappings.user_api.path.to_ascii_lowercase(), ())

@@ -104,7 +104,7 @@ where
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = if action.identity {
-        match rt.verifier.user_id(client_auth) {
+        match rt.verifier.user_id_fetching(client_auth).await {
             Ok(id) => Some(id),
             Err(e) => return refuse(GatewayError::Unauthorized(e), Some(called)),
         }
