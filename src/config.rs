@@ -61,6 +61,36 @@ pub struct Config {
     pub registry_api_url: Option<reqwest::Url>,
     pub modes: Modes,
     pub shadow: ShadowConfig,
+    pub rate_limits: RateLimitConfig,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, ingress).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[rate_limits]`: calls per hour for each key (0: no limit), and the keys kept per limiter.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `registernewpassword` (sends a mail) per e-mail address.
+    pub reset_mail_per_email_per_hour: u32,
+    /// `registernewpassword` per client IP.
+    pub reset_mail_per_ip_per_hour: u32,
+    /// `updatechangepassword` per user and `activatenewpassword` per confirmation id.
+    pub password_per_user_per_hour: u32,
+    /// `updatechangepassword` and `activatenewpassword` per client IP.
+    pub password_per_ip_per_hour: u32,
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            reset_mail_per_email_per_hour: 5,
+            reset_mail_per_ip_per_hour: 30,
+            password_per_user_per_hour: 10,
+            password_per_ip_per_hour: 60,
+            max_keys: 100_000,
+        }
+    }
 }
 
 /// A value that must never reach a log: `Debug` prints a mask.
@@ -266,6 +296,9 @@ struct RawConfig {
     modes: Vec<Spanned<ModeRule>>,
     #[serde(default)]
     shadow: RawShadow,
+    rate_limits: Option<Spanned<RateLimitConfig>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -712,6 +745,29 @@ impl Config {
             routes: shadow_routes,
         };
 
+        let rate_limits = match &raw.rate_limits {
+            Some(r) if r.get_ref().max_keys == 0 => {
+                return Err(src.error(r.span(), "rate_limits.max_keys", "must be greater than 0"))
+            }
+            Some(r) => r.get_ref().clone(),
+            None => RateLimitConfig::default(),
+        };
+        let mut trusted_proxies = Vec::new();
+        for (i, p) in raw.trusted_proxies.iter().enumerate() {
+            let text = p.get_ref().trim();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    src.error(
+                        p.span(),
+                        format!("trusted_proxies[{i}]"),
+                        "expected an IP address or a network such as 10.0.0.0/8",
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
+
         Ok(Self {
             file,
             listen,
@@ -732,6 +788,8 @@ impl Config {
                 rules,
             },
             shadow,
+            rate_limits,
+            trusted_proxies,
         })
     }
 }

@@ -35,6 +35,7 @@ pub struct Runtime {
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
     pub verifier: Verifier,
+    pub rate_limits: crate::ratelimit::RateLimits,
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
@@ -106,6 +107,7 @@ impl Runtime {
             .registry_path
             .clone()
             .unwrap_or_else(|| mappings.registry.path.clone());
+        let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limits);
         Ok(Self {
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
             config,
@@ -118,6 +120,7 @@ impl Runtime {
             user_api_paths,
             registry_path,
             verifier,
+            rate_limits,
             sandbox,
         })
     }

@@ -15,6 +15,7 @@
 //! - [`routes`]: the legacy routes (User API, action API).
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
+//! - [`ratelimit`]: the limits on calls that send mail or change passwords.
 //! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
 //! - [`server`]: the hyper accept loop and graceful shutdown.
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod modes;
 pub mod ops;
 pub mod passthrough;
+pub mod ratelimit;
 pub mod redact;
 pub mod request;
 pub mod router;

@@ -78,6 +78,13 @@ pub struct Metrics {
     upstream: HistogramFamily<UpstreamLabels>,
     audit: Family<AuditLabels, Counter>,
     shadow: Family<ShadowLabels, Counter>,
+    rate_limited: Family<RateLimitLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLimitLabels {
+    action: String,
+    key: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,6 +106,7 @@ impl Metrics {
         );
         let audit = Family::<AuditLabels, Counter>::default();
         let shadow = Family::<ShadowLabels, Counter>::default();
+        let rate_limited = Family::<RateLimitLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests answered, by route and HTTP status",
@@ -129,6 +137,11 @@ impl Metrics {
             "Shadow copies by route, tenant and result (compared, matched, differing, v4_error, dropped, skipped, refused, paused)",
             shadow.clone(),
         );
+        registry.register(
+            "rate_limited",
+            "Calls refused with 429 by a rate limit, by action and the key that was over (email, user, id, ip)",
+            rate_limited.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -137,6 +150,7 @@ impl Metrics {
             upstream,
             audit,
             shadow,
+            rate_limited,
         })
     }
 
@@ -176,6 +190,15 @@ impl Metrics {
                 route: route.to_string(),
                 tenant: tenant.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn rate_limited(&self, action: &str, key: &'static str) {
+        self.rate_limited
+            .get_or_create(&RateLimitLabels {
+                action: action.to_string(),
+                key,
             })
             .inc();
     }

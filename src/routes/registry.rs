@@ -130,6 +130,20 @@ where
         Ok(x) => x,
         Err(e) => return refuse(e, Some(called)),
     };
+    // Copies are not limited: the client's call was, where it was answered.
+    if target.shadow_of.is_none() {
+        let peer = parts
+            .extensions
+            .get::<crate::server::PeerAddr>()
+            .map(|p| p.0.ip());
+        let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
+        let key = user.clone().or_else(|| limit_key(action, &v4_body));
+        if let Err(l) = rt.rate_limits.check(&action.name, ip, key.as_deref()) {
+            metrics.rate_limited(&action.name, l.kind.as_str());
+            tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
+            return refuse(GatewayError::RateLimited(l.retry_after_secs), Some(called));
+        }
+    }
 
     let auth = client_auth
         .map(str::to_string)
@@ -204,6 +218,19 @@ where
         );
     }
     json(status, &answer)
+}
+
+/// What a call without a user is limited by: its inputs that identify the target (the e-mail
+/// address, the confirmation id), i.e. those from the query or not secret; never the new
+/// password. Read from the mapping, so a new action is keyed without code.
+fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
+    let parts: Vec<&str> = action
+        .inputs
+        .iter()
+        .filter(|i| i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret))
+        .filter_map(|i| v4_body.get(i.v4.as_deref().unwrap_or(&i.name))?.as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("|"))
 }
 
 /// The canonical name of the action a request asks for, if it names a known one.
