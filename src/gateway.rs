@@ -86,6 +86,7 @@ impl Runtime {
                         l.upstream_timeout,
                         l.upstream_body_bytes,
                         label,
+                        config.trusted_proxies.clone(),
                     )
                 })
                 .transpose()

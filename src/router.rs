@@ -344,7 +344,14 @@ where
         Err(refused) => return refused,
     };
     let (head, answer) = match backend
-        .forward_raw(&parts, bytes.clone(), &gw.metrics)
+        .forward_raw(
+            &parts,
+            bytes.clone(),
+            &gw.metrics,
+            crate::passthrough::Forwarding {
+                identity_encoding: true,
+            },
+        )
         .await
     {
         Ok(x) => x,

@@ -49,10 +49,11 @@ async fn fakes() -> Fakes {
     f
 }
 
-/// Shadow-mode config for the User API, writes opted in towards the staging v4.
+/// Shadow-mode config for the User API, writes opted in towards the staging v4. Tenant `CA`
+/// is configured (a mode rule), so it is reported by name rather than as `other`.
 fn shadow_config(f: &Fakes, route_extra: &str, shadow_extra: &str) -> String {
     format!(
-        "mode = \"shadow\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n[shadow]\norchestrator_url = \"{}\"\n{shadow_extra}\n[shadow.routes.\"user-api\"]\nwrites = true\n{route_extra}\n",
+        "mode = \"shadow\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{}\"\n{shadow_extra}\n[shadow.routes.\"user-api\"]\nwrites = true\n{route_extra}\n",
         f.legacy.uri(),
         f.legacy.uri(),
         f.staging.uri()
