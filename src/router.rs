@@ -284,9 +284,11 @@ where
 }
 
 /// The legacy backend of the path's API and the whole request body (bounded), or the
-/// legacy-shaped refusal.
+/// legacy-shaped refusal. Action API calls are held to the same rate limits as translated
+/// ones: the legacy backend sends the same mails.
 async fn backend_and_body<'r, B>(
     rt: &'r Runtime,
+    metrics: &crate::metrics::Metrics,
     family: Family,
     parts: &http::request::Parts,
     body: B,
@@ -298,10 +300,14 @@ where
     let Some(backend) = rt.backend_for(family) else {
         return Err(refuse(rt, family, &parts.headers, GatewayError::NotFound));
     };
-    match request::read_body(body, rt.config.limits.body_bytes).await {
-        Ok(b) => Ok((backend, b)),
-        Err(e) => Err(refuse(rt, family, &parts.headers, e)),
+    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Err(refuse(rt, family, &parts.headers, e)),
+    };
+    if family == Family::Registry {
+        routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)?;
     }
+    Ok((backend, bytes))
 }
 
 /// Legacy mode: the legacy backend answers, untouched.
@@ -316,7 +322,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
         Ok(x) => x,
         Err(refused) => return refused,
     };
@@ -339,7 +345,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
         Ok(x) => x,
         Err(refused) => return refused,
     };

@@ -253,3 +253,46 @@ async fn the_key_table_is_bounded() {
     assert_eq!(received(&v4s).await.len(), 2);
     gw.shutdown().await;
 }
+
+/// The legacy backend sends the same mails: legacy (and shadow) mode is limited alike.
+#[tokio::test]
+async fn calls_the_legacy_backend_answers_are_limited_too() {
+    let legacy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"status":"OK"}"#))
+        .mount(&legacy)
+        .await;
+    let gw = common::gateway_with(
+        &format!(
+            "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 1\npassword_per_user_per_hour = 1\n",
+            legacy.uri()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(reset_mail(&gw, "bob@example.test", None).await.status, 200);
+    let r = reset_mail(&gw, "Bob@Example.test", None).await;
+    assert_limited(&r, "registernewpassword");
+    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change.clone(),
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change,
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_limited(&r, "updatechangepassword");
+    assert_eq!(received(&legacy).await.len(), 2);
+    gw.shutdown().await;
+}

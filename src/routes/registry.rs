@@ -233,6 +233,85 @@ fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("|"))
 }
 
+/// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
+/// same limits and keys as when translating, read from the raw request (the user from the
+/// token, the e-mail address from the body, the confirmation id from the query). `Err` is
+/// the 429 answer.
+pub fn check_limits_untranslated(
+    rt: &Runtime,
+    metrics: &Metrics,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(), Response<Body>> {
+    let reg = &rt.mappings.registry;
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some((called, (action, _))) = query
+        .iter()
+        .find(|(k, _)| *k == reg.action_param)
+        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))
+    else {
+        return Ok(());
+    };
+    let user = action
+        .identity
+        .then(|| {
+            let auth = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            rt.verifier.user_id(auth).ok()
+        })
+        .flatten();
+    let json: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
+    let key = user.or_else(|| {
+        let parts: Vec<String> = action
+            .inputs
+            .iter()
+            .filter(|i| {
+                i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret)
+            })
+            .filter_map(|i| match i.from {
+                InputSource::Query => i
+                    .names()
+                    .find_map(|n| query.iter().find(|(k, _)| k == n))
+                    .map(|(_, v)| v.clone()),
+                _ => i
+                    .names()
+                    .find_map(|n| json.get(n)?.as_str().map(str::to_string)),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("|"))
+    });
+    let peer = parts
+        .extensions
+        .get::<crate::server::PeerAddr>()
+        .map(|p| p.0.ip());
+    let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
+    rt.rate_limits
+        .check(&action.name, ip, key.as_deref())
+        .map_err(|l| {
+            metrics.rate_limited(&action.name, l.kind.as_str());
+            tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
+            GatewayError::RateLimited(l.retry_after_secs).into_response(
+                Family::Registry,
+                &Reply {
+                    request_id: &request::request_id(&parts.headers),
+                    customer_id: None,
+                    action: Some(&called),
+                },
+                &rt.mappings,
+            )
+        })
+}
+
 /// The canonical name of the action a request asks for, if it names a known one.
 pub fn action_name(rt: &Runtime, uri: &http::Uri) -> Option<String> {
     let reg = &rt.mappings.registry;
