@@ -305,7 +305,11 @@ where
         Err(e) => return Err(refuse(rt, family, &parts.headers, e)),
     };
     if family == Family::Registry {
-        routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)?;
+        if let Some(refused) =
+            routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)
+        {
+            return Err(refused);
+        }
     }
     Ok((backend, bytes))
 }

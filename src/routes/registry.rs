@@ -235,14 +235,14 @@ fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
 
 /// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
 /// same limits and keys as when translating, read from the raw request (the user from the
-/// token, the e-mail address from the body, the confirmation id from the query). `Err` is
+/// token, the e-mail address from the body, the confirmation id from the query). `Some` is
 /// the 429 answer.
 pub fn check_limits_untranslated(
     rt: &Runtime,
     metrics: &Metrics,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     let reg = &rt.mappings.registry;
     let query: Vec<(String, String)> = parts
         .uri
@@ -253,13 +253,11 @@ pub fn check_limits_untranslated(
                 .collect()
         })
         .unwrap_or_default();
-    let Some((called, (action, _))) = query
+    // No known action: nothing to limit (`None`, the call passes).
+    let (called, (action, _)) = query
         .iter()
         .find(|(k, _)| *k == reg.action_param)
-        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))
-    else {
-        return Ok(());
-    };
+        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))?;
     let user = action
         .identity
         .then(|| {
@@ -297,7 +295,8 @@ pub fn check_limits_untranslated(
     let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
     rt.rate_limits
         .check(&action.name, ip, key.as_deref())
-        .map_err(|l| {
+        .err()
+        .map(|l| {
             metrics.rate_limited(&action.name, l.kind.as_str());
             tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
             GatewayError::RateLimited(l.retry_after_secs).into_response(
