@@ -20,7 +20,10 @@ COPY mappings /etc/legacy-gateway/mappings
 USER gateway
 ENV LEGACY_GATEWAY_LISTEN=0.0.0.0:8080 \
     LEGACY_GATEWAY_LOG_FORMAT=json
-# Probes: GET /_gateway/healthz (liveness), GET /_gateway/readyz (readiness).
-EXPOSE 8080
+# Probes: GET /_gateway/healthz (liveness), GET /_gateway/readyz (readiness), on 8080 and 9901.
+# 9901 is the admin listener (metrics, reload, shadow report): it stays on the container's
+# loopback unless LEGACY_GATEWAY_ADMIN_LISTEN=0.0.0.0:9901 is set, which also needs
+# LEGACY_GATEWAY_ADMIN_TOKEN; publish it only privately (-p 127.0.0.1:9901:9901), never to clients.
+EXPOSE 8080 9901
 ENTRYPOINT ["/usr/local/bin/legacy-gateway"]
 CMD ["serve"]

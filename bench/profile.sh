@@ -50,7 +50,7 @@ esac
 
 render "$CONFIG" "$OUT/gateway.toml"
 RUST_LOG=warn LEGACY_GATEWAY_WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" \
-    "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" >"$OUT/target.log" 2>&1 &
+    "$BIN/legacy-gateway" serve --config "$OUT/gateway.toml" --admin-listen 127.0.0.1:0 >"$OUT/target.log" 2>&1 &
 PIDS+=($!)
 
 case $TARGET in

@@ -164,7 +164,7 @@ render() {
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 JWT="$(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1001"}' | b64url).$(printf 'bench-unsigned' | b64url)"
 
-declare -A PID_OF PORT_OF
+declare -A PID_OF PORT_OF ADMIN_PORT_OF
 want() { case " $BENCH_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 log "scratch directory $WORK"
 
@@ -209,10 +209,12 @@ start_gateway() {
         return 1
     fi
     RUST_LOG=warn "${PIN_PROXY[@]}" "$BIN/legacy-gateway" serve --workers "$BENCH_CORES" \
-        --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+        --config "$WORK/$name.toml" --admin-listen "127.0.0.1:$((port + 100))" >"$WORK/$name.log" 2>&1 &
     PIDS+=("$!")
     PID_OF[$name]=$!
     PORT_OF[$name]=$port
+    # The operator endpoints (/_gateway/metrics, /_gateway/shadow) are on the admin listener.
+    ADMIN_PORT_OF[$name]=$((port + 100))
     wait_port "$port" "$name"
 }
 want translate && { start_gateway translate bench/gateway-translate.toml "$TRANSLATE_PORT" || true; }
@@ -364,7 +366,7 @@ fetch_local() {
 }
 SHADOW_REPORT=null
 if [ -n "${PORT_OF[shadow]:-}" ]; then
-    SHADOW_REPORT="$(fetch_local "${PORT_OF[shadow]}" /_gateway/shadow || true)"
+    SHADOW_REPORT="$(fetch_local "${ADMIN_PORT_OF[shadow]}" /_gateway/shadow || true)"
     python3 -c 'import json,sys; json.loads(sys.argv[1])' "$SHADOW_REPORT" 2>/dev/null || SHADOW_REPORT=null
 fi
 

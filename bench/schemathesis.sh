@@ -46,12 +46,16 @@ echo "== cargo build (debug)"
 cargo build --quiet --bin legacy-gateway
 BIN="$TARGET_DIR/debug/legacy-gateway"
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
+ADMIN_PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
+# The OpenAPI documents are served on the admin listener; the calls go to the client one.
+ADMIN="http://127.0.0.1:$ADMIN_PORT"
 # No LEGACY_GATEWAY_* from the caller's environment: the embedded sandbox, defaults only.
 unset_env=()
 while IFS= read -r name; do unset_env+=(-u "$name"); done < <(env | sed -n 's/^\(LEGACY_GATEWAY_[A-Za-z0-9_]*\)=.*/\1/p')
-env "${unset_env[@]}" RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/gateway.log" 2>&1 &
+env "${unset_env[@]}" RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 cleanup() {
   kill "$GW_PID" 2>/dev/null || true
@@ -203,9 +207,9 @@ COMMON=(
 status=0
 run() {
   local name="$1" checks="$2"
-  echo "== schemathesis: $name ($BASE/_gateway/openapi/$name.json)"
+  echo "== schemathesis: $name ($ADMIN/_gateway/openapi/$name.json)"
   if ! SCHEMATHESIS_HOOKS="$WORK/hooks.py" timeout "$RUN_TIMEOUT" "$VENV/bin/schemathesis" run \
-      "$BASE/_gateway/openapi/$name.json" --url "$BASE" --checks "$checks" "${COMMON[@]}"; then
+      "$ADMIN/_gateway/openapi/$name.json" --url "$BASE" --checks "$checks" "${COMMON[@]}"; then
     echo "!! schemathesis found failures in $name (or timed out after ${RUN_TIMEOUT}s)"
     status=1
   fi

@@ -35,7 +35,7 @@ cargo build --quiet --release --bin legacy-gateway --bin soak
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 unset_env=()
 while IFS= read -r name; do unset_env+=(-u "$name"); done < <(env | sed -n 's/^\(LEGACY_GATEWAY_[A-Za-z0-9_]*\)=.*/\1/p')
-env "${unset_env[@]}" RUST_LOG=warn "$TARGET_DIR/release/legacy-gateway" serve --listen "127.0.0.1:$PORT" \
+env "${unset_env[@]}" RUST_LOG=warn "$TARGET_DIR/release/legacy-gateway" serve --listen "127.0.0.1:$PORT" --admin-listen 127.0.0.1:0 \
   >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 cleanup() {

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// process may run on, or TOKIO_WORKER_THREADS].
     #[arg(long, env = "LEGACY_GATEWAY_WORKERS")]
     pub workers: Option<usize>,
+    /// Address of the operator listener (`/_gateway/…`) [default: 127.0.0.1:9901]. Its bearer
+    /// token comes from `LEGACY_GATEWAY_ADMIN_TOKEN` or `admin_token_file`.
+    #[arg(long, env = "LEGACY_GATEWAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -122,8 +126,16 @@ impl ServeArgs {
             user_api: self.user_api.clone(),
             registry_api: self.registry_api.clone(),
             workers: self.workers,
+            admin_listen: self.admin_listen,
+            admin_token: admin_token(),
         }
     }
+}
+
+fn admin_token() -> Option<String> {
+    std::env::var("LEGACY_GATEWAY_ADMIN_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 fn jwt_secret() -> Option<String> {
@@ -159,6 +171,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
     let o = Overrides {
         mappings: args.mappings,
         jwt_secret: jwt_secret(),
+        admin_token: admin_token(),
         ..Overrides::default()
     };
     let config = match Config::load(args.config.as_deref(), &o) {

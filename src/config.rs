@@ -24,6 +24,9 @@ pub struct Overrides {
     pub user_api: Option<String>,
     pub registry_api: Option<String>,
     pub workers: Option<usize>,
+    pub admin_listen: Option<SocketAddr>,
+    /// From `LEGACY_GATEWAY_ADMIN_TOKEN` only (a flag would show it in `ps`).
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -42,6 +45,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Worker threads serving clients; `None`: decided at start (`server::worker_count`).
     pub workers: Option<usize>,
+    /// The operator listener (`/_gateway/…`); loopback by default, as Envoy's admin is.
+    pub admin_listen: SocketAddr,
+    /// Bearer token the admin listener requires, when set.
+    pub admin_token: Option<Secret>,
     /// `None`: run against the embedded sandbox.
     pub orchestrator: Option<reqwest::Url>,
     pub mappings_dir: Option<PathBuf>,
@@ -57,6 +64,46 @@ pub struct Config {
     pub registry_api_url: Option<reqwest::Url>,
     pub modes: Modes,
     pub shadow: ShadowConfig,
+    pub rate_limits: RateLimitConfig,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, ingress).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[rate_limits]`: calls per hour for each key (0: no limit), and the keys kept per limiter.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `registernewpassword` (sends a mail) per e-mail address.
+    pub reset_mail_per_email_per_hour: u32,
+    /// `registernewpassword` per client IP.
+    pub reset_mail_per_ip_per_hour: u32,
+    /// `updatechangepassword` per user and `activatenewpassword` per confirmation id.
+    pub password_per_user_per_hour: u32,
+    /// `updatechangepassword` and `activatenewpassword` per client IP.
+    pub password_per_ip_per_hour: u32,
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            reset_mail_per_email_per_hour: 5,
+            reset_mail_per_ip_per_hour: 30,
+            password_per_user_per_hour: 10,
+            password_per_ip_per_hour: 60,
+            max_keys: 100_000,
+        }
+    }
+}
+
+/// A value that must never reach a log: `Debug` prints a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// What happens to a call (SPEC 3): answered by v4 through translation, by the legacy backend
@@ -170,6 +217,38 @@ impl Default for Limits {
 pub struct Identity {
     pub claim: String,
     pub key: Option<KeySource>,
+    /// Accepted `aud` values; empty: not checked (with a start-up warning).
+    pub audience: Vec<String>,
+    /// The required `iss`; `None`: not checked (with a start-up warning).
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// A JWKS URL is fetched again this often.
+    pub jwks_refresh: Duration,
+    /// ...and on an unknown `kid`, at most this often.
+    pub jwks_refetch_min: Duration,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            claim: "sub".into(),
+            key: None,
+            audience: Vec::new(),
+            issuer: None,
+            leeway_seconds: 60,
+            jwks_refresh: Duration::from_secs(300),
+            jwks_refetch_min: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `audience = "x"` or `audience = ["x", "y"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +279,8 @@ pub struct Tenant {
 struct RawConfig {
     listen: Option<Spanned<String>>,
     workers: Option<Spanned<usize>>,
+    admin_listen: Option<Spanned<String>>,
+    admin_token_file: Option<Spanned<PathBuf>>,
     orchestrator_url: Option<Spanned<String>>,
     mappings_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -220,6 +301,9 @@ struct RawConfig {
     modes: Vec<Spanned<ModeRule>>,
     #[serde(default)]
     shadow: RawShadow,
+    rate_limits: Option<Spanned<RateLimitConfig>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -259,6 +343,11 @@ struct RawUpstream {
 #[serde(deny_unknown_fields)]
 struct RawIdentity {
     claim: Option<String>,
+    audience: Option<OneOrMany>,
+    issuer: Option<String>,
+    leeway_seconds: Option<u64>,
+    jwks_refresh_seconds: Option<Spanned<u64>>,
+    jwks_refetch_min_seconds: Option<Spanned<u64>>,
     hmac_secret: Option<String>,
     jwks_file: Option<PathBuf>,
     jwks_url: Option<Spanned<String>>,
@@ -324,6 +413,43 @@ impl Config {
             (None, Some(n)) => Some(*n.get_ref()),
             (None, None) => None,
         };
+        let admin_listen = match (o.admin_listen, &raw.admin_listen) {
+            (Some(a), _) => a,
+            (None, Some(s)) => s.get_ref().parse().map_err(|_| {
+                src.error(
+                    s.span(),
+                    "admin_listen",
+                    "expected an address such as 127.0.0.1:9901",
+                )
+            })?,
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 9901)),
+        };
+        let admin_token = match (&o.admin_token, &raw.admin_token_file) {
+            (Some(t), _) => Some(Secret(t.clone())),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f.get_ref()).map_err(|e| {
+                    src.error(
+                        f.span(),
+                        "admin_token_file",
+                        format!("cannot read {}: {e}", f.get_ref().display()),
+                    )
+                })?;
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(src.error(f.span(), "admin_token_file", "the file is empty"));
+                }
+                Some(Secret(token.to_string()))
+            }
+            (None, None) => None,
+        };
+        if !admin_listen.ip().is_loopback() && admin_token.is_none() {
+            let span = raw.admin_listen.as_ref().map_or(0..0, |s| s.span());
+            return Err(src.error(
+                span,
+                "admin_listen",
+                "is not a loopback address: set LEGACY_GATEWAY_ADMIN_TOKEN or admin_token_file, or anyone who reaches it can reload the configuration and read the metrics",
+            ));
+        }
         let orchestrator = match (&o.orchestrator, &raw.orchestrator_url) {
             (Some(u), _) => Some(parse_url(u).map_err(|m| SourceError {
                 file: "--orchestrator".into(),
@@ -434,9 +560,34 @@ impl Config {
                 ))
             }
         };
+        let di = Identity::default();
+        let secs = |v: &Option<Spanned<u64>>, field: &str, def: Duration| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(src.error(s.span(), field, "must be greater than 0"))
+            }
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(def),
+        };
         let identity = Identity {
             claim: id.claim.clone().unwrap_or_else(|| "sub".into()),
             key,
+            audience: match &id.audience {
+                None => Vec::new(),
+                Some(OneOrMany::One(a)) => vec![a.clone()],
+                Some(OneOrMany::Many(v)) => v.clone(),
+            },
+            issuer: id.issuer.clone(),
+            leeway_seconds: id.leeway_seconds.unwrap_or(di.leeway_seconds),
+            jwks_refresh: secs(
+                &id.jwks_refresh_seconds,
+                "identity.jwks_refresh_seconds",
+                di.jwks_refresh,
+            )?,
+            jwks_refetch_min: secs(
+                &id.jwks_refetch_min_seconds,
+                "identity.jwks_refetch_min_seconds",
+                di.jwks_refetch_min,
+            )?,
         };
 
         let registry_path = match &raw.registry.path {
@@ -450,7 +601,14 @@ impl Config {
         let mut tenants: Vec<Tenant> = Vec::new();
         for (i, t) in raw.tenants.iter().enumerate() {
             let host = t.get_ref().host.to_ascii_lowercase();
-            if host.is_empty() || tenants.iter().any(|x| x.host == host) {
+            if let Some(why) = crate::tenant::unmatchable(&host) {
+                return Err(src.error(
+                    t.span(),
+                    format!("tenants[{i}].host"),
+                    format!("{host:?} {why}; it would never match a request's Host"),
+                ));
+            }
+            if tenants.iter().any(|x| x.host == host) {
                 return Err(src.error(
                     t.span(),
                     format!("tenants[{i}].host"),
@@ -612,10 +770,35 @@ impl Config {
             routes: shadow_routes,
         };
 
+        let rate_limits = match &raw.rate_limits {
+            Some(r) if r.get_ref().max_keys == 0 => {
+                return Err(src.error(r.span(), "rate_limits.max_keys", "must be greater than 0"))
+            }
+            Some(r) => r.get_ref().clone(),
+            None => RateLimitConfig::default(),
+        };
+        let mut trusted_proxies = Vec::new();
+        for (i, p) in raw.trusted_proxies.iter().enumerate() {
+            let text = p.get_ref().trim();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    src.error(
+                        p.span(),
+                        format!("trusted_proxies[{i}]"),
+                        "expected an IP address or a network such as 10.0.0.0/8",
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
+
         Ok(Self {
             file,
             listen,
             workers,
+            admin_listen,
+            admin_token,
             orchestrator,
             mappings_dir: o.mappings.clone().or(raw.mappings_dir),
             log_format: o.log_format.or(raw.log_format).unwrap_or_default(),
@@ -631,6 +814,8 @@ impl Config {
                 rules,
             },
             shadow,
+            rate_limits,
+            trusted_proxies,
         })
     }
 }

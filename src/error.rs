@@ -16,12 +16,14 @@
 //! | `Gateway_E400_10` | 400 | required attributes missing (action API) |
 //! | `Gateway_E400_11` | 400 | an attribute is empty or malformed (action API) |
 //! | `Gateway_E400_12` | 400 | the request body could not be read completely |
+//! | `Gateway_E400_13` | 400 | a tenant header was sent more than once (named) |
 //! | `Gateway_E401_01` | 401 | no usable token (action API), no `Authorization` (User API) |
 //! | `Gateway_E404_01` | 404 | unknown path |
 //! | `Gateway_E404_02` | 404 | no tenant configured for the Host (action API) |
 //! | `Gateway_E405_01` | 405 | method not allowed on this path or action |
 //! | `Gateway_E408_01` | 408 | the client was too slow sending its request |
 //! | `Gateway_E413_01` | 413 | body over the configured limit |
+//! | `Gateway_E429_01` | 429 | over a rate limit (`Retry-After` says when to retry) |
 //! | `Gateway_E500_01` | 500 | internal error (a caught panic) |
 //! | `Gateway_E502_01` | 502 | v4 unreachable |
 //! | `Gateway_E502_02` | 502 | v4 answered something that is not a usable v4 answer |
@@ -85,6 +87,12 @@ pub enum GatewayError {
     Upstream(#[from] UpstreamError),
     #[error("The gateway is at its connection limit; retry later.")]
     Overloaded,
+    /// A header that chooses the tenant, sent twice: routing by one value and forwarding both
+    /// would let the two disagree.
+    #[error("Header {0} must be sent once.")]
+    DuplicateHeader(String),
+    #[error("Too many requests; retry in {0} seconds.")]
+    RateLimited(u64),
 }
 
 impl GatewayError {
@@ -102,7 +110,9 @@ impl GatewayError {
             | DuplicateKeys(_)
             | UnknownAction(_)
             | MissingAttributes(_)
+            | DuplicateHeader(_)
             | InvalidValue(_) => StatusCode::BAD_REQUEST,
+            RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             NotFound | UnknownTenant => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -130,6 +140,8 @@ impl GatewayError {
             UnknownAction(_) => "Gateway_E400_09",
             MissingAttributes(_) => "Gateway_E400_10",
             InvalidValue(_) => "Gateway_E400_11",
+            DuplicateHeader(_) => "Gateway_E400_13",
+            RateLimited(_) => "Gateway_E429_01",
             Unauthorized(_) => "Gateway_E401_01",
             NotFound => "Gateway_E404_01",
             UnknownTenant => "Gateway_E404_02",
@@ -191,6 +203,7 @@ impl GatewayError {
             | DuplicateKeys(_)
             | UnknownAction(_)
             | MissingHeaders(_)
+            | DuplicateHeader(_)
             | BadId(_)
             | MethodNotAllowed
             | BodyTooLarge(_) => (
@@ -203,11 +216,13 @@ impl GatewayError {
                 "Exception was thrown",
                 vec!["Exception was thrown".to_string()],
             ),
-            Unauthorized(_) | NotFound | UnknownTenant | RequestTimeout | Overloaded => {
+            Unauthorized(_) | NotFound | UnknownTenant | RequestTimeout | Overloaded
+            | RateLimited(_) => {
                 let answer = Answer::failure(
                     ResponseKind::Error,
                     match self {
                         Unauthorized(_) => "Not authorized",
+                        RateLimited(_) => "Too many requests",
                         UnknownTenant => "Unknown tenant",
                         NotFound => "Not found",
                         RequestTimeout => "Request timeout",
@@ -243,12 +258,20 @@ impl GatewayError {
         // RFC 9110: a 401 names the scheme that would work; legacy clients renew their
         // token on it.
         let unauthorized = matches!(self, GatewayError::Unauthorized(_));
+        let retry_after = match &self {
+            GatewayError::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
         let mut resp = self.shaped(family, ctx, mappings);
         if unauthorized {
             resp.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
         }
         resp.extensions_mut().insert(Refused);
         resp
@@ -324,6 +347,8 @@ mod tests {
             GatewayError::Upstream(UpstreamError::TooLarge),
             GatewayError::Overloaded,
             GatewayError::Upstream(UpstreamError::Timeout),
+            GatewayError::DuplicateHeader("X-ClientCode".into()),
+            GatewayError::RateLimited(1),
         ];
         for e in all {
             let code = e.code();

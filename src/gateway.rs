@@ -40,6 +40,7 @@ pub struct Runtime {
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
     pub verifier: Arc<Verifier>,
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
@@ -90,13 +91,20 @@ impl Runtime {
                         l.upstream_timeout,
                         l.upstream_body_bytes,
                         label,
+                        config.trusted_proxies.clone(),
                     )
                 })
                 .transpose()
         };
         let user_api_backend = backend(&config.user_api_url, "legacy.user-api")?;
         let registry_backend = backend(&config.registry_api_url, "legacy.registry")?;
-        let verifier = Arc::new(Verifier::load(&config.identity).await?);
+        let fetch = crate::identity::FetchOptions {
+            ca_pem: opts.ca_pem.clone(),
+            connect_timeout: l.connect_timeout,
+            timeout: l.upstream_timeout,
+            max_bytes: l.upstream_body_bytes,
+        };
+        let verifier = Arc::new(Verifier::load(&config.identity, &fetch).await?);
         let mut user_api_paths = matchit::Router::new();
         user_api_paths
             .insert(mappings.user_api.path.to_ascii_lowercase(), ())
@@ -105,6 +113,7 @@ impl Runtime {
             .registry_path
             .clone()
             .unwrap_or_else(|| mappings.registry.path.clone());
+        let rate_limits = Arc::new(crate::ratelimit::RateLimits::new(&config.rate_limits));
         Ok(Self {
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
             config,
@@ -117,12 +126,34 @@ impl Runtime {
             user_api_paths,
             registry_path,
             verifier,
+            rate_limits,
             sandbox,
         })
     }
 
-    /// The registry path and anything below it answer in the registry's shape.
+    /// The registry path and anything below it answer in the registry's shape. Some HTTP
+    /// client libraries percent-encode the `$` of `/$dwo3rd-userregistry-api/…` as `%24`; that
+    /// is the same path (RFC 3986 6.2.2.2 leaves the choice to the client).
     pub fn family_of(&self, path: &str) -> Family {
+        if path.contains("%24") {
+            return self.family_of_decoded(&path.replace("%24", "$"));
+        }
+        self.family_of_decoded(path)
+    }
+
+    /// The path as the routes compare it: `%24` decoded when that puts it under the registry
+    /// path (only there: a User API id keeps its own encoding).
+    pub fn route_path<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
+        if path.contains("%24") {
+            let decoded = path.replace("%24", "$");
+            if self.family_of_decoded(&decoded) == Family::Registry {
+                return std::borrow::Cow::Owned(decoded);
+            }
+        }
+        std::borrow::Cow::Borrowed(path)
+    }
+
+    fn family_of_decoded(&self, path: &str) -> Family {
         let prefix = self.registry_path.len();
         let under = path.len() >= prefix
             && path.is_char_boundary(prefix)

@@ -15,11 +15,13 @@
 //! - [`routes`]: the legacy routes (User API update and read, action API).
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
-//! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
+//! - [`ratelimit`]: the limits on calls that send mail or change passwords.
+//! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
 //! - [`server`]: the hyper accept loop and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod body;
 pub mod cli;
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod modes;
 pub mod ops;
 pub mod passthrough;
+pub mod ratelimit;
 pub mod redact;
 pub mod request;
 pub mod router;
@@ -82,6 +85,8 @@ pub fn app(gw: Arc<Gateway>) -> stack::GatewayService {
 /// A started gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener (`/_gateway/…`).
+    pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
     /// The embedded sandbox, when no orchestrator is configured.
     pub sandbox: Option<sandbox::SandboxHandle>,
@@ -92,6 +97,10 @@ pub struct Running {
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
     }
 
     /// Stops accepting, finishes in-flight requests within the grace period, and returns.
@@ -151,6 +160,7 @@ pub async fn start_with(
     };
     let listen = config.listen;
     let runtime_workers = config.workers;
+    let admin_listen = config.admin_listen;
     let limits = config.limits.clone();
     let runtime = Runtime::new(
         config,
@@ -170,7 +180,15 @@ pub async fn start_with(
             addr: listen,
             source,
         })?;
-    tracing::info!(%addr, workers, orchestrator = %orchestrator, "legacy-gateway listening");
+    tracing::info!(%addr, workers, orchestrator = %redact::url(&orchestrator), "legacy-gateway listening");
+    let (admin_listener, admin_addr) =
+        server::bind(admin_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: admin_listen,
+                source,
+            })?;
+    tracing::info!(addr = %admin_addr, "legacy-gateway admin endpoints (/_gateway/) on this address");
 
     let overload_gw = gw.clone();
     let ids = request::RequestIds;
@@ -210,6 +228,12 @@ pub async fn start_with(
             }))
         },
     };
+    let admin_opts = server::ServeOptions {
+        max_connections: 256,
+        preserve_header_case: server::CaseSwitch(Arc::new(|| false)),
+        ..opts.clone()
+    };
+    let admin_service = admin::service(gw.clone());
     let make = {
         let gw = gw.clone();
         move || app(gw.clone())
@@ -218,15 +242,35 @@ pub async fn start_with(
         .map_err(|e| StartError::Invalid(format!("cannot start the worker threads: {e}")))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin_overload = |_: &http::Request<hyper::body::Incoming>| {
+            let mut resp = http::Response::new(body::empty());
+            *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            resp
+        };
+        // The admin listener runs on this (the process's) runtime; the client listener on
+        // the workers'. Both stop together.
+        let admin = tokio::spawn(server::serve(
+            admin_listener,
+            admin_service,
+            admin_overload,
+            admin_opts,
+            async move {
+                let _ = admin_stopped.await;
+            },
+        ));
         tokio::select! {
             _ = shutdown => {},
             _ = stopped => {},
         }
         pool.stop();
+        let _ = admin_stop.send(());
         pool.wait().await;
+        let _ = admin.await;
     });
     Ok(Running {
         addr,
+        admin_addr,
         gateway: gw,
         sandbox,
         stop,
@@ -243,7 +287,7 @@ fn warn_if_plain_http(url: &reqwest::Url) {
         None => false,
     };
     if url.scheme() == "http" && !loopback {
-        tracing::warn!(upstream = %url, "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
+        tracing::warn!(upstream = %redact::url(url), "plain-HTTP upstream outside loopback: passwords and tokens would cross the network unencrypted");
     }
 }
 

@@ -148,6 +148,13 @@ pub struct Metrics {
     registry: Registry,
     shards: Shards,
     shadow: Family<ShadowLabels, Counter>,
+    rate_limited: Family<RateLimitLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLimitLabels {
+    action: String,
+    key: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,15 +171,22 @@ impl Metrics {
         registry.register_collector(Box::new(ShardCollector {
             shards: shards.clone(),
         }));
+        let rate_limited = Family::<RateLimitLabels, Counter>::default();
         registry.register(
             "shadow",
             "Shadow copies by route, tenant and result (compared, matched, differing, v4_error, dropped, skipped, refused, paused)",
             shadow.clone(),
         );
+        registry.register(
+            "rate_limited",
+            "Calls refused with 429 by a rate limit, by action and the key that was over (email, user, id, ip)",
+            rate_limited.clone(),
+        );
         Arc::new(Self {
             registry,
             shards,
             shadow,
+            rate_limited,
         })
     }
 
@@ -253,6 +267,15 @@ impl Metrics {
                 route: route.to_string(),
                 tenant: tenant.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn rate_limited(&self, action: &str, key: &'static str) {
+        self.rate_limited
+            .get_or_create(&RateLimitLabels {
+                action: action.to_string(),
+                key,
             })
             .inc();
     }

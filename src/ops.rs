@@ -1,5 +1,5 @@
-//! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (is the
-//! orchestrator reachable), Prometheus metrics, the shadow report, reload, event-record
+//! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (are the
+//! upstreams the modes answer from reachable), Prometheus metrics, the shadow report, reload, event-record
 //! translation over HTTP, and the OpenAPI documents of the two legacy APIs as the gateway
 //! accepts them (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
@@ -29,7 +29,8 @@ where
         (Method::GET, "/_gateway/readyz") => readyz(gw).await,
         (Method::GET, "/_gateway/metrics") => text(
             StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
+            // What prometheus-client writes: OpenMetrics text, ending in `# EOF`.
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
             gw.metrics.render(),
         ),
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
@@ -105,13 +106,56 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     resp
 }
 
-/// Ready when a TCP connection to the orchestrator opens within a second: cheap, needs no
+/// Ready when a TCP connection opens within a second to every upstream the configured modes
+/// answer clients from: the orchestrator when some route translates, each configured legacy
+/// backend (legacy and shadow modes, unmapped paths). A gateway in legacy mode does not need
+/// v4 to serve, so v4 being down does not take it out of the load balancer. Cheap, needs no
 /// credentials, and tells a load balancer the one thing it must know.
 async fn readyz(gw: &Gateway) -> Response<Body> {
     let rt = gw.runtime();
-    let url = match reqwest::Url::parse(rt.upstream.base()) {
-        Ok(u) => u,
-        Err(_) => return not_ready("invalid orchestrator URL"),
+    let modes = &rt.config.modes;
+    let translates = modes.default == crate::config::Mode::Translate
+        || modes
+            .rules
+            .iter()
+            .any(|r| r.mode == crate::config::Mode::Translate);
+    let mut targets: Vec<(&'static str, String)> = Vec::new();
+    if translates {
+        targets.push(("orchestrator", rt.upstream.base().to_string()));
+    }
+    if let Some(u) = &rt.config.user_api_url {
+        targets.push(("user_api", u.to_string()));
+    }
+    if let Some(u) = &rt.config.registry_api_url {
+        targets.push(("registry_api", u.to_string()));
+    }
+    let checks =
+        futures_util::future::join_all(targets.iter().map(|(_, url)| reachable(url))).await;
+    let mut body = serde_json::Map::new();
+    let ready = checks.iter().all(|ok| *ok);
+    body.insert(
+        "status".into(),
+        json!(if ready { "ready" } else { "not ready" }),
+    );
+    for ((name, _), ok) in targets.iter().zip(&checks) {
+        let state = if *ok {
+            "reachable".to_string()
+        } else {
+            format!("{name} unreachable")
+        };
+        body.insert((*name).into(), json!(state));
+    }
+    if ready {
+        body.insert("sandbox".into(), json!(rt.sandbox));
+        json_response(StatusCode::OK, &Value::Object(body))
+    } else {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, &Value::Object(body))
+    }
+}
+
+async fn reachable(base: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return false;
     };
     let host = url
         .host_str()
@@ -121,13 +165,10 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
     let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-    match tokio::time::timeout(Duration::from_secs(1), connect).await {
-        Ok(Ok(_)) => json_response(
-            StatusCode::OK,
-            &json!({"status": "ready", "orchestrator": "reachable", "sandbox": rt.sandbox}),
-        ),
-        _ => not_ready("orchestrator unreachable"),
-    }
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), connect).await,
+        Ok(Ok(_))
+    )
 }
 
 /// On the embedded sandbox, its event log and outbox through the gateway's own port, so a
@@ -160,13 +201,6 @@ async fn sandbox_view(gw: &Gateway, path: &str) -> Response<Body> {
             &json!({"status": "error", "error": e.to_string()}),
         ),
     }
-}
-
-fn not_ready(why: &str) -> Response<Body> {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &json!({"status": "not ready", "orchestrator": why}),
-    )
 }
 
 /// JSON lines in, JSON lines out; `?strict=true`, `?skip_invalid=true` as on the command

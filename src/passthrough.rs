@@ -51,6 +51,16 @@ pub struct LegacyBackend {
     timeout: Duration,
     max_body: usize,
     label: &'static str,
+    /// Peers whose `X-Forwarded-*` headers are extended rather than replaced.
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// What a forwarded request is, besides the client's request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Forwarding {
+    /// Shadow mode: the legacy answer is compared with v4's, so it must not come compressed
+    /// (`Accept-Encoding` is not forwarded).
+    pub identity_encoding: bool,
 }
 
 impl LegacyBackend {
@@ -60,6 +70,7 @@ impl LegacyBackend {
         timeout: Duration,
         max_body: usize,
         label: &'static str,
+        trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Result<Self, String> {
         Ok(Self {
             client: std::sync::Arc::new(PerWorker::new(opts, base)?),
@@ -67,6 +78,7 @@ impl LegacyBackend {
             timeout,
             max_body,
             label,
+            trusted_proxies,
         })
     }
 
@@ -77,7 +89,9 @@ impl LegacyBackend {
         body: Bytes,
         metrics: &Metrics,
     ) -> Result<Response<Body>, UpstreamError> {
-        let (head, body) = self.forward_raw(parts, body, metrics).await?;
+        let (head, body) = self
+            .forward_raw(parts, body, metrics, Forwarding::default())
+            .await?;
         Ok(Response::from_parts(head, full(body)))
     }
 
@@ -87,12 +101,13 @@ impl LegacyBackend {
         parts: &http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
+        how: Forwarding,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         observed(
             metrics,
             self.label,
             self.timeout,
-            self.forward_inner(parts, body),
+            self.forward_inner(parts, body, how),
             |(head, _)| head.status,
         )
         .await
@@ -102,6 +117,7 @@ impl LegacyBackend {
         &self,
         parts: &http::request::Parts,
         body: Bytes,
+        how: Forwarding,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = Uri::try_from(format!("{}{}", self.prefix, pq))
@@ -111,6 +127,10 @@ impl LegacyBackend {
         *req.uri_mut() = uri;
         *req.headers_mut() = parts.headers.clone();
         strip_hop_by_hop(req.headers_mut());
+        self.set_forwarded(parts, req.headers_mut());
+        if how.identity_encoding {
+            req.headers_mut().remove(header::ACCEPT_ENCODING);
+        }
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();
@@ -123,9 +143,64 @@ impl LegacyBackend {
         strip_hop_by_hop(&mut head.headers);
         // The backend's own answer, in its own shape: the shape layer must leave it alone.
         head.extensions.insert(Shaped);
-        // Recomputed by hyper for the buffered body.
-        head.headers.remove(header::CONTENT_LENGTH);
+        // Recomputed by hyper for the buffered body; a HEAD answer has no body to recompute
+        // it from, and its Content-Length is the size a GET would return: kept.
+        if parts.method != http::Method::HEAD {
+            head.headers.remove(header::CONTENT_LENGTH);
+        }
         Ok((head, body))
+    }
+
+    /// `X-Forwarded-For`, `-Proto` and `-Host` as a proxy owes its backend: a trusted peer's
+    /// chain is extended with the peer, anyone else's is replaced (a client can write any
+    /// `X-Forwarded-For` it likes).
+    fn set_forwarded(&self, parts: &http::request::Parts, headers: &mut HeaderMap) {
+        let peer = parts
+            .extensions
+            .get::<crate::server::PeerAddr>()
+            .map(|p| p.0.ip());
+        let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
+        let xff = HeaderName::from_static("x-forwarded-for");
+        let proto = HeaderName::from_static("x-forwarded-proto");
+        let fhost = HeaderName::from_static("x-forwarded-host");
+        let chain: Vec<String> = headers
+            .get_all(&xff)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        headers.remove(&xff);
+        let mut value = if trusted {
+            chain.join(", ")
+        } else {
+            String::new()
+        };
+        if let Some(ip) = peer {
+            if !value.is_empty() {
+                value.push_str(", ");
+            }
+            value.push_str(&ip.to_string());
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            if !value.is_empty() {
+                headers.insert(xff, v);
+            }
+        }
+        if !(trusted && headers.contains_key(&proto)) {
+            // The gateway itself speaks plain HTTP (TLS ends in front of it).
+            headers.insert(proto, http::HeaderValue::from_static("http"));
+        }
+        if !(trusted && headers.contains_key(&fhost)) {
+            headers.remove(&fhost);
+            if let Some(h) = parts.headers.get(header::HOST).cloned().or_else(|| {
+                parts
+                    .uri
+                    .authority()
+                    .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            }) {
+                headers.insert(fhost, h);
+            }
+        }
     }
 }
 

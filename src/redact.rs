@@ -43,6 +43,21 @@ pub fn authorization_secrets(headers: &http::HeaderMap) -> Vec<&str> {
     out
 }
 
+/// A URL as it may be logged: credentials in it (`https://user:password@host/`) masked as
+/// `***`, so a configuration that carries them does not leak them into logs or errors.
+pub fn url(u: &url::Url) -> String {
+    if u.username().is_empty() && u.password().is_none() {
+        return u.to_string();
+    }
+    let mut masked = u.clone();
+    // Both can fail only for URLs that cannot carry credentials, which then have none.
+    let _ = masked.set_username("***");
+    if u.password().is_some() {
+        let _ = masked.set_password(Some("***"));
+    }
+    masked.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::scrub;

@@ -72,13 +72,39 @@ where
 {
     let path = req.uri().path().to_string();
     if path.starts_with("/_gateway/") {
-        let mut resp = ops::handle(&gw, req).await;
-        resp.extensions_mut().insert(RouteLabel("ops"));
+        // Only the probes answer here; the rest of `/_gateway/` is on the admin listener and
+        // is, on this one, an unknown path that never reaches a legacy backend.
+        if crate::admin::is_probe(&path) {
+            let mut resp = ops::handle(&gw, req).await;
+            resp.extensions_mut().insert(RouteLabel("ops"));
+            return resp;
+        }
+        let rt = gw.runtime();
+        let (parts, _) = req.into_parts();
+        let mut resp = refuse(&rt, rt.family_of(&path), &parts, GatewayError::NotFound);
+        resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
     let rt = gw.runtime();
     let (parts, body) = req.into_parts();
+    let path = if path.contains("%24") {
+        rt.route_path(&path).into_owned()
+    } else {
+        path
+    };
     let family = rt.family_of(&path);
+    let twice = match family {
+        Family::UserApi => duplicate_tenant_header(&rt, &parts.headers),
+        // The action API's tenant is the Host.
+        Family::Registry => {
+            (parts.headers.get_all(http::header::HOST).iter().nth(1)).map(|_| "Host".to_string())
+        }
+    };
+    if let Some(name) = twice {
+        let mut resp = refuse(&rt, family, &parts, GatewayError::DuplicateHeader(name));
+        resp.extensions_mut().insert(RouteLabel("unmatched"));
+        return resp;
+    }
 
     let matched = match family {
         Family::Registry if path.eq_ignore_ascii_case(&rt.registry_path) => {
@@ -169,6 +195,33 @@ fn user_api_operation(rt: &Runtime, method: &http::Method) -> Option<&'static st
     }
 }
 
+/// The first tenant header of the User API sent more than once, by its mapping name. Checked
+/// before any mode is chosen, so no route (translated, shadowed, legacy or unmatched) sees
+/// two values.
+fn duplicate_tenant_header(rt: &Runtime, headers: &http::HeaderMap) -> Option<String> {
+    let h = &rt.mappings.v4.headers;
+    [
+        &h.source_system,
+        &h.client_code,
+        &h.paper_code,
+        &h.client_group_code,
+    ]
+    .into_iter()
+    .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    .map(|name| display_name(&rt.mappings, name))
+}
+
+/// The header's name as the legacy API documents it (`X-ClientCode`), when the mapping
+/// lists it among the required headers; else as received.
+fn display_name(m: &crate::mapping::Mappings, name: &http::HeaderName) -> String {
+    m.user_api
+        .required_headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, shown)| shown.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
 /// The raw id segment when the path is the User API route (see `Runtime::user_api_raw_id`).
 fn match_user_api(rt: &Runtime, path: &str) -> Option<String> {
     rt.user_api_raw_id(path)
@@ -189,6 +242,24 @@ where
         upstream: &rt.upstream,
         shadow_of: None,
     };
+    // Strangler pattern: what the gateway does not translate goes to the legacy backend when
+    // there is one, in translate mode too: other methods on the User API route, actions the
+    // mapping does not know.
+    let untranslated = match m.route {
+        shadow::Route::UserApi => parts.method != rt.mappings.user_api.method,
+        shadow::Route::Registry => m
+            .action
+            .as_deref()
+            .and_then(|a| rt.mappings.registry.action(a))
+            .is_none(),
+    };
+    let family = match m.route {
+        shadow::Route::UserApi => Family::UserApi,
+        shadow::Route::Registry => Family::Registry,
+    };
+    if untranslated && rt.backend_for(family).is_some() {
+        return legacy(gw, &rt, family, parts, body).await;
+    }
     match m.route {
         shadow::Route::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
             let id = crate::translate::path::as_sent(&m.raw_id);
@@ -216,9 +287,11 @@ where
 }
 
 /// The legacy backend of the path's API and the whole request body (bounded), or the
-/// legacy-shaped refusal.
+/// legacy-shaped refusal. Action API calls are held to the same rate limits as translated
+/// ones: the legacy backend sends the same mails.
 async fn backend_and_body<'r, B>(
     rt: &'r Runtime,
+    metrics: &crate::metrics::Metrics,
     family: Family,
     parts: &http::request::Parts,
     body: B,
@@ -230,10 +303,18 @@ where
     let Some(backend) = rt.backend_for(family) else {
         return Err(refuse(rt, family, parts, GatewayError::NotFound));
     };
-    match request::read_body(body, rt.config.limits.body_bytes).await {
-        Ok(b) => Ok((backend, b)),
-        Err(e) => Err(refuse(rt, family, parts, e)),
+    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Err(refuse(rt, family, parts, e)),
+    };
+    if family == Family::Registry {
+        if let Some(refused) =
+            routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)
+        {
+            return Err(refused);
+        }
     }
+    Ok((backend, bytes))
 }
 
 /// Legacy mode: the legacy backend answers, untouched.
@@ -248,7 +329,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
         Ok(x) => x,
         Err(refused) => return refused,
     };
@@ -271,12 +352,19 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (backend, bytes) = match backend_and_body(rt, family, &parts, body).await {
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
         Ok(x) => x,
         Err(refused) => return refused,
     };
     let (head, answer) = match backend
-        .forward_raw(&parts, bytes.clone(), &gw.metrics)
+        .forward_raw(
+            &parts,
+            bytes.clone(),
+            &gw.metrics,
+            crate::passthrough::Forwarding {
+                identity_encoding: true,
+            },
+        )
         .await
     {
         Ok(x) => x,

@@ -22,6 +22,11 @@ use tokio::sync::Semaphore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The connection's peer, in every request's extensions: the client IP for rate limits and
+/// `X-Forwarded-For` comes from the socket, not from what the client writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// Connection-level limits; the defaults suit a gateway in front of browsers and apps.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -146,8 +151,15 @@ async fn serve_with<S, B, O, OB>(
                 } else {
                     &plain
                 };
+                let with_peer = tower::ServiceExt::map_request(
+                    service.clone(),
+                    move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(PeerAddr(peer));
+                        req
+                    },
+                );
                 let conn = builder
-                    .serve_connection_with_upgrades(io, TowerToHyperService::new(service.clone()))
+                    .serve_connection_with_upgrades(io, TowerToHyperService::new(with_peer))
                     .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

@@ -221,7 +221,25 @@ fn config_file(dir: &Path, text: &str) -> PathBuf {
 #[test]
 fn check_names_the_bad_line_of_a_configuration_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, usize, &str, &str); 6] = [
+    let cases: [(&str, usize, &str, &str); 9] = [
+        (
+            "[[tenants]]\nhost = \"https://paper.test\"\nsource_system = \"s\"\nclient_code = \"c\"\npaper_code = \"p\"\nclient_group_code = \"g\"\nreturn_url = \"https://paper.test/r\"\n",
+            1,
+            "tenants[0].host",
+            "never match",
+        ),
+        (
+            "[[tenants]]\nhost = \"paper.test:99999\"\nsource_system = \"s\"\nclient_code = \"c\"\npaper_code = \"p\"\nclient_group_code = \"g\"\nreturn_url = \"https://paper.test/r\"\n",
+            1,
+            "tenants[0].host",
+            "port",
+        ),
+        (
+            "listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:9901\"\n",
+            2,
+            "admin_listen",
+            "not a loopback address",
+        ),
         (
             "listen = \"127.0.0.1:0\"\n\n[limits]\nbogus = 1\n",
             4,
@@ -272,6 +290,19 @@ fn check_names_the_bad_line_of_a_configuration_file() {
     let o = run(&["check", "--config", f.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains(f.to_str().unwrap()));
+    // A public admin listener is accepted once it has a token.
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let f = config_file(
+        dir.path(),
+        &format!("admin_listen = \"0.0.0.0:9901\"\nadmin_token_file = {token:?}\n"),
+    );
+    let o = run(&["check", "--config", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gateway_cmd(&["check", "--config", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
 }
 
 #[test]
@@ -284,6 +315,8 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         f.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
     ]);
     assert_error(&o, &f, 2, "limits.body_bytes", "must be greater than 0");
     assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
@@ -294,6 +327,8 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
     let o = run(&[
         "serve",
         "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
         "127.0.0.1:0",
         "--mappings",
         maps.path().to_str().unwrap(),
@@ -317,6 +352,8 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         "--config",
         f.to_str().unwrap(),
         "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
         "127.0.0.1:0",
     ]);
     assert_error(

@@ -678,7 +678,7 @@ async fn get(url: String) -> (u16, String) {
 async fn health_and_readiness() {
     let v4s = accepting_v4().await;
     let gw = gateway(&v4s.uri()).await;
-    let (s, body) = get(format!("{}/_gateway/healthz", gw.url())).await;
+    let (s, body) = get(common::admin(&gw, "healthz")).await;
     assert_eq!(s, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -693,7 +693,7 @@ async fn health_and_readiness() {
     gw.shutdown().await;
 
     let gw = gateway(&dead_url()).await;
-    let (s, body) = get(format!("{}/_gateway/healthz", gw.url())).await;
+    let (s, body) = get(common::admin(&gw, "healthz")).await;
     assert_eq!(s, 200, "liveness does not depend on v4");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -727,16 +727,18 @@ async fn metrics_count_requests_upstream_calls_and_audit_events() {
     assert_eq!(a.status, 400, "{}", a.text);
 
     let resp = client()
-        .get(format!("{}/_gateway/metrics", gw.url()))
+        .get(common::admin(&gw, "metrics"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    // prometheus-client writes OpenMetrics text (ending in `# EOF`): said so, not text/plain.
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     let text = resp.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
     let lines: Vec<&str> = text.lines().collect();
     let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
 
@@ -756,8 +758,9 @@ async fn metrics_count_requests_upstream_calls_and_audit_events() {
         ),
         "{text}"
     );
-    // Only the metrics request itself is in flight: the gauge went back down after each call.
-    assert!(lines.contains(&"gateway_in_flight_requests 1"), "{text}");
+    // Nothing in flight: the gauge went back down after each call, and the metrics request
+    // itself is on the admin listener, which client metrics do not count.
+    assert!(lines.contains(&"gateway_in_flight_requests 0"), "{text}");
     assert!(
         has(&|l| l.starts_with("gateway_audit_events_total{")
             && l.contains(r#"legacy_event="CHGPWD""#)

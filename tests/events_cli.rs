@@ -124,7 +124,7 @@ fn incomplete_groups_unknown_codes_and_bad_lines_are_never_silent() {
 #[tokio::test]
 async fn the_same_translation_over_http() {
     let gw = common::gateway_with("", None).await;
-    let url = |p: &str| format!("{}/_gateway/events/{p}", gw.url());
+    let url = |p: &str| common::admin(&gw, &format!("events/{p}"));
     let resp = common::client()
         .post(url("to-v4"))
         .body("{\"EventTypeCode\":\"CHGEMAIL\",\"EventId\":21,\"CorrelationId\":\"e1\"}\n")
@@ -179,6 +179,8 @@ fn every_translated_request_is_audited() {
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            "127.0.0.1:0",
             "--log-format",
             "json",
         ])

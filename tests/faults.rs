@@ -1052,7 +1052,13 @@ async fn the_binary_exits_0_on_sigterm() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
             .env("RUST_LOG", "info")
             .env_remove("LEGACY_GATEWAY_ORCHESTRATOR")
             .env_remove("LEGACY_GATEWAY_CONFIG")

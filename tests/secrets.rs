@@ -43,6 +43,10 @@ impl Gateway {
         self.process.url()
     }
 
+    fn admin(&self, path: &str) -> String {
+        self.process.admin(path)
+    }
+
     async fn stop(self) -> (String, String) {
         self.process.stop().await
     }
@@ -235,8 +239,8 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         (502, &json!("Gateway_E502_01"))
     );
 
-    let metrics_live = d.get(format!("{}/_gateway/metrics", live.url())).await;
-    let metrics_dead = d.get(format!("{}/_gateway/metrics", dead.url())).await;
+    let metrics_live = d.get(live.admin("metrics")).await;
+    let metrics_dead = d.get(dead.admin("metrics")).await;
     assert!(metrics_live.contains("gateway_requests_total"));
     assert_no_secret("metrics (live)", &metrics_live);
     assert_no_secret("metrics (dead upstream)", &metrics_dead);

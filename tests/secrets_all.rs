@@ -472,7 +472,9 @@ writes = true
             Some(pw.clone()),
         )
         .await;
-    assert_eq!(s, 405);
+    // A legacy backend is configured: a method the gateway does not translate goes there
+    // (strangler), and this fake backend has no such route.
+    assert_eq!(s, 404);
 
     // ---- the action API, translate mode, every action and the old alias
     let change = |old: &str, new: &str| json!({"oldpassword": old, "password": new}).to_string();
@@ -725,14 +727,16 @@ writes = true
             Some(pwb.clone()),
         )
         .await;
-    assert_eq!(s, 200);
+    // An action the gateway does not know goes to the legacy backend (strangler), which
+    // has no such route here.
+    assert_eq!(s, 404);
 
     // ---- the shadow copies are compared and recorded (off the request path): wait for them
     let deadline = Instant::now() + Duration::from_secs(20);
     let report = loop {
         let r: Value = d
             .client
-            .get(format!("{}/_gateway/shadow", gw.url()))
+            .get(gw.admin("shadow"))
             .send()
             .await
             .unwrap()
@@ -755,7 +759,7 @@ writes = true
     let report_text = report.to_string();
     let metrics = d
         .client
-        .get(format!("{}/_gateway/metrics", gw.url()))
+        .get(gw.admin("metrics"))
         .send()
         .await
         .unwrap()

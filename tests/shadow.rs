@@ -49,10 +49,11 @@ async fn fakes() -> Fakes {
     f
 }
 
-/// Shadow-mode config for the User API, writes opted in towards the staging v4.
+/// Shadow-mode config for the User API, writes opted in towards the staging v4. Tenant `CA`
+/// is configured (a mode rule), so it is reported by name rather than as `other`.
 fn shadow_config(f: &Fakes, route_extra: &str, shadow_extra: &str) -> String {
     format!(
-        "mode = \"shadow\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n[shadow]\norchestrator_url = \"{}\"\n{shadow_extra}\n[shadow.routes.\"user-api\"]\nwrites = true\n{route_extra}\n",
+        "mode = \"shadow\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{}\"\n{shadow_extra}\n[shadow.routes.\"user-api\"]\nwrites = true\n{route_extra}\n",
         f.legacy.uri(),
         f.legacy.uri(),
         f.staging.uri()
@@ -71,7 +72,7 @@ async fn put(gw: &legacy_gateway::Running, id: &str, body: &str) -> reqwest::Res
 
 async fn report(gw: &legacy_gateway::Running) -> Value {
     client()
-        .get(format!("{}/_gateway/shadow", gw.url()))
+        .get(common::admin(gw, "shadow"))
         .send()
         .await
         .unwrap()
@@ -514,7 +515,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     let base = format!(
-        "listen = \"127.0.0.1:0\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
         f.v4.uri(),
         f.legacy.uri(),
         f.legacy.uri()
@@ -536,7 +537,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
 
     std::fs::write(&file, format!("{base}mode = \"legacy\"\n")).unwrap();
     let r = client()
-        .post(format!("{}/_gateway/reload", gw.url()))
+        .post(common::admin(&gw, "reload"))
         .send()
         .await
         .unwrap();
@@ -549,14 +550,14 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
 
     std::fs::write(&file, format!("{base}mode = \"sideways\"\n")).unwrap();
     let r = client()
-        .post(format!("{}/_gateway/reload", gw.url()))
+        .post(common::admin(&gw, "reload"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     let err: Value = r.json().await.unwrap();
     assert!(
-        err["error"].as_str().unwrap().contains("gateway.toml:5"),
+        err["error"].as_str().unwrap().contains("gateway.toml:6"),
         "{err}"
     );
     // The old configuration keeps serving.
@@ -641,7 +642,7 @@ async fn sighup_reloads_the_configuration_of_the_running_binary() {
         .unwrap()
         .port();
     let base = format!(
-        "listen = \"127.0.0.1:{port}\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
+        "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
         f.v4.uri(),
         f.legacy.uri(),
         f.legacy.uri()

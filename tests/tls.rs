@@ -77,6 +77,11 @@ struct TlsV4 {
 
 impl TlsV4 {
     async fn start(pki: &Pki) -> Self {
+        Self::serving(pki, ENVELOPE).await
+    }
+
+    /// The same server answering `body` to every request.
+    async fn serving(pki: &Pki, body: &'static str) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -115,7 +120,7 @@ impl TlsV4 {
                             req_count.fetch_add(1, Ordering::SeqCst);
                             let resp = hyper::Response::builder()
                                 .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from_static(ENVELOPE.as_bytes())))
+                                .body(Full::new(Bytes::from_static(body.as_bytes())))
                                 .expect("response");
                             Ok::<_, Infallible>(resp)
                         }
@@ -233,6 +238,8 @@ async fn startup_log(orchestrator: &str) -> String {
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                "127.0.0.1:0",
                 "--orchestrator",
                 orchestrator,
             ])
@@ -305,4 +312,46 @@ async fn loopback_or_https_upstreams_are_not_warned_about() {
         let logs = startup_log(orchestrator).await;
         assert!(!logs.contains(WARNING), "{orchestrator}: {logs}");
     }
+}
+
+/// Item 2 of issue #13: the JWKS fetch trusts `upstream.ca_file` as upstream calls do.
+#[tokio::test]
+async fn a_jwks_url_behind_a_private_ca_is_fetched_with_ca_file() {
+    let pki = pki();
+    let jwks: &'static str = include_str!("fixtures/jwks.json");
+    let server = TlsV4::serving(&pki, jwks).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let url = format!("https://localhost:{}/jwks.json", server.addr.port());
+    let start = |extra: String| {
+        let url = url.clone();
+        async move {
+            let text = format!(
+            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}[identity]\njwks_url = \"{url}\"\n"
+        );
+            let config = legacy_gateway::config::Config::from_toml(
+                "t.toml",
+                &text,
+                &legacy_gateway::config::Overrides::default(),
+            )
+            .unwrap();
+            legacy_gateway::start(
+                config,
+                legacy_gateway::mapping::Mappings::embedded().unwrap(),
+                std::future::pending(),
+            )
+            .await
+        }
+    };
+    let untrusted = start(String::new()).await;
+    let Err(e) = untrusted else {
+        panic!("a JWKS behind an unknown CA was trusted")
+    };
+    assert!(e.to_string().contains("cannot fetch the JWKS"), "{e}");
+    let gw = start(format!("[upstream]\nca_file = {:?}\n", ca))
+        .await
+        .expect("with ca_file the JWKS is fetched");
+    assert!(server.requests.load(Ordering::SeqCst) >= 1);
+    gw.shutdown().await;
 }

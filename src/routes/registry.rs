@@ -89,22 +89,23 @@ where
     }
 
     let sandbox_tenant;
-    let tenant =
-        match tenant::request_host(&parts).and_then(|h| tenant::find(&rt.config.tenants, &h)) {
-            Some(t) => t,
-            None if rt.sandbox && rt.config.tenants.is_empty() => {
-                sandbox_tenant = tenant::sandbox_tenant();
-                &sandbox_tenant
-            }
-            None => return refuse(GatewayError::UnknownTenant, Some(called)),
-        };
+    let tenant = match tenant::request_authority(&parts)
+        .and_then(|(h, port)| tenant::find(&rt.config.tenants, &h, port))
+    {
+        Some(t) => t,
+        None if rt.sandbox && rt.config.tenants.is_empty() => {
+            sandbox_tenant = tenant::sandbox_tenant();
+            &sandbox_tenant
+        }
+        None => return refuse(GatewayError::UnknownTenant, Some(called)),
+    };
 
     let client_auth = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = if action.identity {
-        match rt.verifier.user_id(client_auth) {
+        match rt.verifier.user_id_fetching(client_auth).await {
             Ok(id) => Some(id),
             Err(e) => return refuse(GatewayError::Unauthorized(e), Some(called)),
         }
@@ -130,6 +131,20 @@ where
         Ok(x) => x,
         Err(e) => return refuse(e, Some(called)),
     };
+    // Copies are not limited: the client's call was, where it was answered.
+    if target.shadow_of.is_none() {
+        let peer = parts
+            .extensions
+            .get::<crate::server::PeerAddr>()
+            .map(|p| p.0.ip());
+        let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
+        let key = user.clone().or_else(|| limit_key(action, &v4_body));
+        if let Err(l) = rt.rate_limits.check(&action.name, ip, key.as_deref()) {
+            metrics.rate_limited(&action.name, l.kind.as_str());
+            tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
+            return refuse(GatewayError::RateLimited(l.retry_after_secs), Some(called));
+        }
+    }
 
     let auth = client_auth
         .map(str::to_string)
@@ -206,6 +221,98 @@ where
         }
     }
     json(status, &answer)
+}
+
+/// What a call without a user is limited by: its inputs that identify the target (the e-mail
+/// address, the confirmation id), i.e. those from the query or not secret; never the new
+/// password. Read from the mapping, so a new action is keyed without code.
+fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
+    let parts: Vec<&str> = action
+        .inputs
+        .iter()
+        .filter(|i| i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret))
+        .filter_map(|i| v4_body.get(i.v4.as_deref().unwrap_or(&i.name))?.as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("|"))
+}
+
+/// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
+/// same limits and keys as when translating, read from the raw request (the user from the
+/// token, the e-mail address from the body, the confirmation id from the query). `Some` is
+/// the 429 answer.
+pub fn check_limits_untranslated(
+    rt: &Runtime,
+    metrics: &Metrics,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Option<Response<Body>> {
+    let reg = &rt.mappings.registry;
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    // No known action: nothing to limit (`None`, the call passes).
+    let (called, (action, _)) = query
+        .iter()
+        .find(|(k, _)| *k == reg.action_param)
+        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))?;
+    let user = action
+        .identity
+        .then(|| {
+            let auth = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            rt.verifier.user_id(auth).ok()
+        })
+        .flatten();
+    let json: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
+    let key = user.or_else(|| {
+        let parts: Vec<String> = action
+            .inputs
+            .iter()
+            .filter(|i| {
+                i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret)
+            })
+            .filter_map(|i| match i.from {
+                InputSource::Query => i
+                    .names()
+                    .find_map(|n| query.iter().find(|(k, _)| k == n))
+                    .map(|(_, v)| v.clone()),
+                _ => i
+                    .names()
+                    .find_map(|n| json.get(n)?.as_str().map(str::to_string)),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("|"))
+    });
+    let peer = parts
+        .extensions
+        .get::<crate::server::PeerAddr>()
+        .map(|p| p.0.ip());
+    let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
+    rt.rate_limits
+        .check(&action.name, ip, key.as_deref())
+        .err()
+        .map(|l| {
+            metrics.rate_limited(&action.name, l.kind.as_str());
+            tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
+            GatewayError::RateLimited(l.retry_after_secs).into_response(
+                Family::Registry,
+                &Reply {
+                    request_id: &request::request_id(&parts.headers),
+                    customer_id: None,
+                    action: Some(&called),
+                    ..Reply::default()
+                },
+                &rt.mappings,
+            )
+        })
 }
 
 /// The canonical name of the action a request asks for, if it names a known one.

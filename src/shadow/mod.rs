@@ -80,7 +80,6 @@ pub struct Stats {
 struct State {
     rows: BTreeMap<(String, String), Stats>,
     kill: HashMap<String, KillSwitch>,
-    diffs: Option<DiffWriter>,
 }
 
 impl State {
@@ -101,7 +100,12 @@ impl State {
 /// Shadow state that outlives configuration reloads.
 #[derive(Default)]
 pub struct Shadow {
+    /// Counters and kill switches: the request path takes this lock too, so it is held only
+    /// for counter updates, never for serialising or writing a diff (the idle-priority lane
+    /// may be descheduled for long while it holds a lock).
     state: Mutex<State>,
+    /// The diff file, only ever touched by the shadow lane.
+    diffs: Mutex<Option<DiffWriter>>,
     /// Copies running or waiting for a permit.
     in_system: AtomicUsize,
     /// Started with the first copy: no thread for a gateway that never shadows.
@@ -153,6 +157,8 @@ impl Shadow {
         legacy_body: Bytes,
     ) {
         let shadow = &gw.shadow;
+        let mut call = call;
+        call.tenant = tenant_label(rt, call.route, &call.tenant);
         let route = call.route.name();
         let cfg = rt.config.shadow.route(route);
         if call.parts.headers.contains_key(&SHADOW_OF) {
@@ -326,6 +332,19 @@ async fn run_copy(
 
     let cfg = rt.config.shadow.route(route);
     let (secret_keys, secret_values) = secrets(rt, &call.parts, &call.body);
+    // Masked and serialised before any lock is taken.
+    let record = (!differences.is_empty()).then(|| {
+        let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
+        let mut diffs = serde_json::to_value(&differences).unwrap_or(Value::Null);
+        compare::mask(&mut diffs, &secret_keys, &values);
+        json!({
+            "route": route,
+            "tenant": call.tenant,
+            "request_id": call.request_id,
+            "differences": diffs,
+        })
+    });
+    let line = record.as_ref().map(Value::to_string);
     let mut st = gw.shadow.lock();
     if let Some(trip) = st.kill.entry(route.to_string()).or_default().record(
         &cfg,
@@ -356,28 +375,18 @@ async fn run_copy(
             }
         }
     }
-    let record = (!differences.is_empty()).then(|| {
-        let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
-        let mut diffs = serde_json::to_value(&differences).unwrap_or(Value::Null);
-        compare::mask(&mut diffs, &secret_keys, &values);
-        json!({
-            "route": route,
-            "tenant": call.tenant,
-            "request_id": call.request_id,
-            "differences": diffs,
-        })
-    });
-    if let (Some(record), Some(path)) = (&record, &rt.config.shadow.diff_file) {
-        if st.diffs.as_ref().is_none_or(|w| w.path() != path.as_path()) {
-            st.diffs = Some(DiffWriter::new(path, rt.config.shadow.diff_file_max_bytes));
+    drop(st);
+    if let (Some(line), Some(path)) = (&line, &rt.config.shadow.diff_file) {
+        let mut diffs = gw.shadow.diffs.lock().unwrap_or_else(|e| e.into_inner());
+        if diffs.as_ref().is_none_or(|w| w.path() != path.as_path()) {
+            *diffs = Some(DiffWriter::new(path, rt.config.shadow.diff_file_max_bytes));
         }
-        if let Some(w) = st.diffs.as_mut() {
-            if let Err(e) = w.write_line(record.to_string().as_bytes()) {
+        if let Some(w) = diffs.as_mut() {
+            if let Err(e) = w.write_line(line.as_bytes()) {
                 tracing::warn!(error = %e, "cannot write the shadow diff file");
             }
         }
     }
-    drop(st);
     gw.metrics.shadow(route, &call.tenant, "compared");
     gw.metrics.shadow(
         route,
@@ -402,6 +411,33 @@ async fn run_copy(
             diff = %record["differences"],
             "shadow difference"
         );
+    }
+}
+
+/// The tenant as a label: a configured one (a `[[tenants]]` entry or a `[[modes]]` rule's
+/// tenant), or `other`, so a client inventing `X-ClientCode` values or Hosts cannot grow the
+/// metric's label set or the report.
+fn tenant_label(rt: &Runtime, route: Route, tenant: &str) -> String {
+    let modes = rt
+        .config
+        .modes
+        .rules
+        .iter()
+        .filter_map(|r| r.tenant.as_deref());
+    let known = match route {
+        Route::UserApi => modes
+            .chain(rt.config.tenants.iter().map(|t| t.client_code.as_str()))
+            .any(|t| t.eq_ignore_ascii_case(tenant)),
+        Route::Registry => modes
+            .chain(rt.config.tenants.iter().map(|t| t.host.as_str()))
+            .any(|t| {
+                t.eq_ignore_ascii_case(tenant) || crate::tenant::split_host_port(t).0 == tenant
+            }),
+    };
+    if known {
+        tenant.to_string()
+    } else {
+        "other".to_string()
     }
 }
 

@@ -13,6 +13,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
 pub struct GatewayProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin listener (`/_gateway/…`).
+    pub admin_addr: SocketAddr,
     stdout: PathBuf,
     stderr: PathBuf,
 }
@@ -25,9 +27,16 @@ impl GatewayProcess {
         let stdout = log_dir.join("stdout.log");
         let stderr = log_dir.join("stderr.log");
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .args(extra);
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(config)
+        .args(extra);
         for (k, _) in std::env::vars() {
             if k.starts_with("LEGACY_GATEWAY_") {
                 cmd.env_remove(k);
@@ -43,14 +52,17 @@ impl GatewayProcess {
         let mut gw = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stdout,
             stderr,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = std::fs::read_to_string(&gw.stderr).unwrap_or_default();
-            if let Some(addr) = log.lines().find_map(listening_addr) {
+            let admin = log.lines().find_map(admin_addr);
+            if let (Some(addr), Some(admin)) = (log.lines().find_map(listening_addr), admin) {
                 gw.addr = addr;
+                gw.admin_addr = admin;
                 return gw;
             }
             if let Some(status) = gw.child.try_wait().unwrap() {
@@ -67,6 +79,11 @@ impl GatewayProcess {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://ADMIN/_gateway/{path}`.
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}/_gateway/{path}", self.admin_addr)
     }
 
     /// SIGTERM (to this child only), then a clean exit within a guard; returns stdout and
@@ -101,7 +118,16 @@ impl GatewayProcess {
 
 /// `addr` of the "legacy-gateway listening" line, in the text or the JSON format.
 pub fn listening_addr(line: &str) -> Option<SocketAddr> {
-    if !line.contains("legacy-gateway listening") {
+    addr_of(line, "legacy-gateway listening")
+}
+
+/// `addr` of the line announcing the admin listener.
+pub fn admin_addr(line: &str) -> Option<SocketAddr> {
+    addr_of(line, "legacy-gateway admin endpoints")
+}
+
+fn addr_of(line: &str, marker: &str) -> Option<SocketAddr> {
+    if !line.contains(marker) {
         return None;
     }
     if let Ok(v) = serde_json::from_str::<Value>(line) {

@@ -16,7 +16,7 @@ pub const PASSWORD: &str = "S3cretPassw0rd";
 
 /// The gateway with `extra` TOML configuration, pointed at `orchestrator` (None: sandbox).
 pub async fn gateway_with(extra: &str, orchestrator: Option<&str>) -> Running {
-    let text = format!("listen = \"127.0.0.1:0\"\n{extra}");
+    let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}");
     let overrides = Overrides {
         orchestrator: orchestrator.map(str::to_string),
         ..Overrides::default()
@@ -66,11 +66,15 @@ pub fn dead_url() -> String {
     format!("http://{addr}")
 }
 
-/// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
-/// The Prometheus text of `GET /_gateway/metrics`.
+/// `http://ADMIN/_gateway/{path}`: the operator endpoints answer only on the admin listener.
+pub fn admin(gw: &Running, path: &str) -> String {
+    format!("{}/_gateway/{path}", gw.admin_url())
+}
+
+/// The Prometheus text of `GET /_gateway/metrics` (admin listener).
 pub async fn metrics_text(gw: &Running) -> String {
     client()
-        .get(format!("{}/_gateway/metrics", gw.url()))
+        .get(admin(gw, "metrics"))
         .send()
         .await
         .expect("metrics answered")
@@ -79,6 +83,7 @@ pub async fn metrics_text(gw: &Running) -> String {
         .expect("metrics body")
 }
 
+/// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
 pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
     let resp = client()
         .put(format!("{}/User/{}", gw.url(), id_path))

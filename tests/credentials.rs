@@ -1,0 +1,94 @@
+//! Item 15 of issue #13: URLs in the configuration that carry `user:password@` are logged
+//! with the credentials masked.
+
+mod common;
+
+use common::binary::GatewayProcess;
+
+#[tokio::test]
+async fn credentials_in_configured_urls_are_masked_in_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    // Plain HTTP outside loopback: the start-up warning names the URL as well.
+    std::fs::write(
+        &config,
+        "orchestrator_url = \"http://bob:hunter2-secret@v4.invalid:8081/\"\n",
+    )
+    .unwrap();
+    let gw = GatewayProcess::start(&config, dir.path(), &[], "info").await;
+    let (out, err) = gw.stop().await;
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("http://***:***@v4.invalid:8081/"),
+        "the URL is still logged, masked: {all}"
+    );
+    assert!(all.contains("plain-HTTP upstream"), "{all}");
+    assert!(!all.contains("hunter2-secret"), "{all}");
+    assert!(!all.contains("bob:"), "{all}");
+
+    // A JWKS URL that cannot be fetched: the error names it, masked.
+    let dead = common::dead_url().replace("http://", "http://jw:ks-secret@");
+    std::fs::write(
+        &config,
+        format!("[identity]\njwks_url = \"{dead}/jwks.json\"\n"),
+    )
+    .unwrap();
+    let o = std::process::Command::new(common::binary::BIN)
+        .args(["check", "--config", config.to_str().unwrap()])
+        .env_remove("LEGACY_GATEWAY_JWT_SECRET")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(text.contains("***:***@"), "{text}");
+    assert!(!text.contains("ks-secret"), "{text}");
+}
+
+/// Item 1 of issue #13: a verifying gateway without `identity.audience` or `identity.issuer`
+/// says at start-up that they are not checked. Item 9: `LEGACY_GATEWAY_ADMIN_LISTEN` moves the
+/// admin listener.
+#[tokio::test]
+async fn start_up_warns_about_unchecked_claims_and_the_admin_address_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[identity]\nhmac_secret = \"0123456789abcdef0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stderr = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(common::binary::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("LEGACY_GATEWAY_ADMIN_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("LEGACY_GATEWAY_ADMIN_TOKEN")
+        .env_remove("LEGACY_GATEWAY_JWT_SECRET")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut metrics = None;
+    for _ in 0..300 {
+        if let Ok(r) = common::client()
+            .get(format!("http://127.0.0.1:{port}/_gateway/metrics"))
+            .send()
+            .await
+        {
+            metrics = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    assert_eq!(metrics, Some(200), "{log}");
+    assert!(log.contains("identity.audience is not set"), "{log}");
+    assert!(log.contains("identity.issuer is not set"), "{log}");
+}

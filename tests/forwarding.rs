@@ -1,0 +1,227 @@
+//! Towards legacy backends (issue #13 items 11 and 12): `X-Forwarded-*`, `Content-Length` on
+//! HEAD, no `Accept-Encoding` in shadow mode, bounded tenant labels, and a request path that
+//! does not wait on the shadow lane's diff writing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, metrics_text, mount, received, user_api_headers, v4, PASSWORD};
+use serde_json::{json, Value};
+use wiremock::{MockServer, ResponseTemplate};
+
+fn legacy_config(legacy: &MockServer, extra: &str) -> String {
+    format!(
+        "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n{extra}",
+        legacy.uri()
+    )
+}
+
+fn header(r: &wiremock::Request, name: &str) -> Option<String> {
+    r.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn forwarded_headers_are_replaced_from_untrusted_peers_and_extended_from_trusted_ones() {
+    let legacy = MockServer::start().await;
+    mount(&legacy, "PUT", "/User/1001", ResponseTemplate::new(200)).await;
+    let send = |gw_url: String| async move {
+        client()
+            .put(format!("{gw_url}/User/1001"))
+            .headers(user_api_headers())
+            .header("X-Forwarded-For", "1.2.3.4")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "paper.example")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let gw = common::gateway_with(&legacy_config(&legacy, ""), None).await;
+    assert_eq!(send(gw.url()).await, 200);
+    let r = &received(&legacy).await[0];
+    assert_eq!(header(r, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(header(r, "x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(header(r, "x-forwarded-host"), Some(gw.addr.to_string()));
+    gw.shutdown().await;
+
+    let gw = common::gateway_with(
+        &legacy_config(&legacy, "trusted_proxies = [\"127.0.0.1\"]\n"),
+        None,
+    )
+    .await;
+    assert_eq!(send(gw.url()).await, 200);
+    let r = &received(&legacy).await[1];
+    assert_eq!(
+        header(r, "x-forwarded-for").as_deref(),
+        Some("1.2.3.4, 127.0.0.1")
+    );
+    assert_eq!(header(r, "x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(
+        header(r, "x-forwarded-host").as_deref(),
+        Some("paper.example")
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_answers_keep_their_content_length() {
+    let legacy = MockServer::start().await;
+    mount(
+        &legacy,
+        "HEAD",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_string("x".repeat(1234)),
+    )
+    .await;
+    let gw = common::gateway_with(&legacy_config(&legacy, ""), None).await;
+    let resp = client()
+        .head(format!("{}/User/1001", gw.url()))
+        .headers(user_api_headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-length"], "1234");
+    gw.shutdown().await;
+}
+
+struct Shadowed {
+    legacy: MockServer,
+    staging: MockServer,
+}
+
+/// Shadow mode on the User API, writes copied to a staging v4 that answers differently from
+/// the legacy backend (every copy differs).
+async fn shadowed(extra: &str) -> (Shadowed, legacy_gateway::Running) {
+    let f = Shadowed {
+        legacy: MockServer::start().await,
+        staging: MockServer::start().await,
+    };
+    mount(
+        &f.legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
+    )
+    .await;
+    mount(
+        &f.staging,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(400).set_body_json(v4("E400_00", "Invalid InputModel", "Error")),
+    )
+    .await;
+    let gw = common::gateway_with(
+        &format!(
+            "mode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{1}\"\n{extra}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+            f.legacy.uri(),
+            f.staging.uri()
+        ),
+        Some(&common::dead_url()),
+    )
+    .await;
+    (f, gw)
+}
+
+async fn put_as(gw: &legacy_gateway::Running, client_code: &str) -> u16 {
+    let mut h = user_api_headers();
+    h.insert("X-ClientCode", client_code.parse().unwrap());
+    client()
+        .put(format!("{}/User/1001", gw.url()))
+        .headers(h)
+        .header("Accept-Encoding", "gzip, br")
+        .body(json!({"Password": PASSWORD}).to_string())
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("the client is answered")
+        .status()
+        .as_u16()
+}
+
+async fn shadow_total(gw: &legacy_gateway::Running, tenant: &str) -> bool {
+    let needle = format!(
+        r#"gateway_shadow_total{{route="user-api",tenant="{tenant}",result="compared"}} 1"#
+    );
+    for _ in 0..200 {
+        if metrics_text(gw).await.contains(&needle) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn shadow_asks_for_uncompressed_answers_and_bounds_tenant_labels() {
+    let (f, gw) = shadowed("").await;
+    assert_eq!(put_as(&gw, "CA").await, 200);
+    assert!(shadow_total(&gw, "ca").await, "{}", metrics_text(&gw).await);
+    // An X-ClientCode nobody configured is `other`, in the metric and the report.
+    assert_eq!(put_as(&gw, "INVENTED-42").await, 200);
+    assert!(
+        shadow_total(&gw, "other").await,
+        "{}",
+        metrics_text(&gw).await
+    );
+    let m = metrics_text(&gw).await;
+    assert!(!m.contains("invented-42"), "{m}");
+    let report: Value = client()
+        .get(common::admin(&gw, "shadow"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!report.to_string().contains("invented-42"), "{report}");
+    // The legacy backend was not asked for a compressed answer (it is compared).
+    for r in received(&f.legacy).await {
+        assert_eq!(header(&r, "accept-encoding"), None);
+    }
+    assert_eq!(received(&f.staging).await.len(), 2);
+    gw.shutdown().await;
+}
+
+/// The shadow lane stuck writing a diff (a FIFO nobody reads: `open` blocks) must not hold
+/// up clients or the report: the diff is written outside the lock the request path takes.
+#[tokio::test]
+async fn a_stuck_diff_write_does_not_hold_up_the_request_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("diffs.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let (f, gw) = shadowed(&format!("diff_file = {:?}\n", fifo)).await;
+    assert_eq!(put_as(&gw, "CA").await, 200);
+    // Wait until the copy was compared: the lane is now blocked opening the FIFO.
+    let mut staged = false;
+    for _ in 0..200 {
+        if !received(&f.staging).await.is_empty() {
+            staged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(staged);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Clients (which count shadow figures on the request path) and the report still answer.
+    for _ in 0..3 {
+        assert_eq!(put_as(&gw, "CA").await, 200);
+    }
+    let report = client()
+        .get(common::admin(&gw, "shadow"))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("the report answers");
+    assert_eq!(report.status(), 200);
+    // Unblock the lane: read the FIFO, which gets the first diff.
+    let reader = std::thread::spawn(move || std::fs::read_to_string(&fifo).unwrap_or_default());
+    gw.shutdown().await;
+    let _ = reader;
+}

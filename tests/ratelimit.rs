@@ -1,0 +1,298 @@
+//! Rate limits (issue #13 item 10): per e-mail address, user, confirmation id and client IP;
+//! 429 with `Retry-After` in the action API's shape, counted; a bounded key table; the client
+//! IP from the socket unless the peer is a trusted proxy.
+
+mod common;
+
+use common::{client, metrics_text, received, v4, PASSWORD};
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
+const TENANT: &str = "[[tenants]]\nhost = \"127.0.0.1\"\nsource_system = \"s\"\nclient_code = \"C\"\npaper_code = \"P\"\nclient_group_code = \"G\"\nreturn_url = \"https://paper.test/reset\"\n";
+
+async fn v4_accepting() -> MockServer {
+    let v4s = MockServer::start().await;
+    for (m, p, code) in [
+        ("POST", "/v4/Users/ForgotPassword", "S200_08"),
+        ("POST", "/v4/Users/ForgotPassword/Finish", "S200_09"),
+        ("PATCH", "/v4/Users/1001/Password", "S200_11"),
+        ("PATCH", "/v4/Users/1002/Password", "S200_11"),
+    ] {
+        Mock::given(method(m))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(v4(code, "ok", "Success")))
+            .mount(&v4s)
+            .await;
+    }
+    v4s
+}
+
+struct Reply {
+    status: u16,
+    retry_after: Option<u64>,
+    json: Value,
+}
+
+async fn call(
+    gw: &legacy_gateway::Running,
+    query: &str,
+    body: Value,
+    auth: &str,
+    forwarded_for: Option<&str>,
+) -> Reply {
+    let mut req = client()
+        .post(format!("{}{PATH}?{query}", gw.url()))
+        .header("Authorization", auth)
+        .body(body.to_string());
+    if let Some(x) = forwarded_for {
+        req = req.header("X-Forwarded-For", x);
+    }
+    let resp = req.send().await.unwrap();
+    Reply {
+        status: resp.status().as_u16(),
+        retry_after: resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap()),
+        json: resp.json().await.unwrap(),
+    }
+}
+
+async fn reset_mail(gw: &legacy_gateway::Running, email: &str, xff: Option<&str>) -> Reply {
+    call(
+        gw,
+        "action=registernewpassword",
+        json!({"email": email}),
+        "Bearer service-token",
+        xff,
+    )
+    .await
+}
+
+fn jwt(sub: &str) -> String {
+    let t = encode(
+        &Header::default(),
+        &json!({"sub": sub}),
+        &EncodingKey::from_secret(b"x"),
+    )
+    .unwrap();
+    format!("Bearer {t}")
+}
+
+fn assert_limited(r: &Reply, action: &str) {
+    assert_eq!(r.status, 429, "{}", r.json);
+    let secs = r.retry_after.expect("Retry-After");
+    assert!((1..=3600).contains(&secs), "{secs}");
+    assert_eq!(r.json["status"], "error", "{}", r.json);
+    assert_eq!(r.json["error"], "Too many requests", "{}", r.json);
+    assert_eq!(r.json["action"], action, "{}", r.json);
+}
+
+#[tokio::test]
+async fn reset_mails_are_limited_per_address_and_counted() {
+    let v4s = v4_accepting().await;
+    let gw = common::gateway_with(
+        &format!("{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 2\n"),
+        Some(&v4s.uri()),
+    )
+    .await;
+    for email in ["bob@example.test", "BOB@example.test"] {
+        let r = reset_mail(&gw, email, None).await;
+        assert_eq!(
+            (r.status, &r.json["status"]),
+            (200, &json!("OK")),
+            "{}",
+            r.json
+        );
+    }
+    let r = reset_mail(&gw, "bob@example.test", None).await;
+    assert_limited(&r, "registernewpassword");
+    // Another address has its own budget.
+    let r = reset_mail(&gw, "alice@example.test", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        received(&v4s).await.len(),
+        3,
+        "the refused call was not forwarded"
+    );
+    let m = metrics_text(&gw).await;
+    assert!(
+        m.lines()
+            .any(|l| l
+                == r#"gateway_rate_limited_total{action="registernewpassword",key="email"} 1"#),
+        "{m}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_ip_limits_use_the_socket_unless_the_peer_is_a_trusted_proxy() {
+    let v4s = v4_accepting().await;
+    let limits = "[rate_limits]\nreset_mail_per_ip_per_hour = 1\n";
+    // Untrusted peer: X-Forwarded-For is the client's own claim and is ignored.
+    let gw = common::gateway_with(&format!("{TENANT}{limits}"), Some(&v4s.uri())).await;
+    let r = reset_mail(&gw, "a@example.test", Some("1.1.1.1")).await;
+    assert_eq!(r.status, 200);
+    let r = reset_mail(&gw, "b@example.test", Some("2.2.2.2")).await;
+    assert_limited(&r, "registernewpassword");
+    gw.shutdown().await;
+
+    // Loopback is a trusted proxy: the right-most untrusted address is the client.
+    let gw = common::gateway_with(
+        &format!("trusted_proxies = [\"127.0.0.0/8\"]\n{TENANT}{limits}"),
+        Some(&v4s.uri()),
+    )
+    .await;
+    for (email, xff) in [
+        ("a@example.test", "9.9.9.9, 1.1.1.1"),
+        ("b@example.test", "1.1.1.1, 2.2.2.2"),
+    ] {
+        let r = reset_mail(&gw, email, Some(xff)).await;
+        assert_eq!(r.status, 200, "{xff}: {}", r.json);
+    }
+    // 1.1.1.1 as the client again (a forged left part does not help).
+    let r = reset_mail(&gw, "c@example.test", Some("6.6.6.6, 1.1.1.1")).await;
+    assert_limited(&r, "registernewpassword");
+    let m = metrics_text(&gw).await;
+    assert!(
+        m.contains(r#"gateway_rate_limited_total{action="registernewpassword",key="ip"} 1"#),
+        "{m}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn password_changes_are_limited_per_user_and_per_confirmation_id() {
+    let v4s = v4_accepting().await;
+    let gw = common::gateway_with(
+        &format!("{TENANT}[rate_limits]\npassword_per_user_per_hour = 1\n"),
+        Some(&v4s.uri()),
+    )
+    .await;
+    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change.clone(),
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change.clone(),
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_limited(&r, "updatechangepassword");
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change,
+        &jwt("1002"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "another user");
+
+    let finish = json!({"password": PASSWORD});
+    let r = call(
+        &gw,
+        "action=activatenewpassword&id=abc",
+        finish.clone(),
+        "Bearer s",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    // The old alias and its `cid` name the same id.
+    let r = call(
+        &gw,
+        "action=activate&cid=abc",
+        finish.clone(),
+        "Bearer s",
+        None,
+    )
+    .await;
+    assert_limited(&r, "activate");
+    let r = call(
+        &gw,
+        "action=activatenewpassword&id=other",
+        finish,
+        "Bearer s",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(received(&v4s).await.len(), 4);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_key_table_is_bounded() {
+    let v4s = v4_accepting().await;
+    let gw = common::gateway_with(
+        &format!(
+            "{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 1\nreset_mail_per_ip_per_hour = 0\nmax_keys = 2\n"
+        ),
+        Some(&v4s.uri()),
+    )
+    .await;
+    for email in ["a@example.test", "b@example.test"] {
+        assert_eq!(reset_mail(&gw, email, None).await.status, 200);
+    }
+    // Both keys still hold state (their budget is spent): a third does not fit.
+    let r = reset_mail(&gw, "c@example.test", None).await;
+    assert_limited(&r, "registernewpassword");
+    assert_eq!(received(&v4s).await.len(), 2);
+    gw.shutdown().await;
+}
+
+/// The legacy backend sends the same mails: legacy (and shadow) mode is limited alike.
+#[tokio::test]
+async fn calls_the_legacy_backend_answers_are_limited_too() {
+    let legacy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"status":"OK"}"#))
+        .mount(&legacy)
+        .await;
+    let gw = common::gateway_with(
+        &format!(
+            "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 1\npassword_per_user_per_hour = 1\n",
+            legacy.uri()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(reset_mail(&gw, "bob@example.test", None).await.status, 200);
+    let r = reset_mail(&gw, "Bob@Example.test", None).await;
+    assert_limited(&r, "registernewpassword");
+    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change.clone(),
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = call(
+        &gw,
+        "action=updatechangepassword",
+        change,
+        &jwt("1001"),
+        None,
+    )
+    .await;
+    assert_limited(&r, "updatechangepassword");
+    assert_eq!(received(&legacy).await.len(), 2);
+    gw.shutdown().await;
+}
