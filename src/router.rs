@@ -246,7 +246,7 @@ where
     // there is one, in translate mode too: other methods on the User API route, actions the
     // mapping does not know.
     let untranslated = match m.route {
-        shadow::Route::UserApi => parts.method != rt.mappings.user_api.method,
+        shadow::Route::UserApi => !rt.mappings.user_api.allows(&parts.method),
         shadow::Route::Registry => m
             .action
             .as_deref()

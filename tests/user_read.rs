@@ -318,7 +318,7 @@ async fn a_read_without_a_token_is_401_and_other_missing_headers_are_named() {
 
 async fn sandbox_events(gw: &legacy_gateway::Running) -> Vec<Value> {
     client()
-        .get(format!("{}/_gateway/sandbox/events", gw.url()))
+        .get(common::admin(gw, "sandbox/events"))
         .send()
         .await
         .unwrap()
@@ -341,7 +341,7 @@ fn event_ids(events: &[Value]) -> Vec<i64> {
 async fn to_legacy(gw: &legacy_gateway::Running, events: &[Value]) -> Vec<String> {
     let body: String = events.iter().map(|e| format!("{e}\n")).collect();
     let text = client()
-        .post(format!("{}/_gateway/events/to-legacy", gw.url()))
+        .post(common::admin(gw, "events/to-legacy"))
         .body(body)
         .send()
         .await
@@ -486,7 +486,7 @@ const LEGACY_BYTES: &str = r#"{"Code":0,"Errors":[],"Result":{"CustomerRegistrat
 async fn report_row(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..250 {
         let r: Value = client()
-            .get(format!("{}/_gateway/shadow", gw.url()))
+            .get(common::admin(gw, "shadow"))
             .send()
             .await
             .unwrap()
