@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `sandbox`, `events`. Every flag of `serve` can also be
+//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`. Every flag of `serve` can also be
 //! set in the environment (`LEGACY_GATEWAY_*`), which wins over the configuration file.
 
 use std::net::SocketAddr;
@@ -31,6 +31,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Translate event records (JSON lines) between legacy and v4 codes.
     Events(EventsArgs),
+    /// Ask a running gateway for `/_gateway/healthz`; exit 0 when it answers 200 (for a
+    /// container `HEALTHCHECK`: the image has no curl).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`); `main.rs` only calls it.
+//!   [`healthcheck`]: the container probe command (no curl in the image).
 //! - [`config`]: the configuration file, flags and environment, checked into [`config::Config`].
 //! - [`source`]: TOML files read with errors that name file, line and field.
 //! - [`mapping`]: the files under `mappings/` (routes, fields, error tables, events), checked.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod healthcheck;
 pub mod identity;
 pub mod layers;
 pub mod legacy;
