@@ -17,6 +17,7 @@
 //! - [`router`]: which route a request is for; 404/405.
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
 //! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
+//!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
 //! - [`server`]: the hyper accept loop and graceful shutdown.
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod events;
 pub mod gateway;
 pub mod healthcheck;
 pub mod identity;
+pub mod instance;
 pub mod layers;
 pub mod legacy;
 pub mod logging;

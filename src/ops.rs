@@ -30,7 +30,7 @@ where
         (Method::GET, "/_gateway/metrics") => text(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            gw.metrics.render(),
+            crate::instance::render_metrics(gw),
         ),
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
             StatusCode::OK,

@@ -202,6 +202,19 @@ impl Shadow {
         }
     }
 
+    /// Copies running or waiting for a permit now.
+    pub fn queue_depth(&self) -> usize {
+        self.in_system.load(Ordering::Acquire)
+    }
+
+    /// Whether the route's kill switch pauses its copies now.
+    pub fn kill_switch_engaged(&self, route: &str) -> bool {
+        self.lock()
+            .kill
+            .get(route)
+            .is_some_and(|k| k.paused(Instant::now()))
+    }
+
     /// The summary per route and tenant, with the most frequent differing paths.
     pub fn report(&self, rt: &Runtime) -> Value {
         let st = self.lock();
