@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Base URL of the legacy user-registry backend (legacy and shadow modes).
     #[arg(long, env = "LEGACY_GATEWAY_REGISTRY_API")]
     pub registry_api: Option<String>,
+    /// Reload when the configuration or mapping files change (a Kubernetes ConfigMap update).
+    #[arg(long, env = "LEGACY_GATEWAY_WATCH_CONFIG")]
+    pub watch_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +147,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     runtime().block_on(async move {
         match crate::start_with(config, mappings, o, crate::server::shutdown_signal()).await {
             Ok(running) => {
+                if args.watch_config {
+                    if let Err(e) = crate::watch::spawn(&running.gateway) {
+                        running.shutdown().await;
+                        return fail(&e);
+                    }
+                }
                 running.wait().await;
                 tracing::info!("stopped");
                 ExitCode::SUCCESS

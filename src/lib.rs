@@ -19,7 +19,7 @@
 //! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
-//! - [`server`]: the hyper accept loop and graceful shutdown.
+//! - [`server`]: the hyper accept loop and graceful shutdown. [`watch`]: reload on file change.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -52,6 +52,7 @@ pub mod stack;
 pub mod tenant;
 pub mod translate;
 pub mod upstream;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -69,8 +69,13 @@ pub fn dead_url() -> String {
 /// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
 /// The Prometheus text of `GET /_gateway/metrics`.
 pub async fn metrics_text(gw: &Running) -> String {
+    metrics_text_at(&gw.url()).await
+}
+
+/// The Prometheus text of `GET /_gateway/metrics` of the gateway at `url`.
+pub async fn metrics_text_at(url: &str) -> String {
     client()
-        .get(format!("{}/_gateway/metrics", gw.url()))
+        .get(format!("{url}/_gateway/metrics"))
         .send()
         .await
         .expect("metrics answered")
