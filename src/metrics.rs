@@ -112,6 +112,8 @@ struct Fleet {
     shadow_queue_depth: Gauge,
     shadow_queue_capacity: Gauge,
     kill_switch: Family<RouteOnly, Gauge>,
+    /// The hash `config_info` shows, for pages that name it.
+    hash: std::sync::Mutex<String>,
 }
 
 impl Fleet {
@@ -135,6 +137,7 @@ impl Fleet {
             shadow_queue_depth: Gauge::default(),
             shadow_queue_capacity: Gauge::default(),
             kill_switch: Family::default(),
+            hash: std::sync::Mutex::new(String::new()),
         };
         // Both series from the start, so `increase()` sees the first failure.
         for result in ["success", "failure"] {
@@ -285,6 +288,7 @@ impl Metrics {
     /// A configuration was loaded (at start or by a reload): its hash becomes the one
     /// `gateway_config_info` reports, and the success time is now.
     pub fn config_loaded(&self, hash: &str, reload: bool) {
+        *self.fleet.hash.lock().unwrap_or_else(|e| e.into_inner()) = hash.to_string();
         self.fleet.config_info.clear();
         self.fleet
             .config_info
@@ -303,6 +307,15 @@ impl Metrics {
                 .get_or_create(&ReloadLabels { result: "success" })
                 .inc();
         }
+    }
+
+    /// The hash of the configuration in use (as `gateway_config_info` reports it).
+    pub fn config_hash(&self) -> String {
+        self.fleet
+            .hash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A reload was refused; the running configuration (and its hash) stays.
