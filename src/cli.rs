@@ -139,7 +139,21 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    crate::logging::init(config.log_format);
+    // Before any runtime: the OTLP exporter's client runs on a thread of its own. Dropped
+    // (flushing the last spans) after the runtime has stopped.
+    let (_telemetry, otel) = match crate::telemetry::init(
+        config.telemetry.otlp_endpoint.as_deref(),
+        config.telemetry.service_name.as_deref(),
+        config.telemetry.sample_ratio,
+    ) {
+        Ok(Some((t, layer))) => (Some(t), Some(layer)),
+        Ok(None) => (None, None),
+        Err(e) => return fail(&e),
+    };
+    crate::logging::init_with(config.log_format, otel);
+    if let Some(t) = &_telemetry {
+        t.log_started();
+    }
     let mappings = match Mappings::load(config.mappings_dir.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(&e),

@@ -54,6 +54,21 @@ pub struct Config {
     pub registry_api_url: Option<reqwest::Url>,
     pub modes: Modes,
     pub shadow: ShadowConfig,
+    /// `[telemetry]`: OpenTelemetry traces; the standard `OTEL_*` variables win. Read at
+    /// start only.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]` keys (issue #17): off unless an endpoint is set here or in the environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL (`/v1/traces` is appended), like `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// Like `OTEL_SERVICE_NAME` [default: legacy-gateway].
+    pub service_name: Option<String>,
+    /// Share of traces kept (0..=1), like `OTEL_TRACES_SAMPLER_ARG` [default: 1].
+    pub sample_ratio: Option<f64>,
 }
 
 /// What happens to a call (SPEC 3): answered by v4 through translation, by the legacy backend
@@ -215,6 +230,8 @@ struct RawConfig {
     modes: Vec<Spanned<ModeRule>>,
     #[serde(default)]
     shadow: RawShadow,
+    #[serde(default)]
+    telemetry: TelemetryConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -605,6 +622,7 @@ impl Config {
                 rules,
             },
             shadow,
+            telemetry: raw.telemetry,
         })
     }
 }

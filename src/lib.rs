@@ -19,6 +19,7 @@
 //! - [`ops`]: `/_gateway/` endpoints. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
+//! - [`telemetry`]: OpenTelemetry traces (off by default; hooks cost nothing when off).
 //! - [`server`]: the hyper accept loop and graceful shutdown. [`watch`]: reload on file change.
 #![forbid(unsafe_code)]
 
@@ -49,6 +50,7 @@ pub mod server;
 pub mod shadow;
 pub mod source;
 pub mod stack;
+pub mod telemetry;
 pub mod tenant;
 pub mod translate;
 pub mod upstream;

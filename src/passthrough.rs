@@ -110,6 +110,7 @@ impl LegacyBackend {
         *req.uri_mut() = uri;
         *req.headers_mut() = parts.headers.clone();
         strip_hop_by_hop(req.headers_mut());
+        crate::telemetry::inject(req.headers_mut());
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();

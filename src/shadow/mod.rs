@@ -249,6 +249,9 @@ impl Shadow {
             shadow.count(gw, route, &call.tenant, "dropped", |s| s.dropped += 1);
             return;
         }
+        // A child of the request span, when traces are exported: the copy runs later.
+        let span =
+            crate::telemetry::enabled().then(|| crate::telemetry::shadow_span(route, &call.tenant));
         let copy = {
             let gw = gw.clone();
             let rt = rt.clone();
@@ -257,6 +260,14 @@ impl Shadow {
                 run_copy(&gw, &rt, call, legacy_status, legacy_body).await;
                 drop(permit);
                 gw.shadow.in_system.fetch_sub(1, Ordering::AcqRel);
+            }
+        };
+        let copy = {
+            use futures_util::FutureExt;
+            use tracing::Instrument;
+            match span {
+                Some(span) => copy.instrument(span).left_future(),
+                None => copy.right_future(),
             }
         };
         match shadow.lane.get_or_init(Lane::start) {
