@@ -63,7 +63,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LEGACY_GATEWAY_REGISTRY_API")]
     pub registry_api: Option<String>,
     /// Reload when the configuration or mapping files change (a Kubernetes ConfigMap update).
-    #[arg(long, env = "LEGACY_GATEWAY_WATCH_CONFIG")]
+    #[arg(
+        long,
+        env = "LEGACY_GATEWAY_WATCH_CONFIG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub watch_config: bool,
 }
 

@@ -126,4 +126,14 @@ async fn watching_needs_a_configuration_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+    // The same from the environment (any boolish value).
+    let out = tokio::process::Command::new(common::binary::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("LEGACY_GATEWAY_CONFIG")
+        .env("LEGACY_GATEWAY_WATCH_CONFIG", "1")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
 }
