@@ -11,10 +11,11 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::mapping;
 
-/// The first 16 hex digits of the SHA-256 of the configuration file's bytes followed by the
-/// four mapping files in use (the built-in copies when no directory is configured). An
-/// operator can reproduce it by hand; environment overrides are not part of it (they are the
-/// same for every pod of a Deployment).
+/// The first 16 hex digits of the SHA-256 over the configuration file's bytes and the four
+/// mapping files in use (the built-in copies when no directory is configured), each preceded
+/// by its length as 8 big-endian bytes so no two different sets of files run together into
+/// the same input. Environment overrides are not part of it: they are the same for every pod
+/// of a Deployment, and the drift it exists to show is a file that reached some pods only.
 pub fn config_hash(config: &Config) -> String {
     let mut ctx = Context::new(&SHA256);
     let mut add = |bytes: &[u8]| {
