@@ -1,7 +1,21 @@
 # Multi-stage: build with the full toolchain, run from a small image as a non-root user.
 FROM rust:1-bookworm AS build
 WORKDIR /src
+
+# Dependency layer: the manifests alone, with empty sources, so the ~300 crates compile once
+# and stay cached until Cargo.toml or Cargo.lock change (an edit under src/ reuses them).
 COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src/bin benches \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && echo 'fn main() {}' > benches/events.rs \
+ && echo 'fn main() {}' > benches/translate.rs \
+ && cargo build --release --locked --bin legacy-gateway \
+ && rm -rf src benches target/release/.fingerprint/legacy-gateway-* \
+           target/release/deps/legacy_gateway-* target/release/deps/liblegacy_gateway-* \
+           target/release/legacy-gateway
+
+# The gateway itself.
 COPY src ./src
 COPY mappings ./mappings
 COPY openapi ./openapi
@@ -9,15 +23,22 @@ COPY benches ./benches
 RUN cargo build --release --locked --bin legacy-gateway
 
 FROM debian:bookworm-slim
+# ca-certificates only: upstream TLS uses the webpki roots built in, but an operator's
+# `upstream.ca_file` may point into /etc/ssl. No curl: `legacy-gateway healthcheck` probes.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home gateway
+ && useradd --system --uid 10001 --no-create-home gateway \
+ && mkdir -p /var/log/legacy-gateway \
+ && chown 10001:10001 /var/log/legacy-gateway
 COPY --from=build /src/target/release/legacy-gateway /usr/local/bin/legacy-gateway
 # The mapping files are built into the binary; this copy is for operators who mount or edit
 # their own (LEGACY_GATEWAY_MAPPINGS=/etc/legacy-gateway/mappings).
 COPY mappings /etc/legacy-gateway/mappings
-USER gateway
+# The shadow diff file (`shadow.diff_file = "/var/log/legacy-gateway/shadow-diffs.jsonl"`)
+# is written here by the runtime user; mount a volume on it to keep the file.
+VOLUME ["/var/log/legacy-gateway"]
+USER 10001:10001
 ENV LEGACY_GATEWAY_LISTEN=0.0.0.0:8080 \
     LEGACY_GATEWAY_LOG_FORMAT=json
 # Probes: GET /_gateway/healthz (liveness), GET /_gateway/readyz (readiness), on 8080 and 9901.
@@ -25,5 +46,7 @@ ENV LEGACY_GATEWAY_LISTEN=0.0.0.0:8080 \
 # loopback unless LEGACY_GATEWAY_ADMIN_LISTEN=0.0.0.0:9901 is set, which also needs
 # LEGACY_GATEWAY_ADMIN_TOKEN; publish it only privately (-p 127.0.0.1:9901:9901), never to clients.
 EXPOSE 8080 9901
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/legacy-gateway", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/legacy-gateway"]
 CMD ["serve"]

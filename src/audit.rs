@@ -34,6 +34,11 @@ pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
         "translated operation"
     );
     metrics.audit(op.route, op.legacy_event, v4, op.outcome);
+    crate::telemetry::annotate(&[
+        ("gateway.legacy_event", op.legacy_event),
+        ("gateway.v4_events", v4),
+        ("gateway.outcome", op.outcome),
+    ]);
 }
 
 /// One record per legacy event of an operation, in order: a v4 `{id}` call stands for its

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `sandbox`, `events`. Every flag of `serve` can also be
+//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`. Every flag of `serve` can also be
 //! set in the environment (`LEGACY_GATEWAY_*`), which wins over the configuration file.
 
 use std::net::SocketAddr;
@@ -31,6 +31,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Translate event records (JSON lines) between legacy and v4 codes.
     Events(EventsArgs),
+    /// Ask a running gateway for `/_gateway/healthz`; exit 0 when it answers 200 (for a
+    /// container `HEALTHCHECK`: the image has no curl).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +70,13 @@ pub struct ServeArgs {
     /// token comes from `LEGACY_GATEWAY_ADMIN_TOKEN` or `admin_token_file`.
     #[arg(long, env = "LEGACY_GATEWAY_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Reload when the configuration or mapping files change (a Kubernetes ConfigMap update).
+    #[arg(
+        long,
+        env = "LEGACY_GATEWAY_WATCH_CONFIG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub watch_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,7 +160,21 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let _log = crate::logging::init(config.log_format);
+    // Before any runtime: the OTLP exporter's client runs on a thread of its own. Dropped
+    // (flushing the last spans) after the runtime has stopped.
+    let (_telemetry, otel) = match crate::telemetry::init(
+        config.telemetry.otlp_endpoint.as_deref(),
+        config.telemetry.service_name.as_deref(),
+        config.telemetry.sample_ratio,
+    ) {
+        Ok(Some((t, layer))) => (Some(t), Some(layer)),
+        Ok(None) => (None, None),
+        Err(e) => return fail(&e),
+    };
+    let _log = crate::logging::init_with(config.log_format, otel);
+    if let Some(t) = &_telemetry {
+        t.log_started();
+    }
     let mappings = match Mappings::load(config.mappings_dir.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(&e),
@@ -158,6 +182,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     runtime().block_on(async move {
         match crate::start_with(config, mappings, o, crate::server::shutdown_signal()).await {
             Ok(running) => {
+                if args.watch_config {
+                    if let Err(e) = crate::watch::spawn(&running.gateway) {
+                        running.shutdown().await;
+                        return fail(&e);
+                    }
+                }
                 running.wait().await;
                 tracing::info!("stopped");
                 ExitCode::SUCCESS

@@ -67,6 +67,9 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, ingress).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[telemetry]`: OpenTelemetry traces; the standard `OTEL_*` variables win. Read at
+    /// start only.
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[rate_limits]`: calls per hour for each key (0: no limit), and the keys kept per limiter.
@@ -104,6 +107,18 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// `[telemetry]` keys (issue #17): off unless an endpoint is set here or in the environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL (`/v1/traces` is appended), like `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// Like `OTEL_SERVICE_NAME` [default: legacy-gateway].
+    pub service_name: Option<String>,
+    /// Share of traces kept (0..=1), like `OTEL_TRACES_SAMPLER_ARG` [default: 1].
+    pub sample_ratio: Option<f64>,
 }
 
 /// What happens to a call (SPEC 3): answered by v4 through translation, by the legacy backend
@@ -304,6 +319,8 @@ struct RawConfig {
     rate_limits: Option<Spanned<RateLimitConfig>>,
     #[serde(default)]
     trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    telemetry: TelemetryConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -816,6 +833,7 @@ impl Config {
             shadow,
             rate_limits,
             trusted_proxies,
+            telemetry: raw.telemetry,
         })
     }
 }

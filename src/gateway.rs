@@ -243,6 +243,7 @@ impl Gateway {
         overrides: Overrides,
         sandbox_url: Option<reqwest::Url>,
     ) -> Arc<Self> {
+        metrics.config_loaded(&crate::instance::config_hash(&runtime.config), false);
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
@@ -280,6 +281,16 @@ impl Gateway {
     /// On any error the running configuration stays, and the error says what is wrong.
     pub async fn reload(&self) -> Result<(), String> {
         let _one_at_a_time = self.reload_lock.lock().await;
+        let result = self.reload_locked().await;
+        match &result {
+            Ok(hash) => self.metrics.config_loaded(hash, true),
+            Err(_) => self.metrics.reload_failed(),
+        }
+        result.map(|_| ())
+    }
+
+    /// The reload itself; returns the new configuration hash.
+    async fn reload_locked(&self) -> Result<String, String> {
         let current = self.runtime();
         let config = Config::load(current.config.file.as_deref(), &self.overrides)
             .map_err(|e| e.to_string())?;
@@ -303,8 +314,9 @@ impl Gateway {
             self.metrics.clone(),
         )
         .await?;
+        let hash = crate::instance::config_hash(&runtime.config);
         self.runtime.store(Arc::new(runtime));
-        tracing::info!("configuration reloaded");
-        Ok(())
+        tracing::info!(config_hash = %hash, "configuration reloaded");
+        Ok(hash)
     }
 }

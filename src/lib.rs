@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`); `main.rs` only calls it.
+//!   [`healthcheck`]: the container probe command (no curl in the image).
 //! - [`config`]: the configuration file, flags and environment, checked into [`config::Config`].
 //! - [`source`]: TOML files read with errors that name file, line and field.
 //! - [`mapping`]: the files under `mappings/` (routes, fields, error tables, events), checked.
@@ -17,8 +18,10 @@
 //! - [`stack`] and [`layers`]: the tower middleware, in order.
 //! - [`ratelimit`]: the limits on calls that send mail or change passwords.
 //! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
+//!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
-//! - [`server`]: the hyper accept loop and graceful shutdown.
+//! - [`telemetry`]: OpenTelemetry traces (off by default; hooks cost nothing when off).
+//! - [`server`]: the hyper accept loop and graceful shutdown. [`watch`]: reload on file change.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -29,7 +32,9 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod healthcheck;
 pub mod identity;
+pub mod instance;
 pub mod layers;
 pub mod legacy;
 pub mod logging;
@@ -48,9 +53,11 @@ pub mod server;
 pub mod shadow;
 pub mod source;
 pub mod stack;
+pub mod telemetry;
 pub mod tenant;
 pub mod translate;
 pub mod upstream;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;

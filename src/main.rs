@@ -18,5 +18,6 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::check(a),
         Command::Sandbox(a) => cli::sandbox(a),
         Command::Events(a) => cli::events(a),
+        Command::Healthcheck(a) => legacy_gateway::healthcheck::run(a),
     }
 }

@@ -31,7 +31,7 @@ where
             StatusCode::OK,
             // What prometheus-client writes: OpenMetrics text, ending in `# EOF`.
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            gw.metrics.render(),
+            crate::instance::render_metrics(gw),
         ),
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
             StatusCode::OK,
@@ -43,6 +43,8 @@ where
             "application/json",
             include_str!("../openapi/registry.json").to_string(),
         ),
+        (Method::GET, "/_gateway/shadow") if wants_html(req.headers()) => shadow_page(gw),
+        (Method::GET, "/_gateway/shadow.html") => shadow_page(gw),
         (Method::GET, "/_gateway/shadow") => {
             json_response(StatusCode::OK, &gw.shadow.report(&gw.runtime()))
         }
@@ -87,6 +89,7 @@ fn allowed(path: &str) -> Option<&'static str> {
         | "/_gateway/readyz"
         | "/_gateway/metrics"
         | "/_gateway/shadow"
+        | "/_gateway/shadow.html"
         | "/_gateway/openapi/user-api.json"
         | "/_gateway/openapi/registry.json"
         | "/_gateway/sandbox/events"
@@ -96,6 +99,44 @@ fn allowed(path: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// A browser asks for HTML; scripts and `curl` (no Accept, or `*/*`) keep getting JSON.
+fn wants_html(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+}
+
+/// The shadow report as a page; its headers forbid anything not inline (see `shadow::page`).
+fn shadow_page(gw: &Gateway) -> Response<Body> {
+    let rt = gw.runtime();
+    let hash = gw.metrics.config_hash();
+    let html = crate::shadow::page::render(
+        &gw.shadow.view(&rt),
+        &crate::shadow::page::Meta {
+            version: env!("CARGO_PKG_VERSION"),
+            config_hash: &hash,
+            now: std::time::SystemTime::now(),
+        },
+    );
+    let mut resp = text(StatusCode::OK, "text/html; charset=utf-8", html);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
+    resp
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {

@@ -131,6 +131,7 @@ impl LegacyBackend {
         if how.identity_encoding {
             req.headers_mut().remove(header::ACCEPT_ENCODING);
         }
+        crate::telemetry::inject(req.headers_mut());
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();

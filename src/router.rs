@@ -162,12 +162,20 @@ where
         (shadow::Route::Registry, Mode::Shadow) => "registry.shadow",
         (shadow::Route::Registry, Mode::Legacy) => "registry.legacy",
     };
+    crate::telemetry::annotate(&[
+        ("gateway.route", m.route.name()),
+        ("gateway.mode", label),
+        ("gateway.tenant", &m.tenant),
+    ]);
     let mut resp = match mode {
         Mode::Translate => translate(&gw, rt.clone(), &m, parts, body).await,
         Mode::Legacy => legacy(&gw, &rt, family, parts, body).await,
         Mode::Shadow => shadowed(gw.shared(), &rt, family, m, parts, body).await,
     };
     resp.extensions_mut().insert(RouteLabel(label));
+    if crate::telemetry::enabled() {
+        crate::telemetry::annotate(&[("http.response.status_code", resp.status().as_str())]);
+    }
     resp
 }
 

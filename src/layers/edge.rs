@@ -152,6 +152,28 @@ where
             )
         };
 
+        // A span only when something reads it: `debug` logs, or exported traces, where it
+        // continues the client's trace (`traceparent`).
+        let span = if crate::telemetry::enabled() {
+            let span = tracing::info_span!(
+                "request",
+                method = %seen.method,
+                path = %seen.uri.path(),
+                request_id = ?seen.request_id,
+            );
+            crate::telemetry::adopt_parent(&span, req.headers());
+            span
+        } else if tracing::enabled!(target: "legacy_gateway::access", tracing::Level::DEBUG) {
+            tracing::debug_span!(
+                target: "legacy_gateway::access",
+                "request",
+                method = %seen.method,
+                path = %seen.uri.path(),
+                request_id = ?seen.request_id,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -166,17 +188,6 @@ where
                 Ok(fut) => Some(Ok(fut)),
                 Err(_) => Some(Err(())),
             }
-        };
-        let span = if tracing::enabled!(target: "legacy_gateway::access", tracing::Level::DEBUG) {
-            tracing::debug_span!(
-                target: "legacy_gateway::access",
-                "request",
-                method = %seen.method,
-                path = %seen.uri.path(),
-                request_id = ?seen.request_id,
-            )
-        } else {
-            tracing::Span::none()
         };
         let fut = async move {
             // Moved in whole (not only the field written below), so dropping the future

@@ -156,6 +156,7 @@ where
         })
         .or_else(|| rt.sandbox.then(|| SANDBOX_SERVICE_TOKEN.to_string()));
     let mut headers = v4_headers(&rt, tenant, auth.as_deref(), &request_id);
+    crate::telemetry::forward_client_headers(&parts.headers, &mut headers);
     if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
         headers.insert(SHADOW_OF, v);
     }

@@ -114,7 +114,7 @@ pub(crate) fn forward_headers(
     request_id: &str,
 ) -> Result<HeaderMap, GatewayError> {
     // Sized for the allow-list plus the three set below: no rehash while filling it.
-    let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 3);
+    let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 5);
     let blank = |v: &HeaderValue| v.as_bytes().trim_ascii().is_empty();
     if !incoming
         .get_all(header::AUTHORIZATION)
@@ -142,6 +142,7 @@ pub(crate) fn forward_headers(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         out.insert(REQUEST_ID, v);
     }
+    crate::telemetry::forward_client_headers(incoming, &mut out);
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -14,6 +14,7 @@ pub mod compare;
 pub mod diffs;
 pub mod killswitch;
 pub mod lane;
+pub mod page;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +45,13 @@ pub const SHADOW_OF: HeaderName = HeaderName::from_static("x-shadow-of");
 const MAX_ROWS: usize = 1000;
 /// Distinct differing paths kept per row.
 const MAX_PATHS: usize = 100;
+/// Differing paths per row that keep one (masked, shortened) example difference.
+const MAX_EXAMPLES: usize = 20;
+/// An example is cut to this many characters of JSON.
+const EXAMPLE_CHARS: usize = 400;
+/// The match-ratio history: one bucket per minute, the last three hours, per row.
+const HISTORY_BUCKET_SECS: u64 = 60;
+const HISTORY_BUCKETS: usize = 180;
 
 /// Which legacy API a shadowed call belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +82,63 @@ pub struct Stats {
     pub paused: u64,
     #[serde(skip)]
     paths: HashMap<String, u64>,
+    /// One masked example difference for the first `MAX_EXAMPLES` paths seen.
+    #[serde(skip)]
+    examples: HashMap<String, String>,
+    #[serde(skip)]
+    history: std::collections::VecDeque<Bucket>,
+}
+
+/// Copies compared and matched during one minute (`start`: Unix seconds).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start: u64,
+    pub compared: u64,
+    pub matched: u64,
+}
+
+impl Stats {
+    fn record_history(&mut self, matched: bool) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let start = now - now % HISTORY_BUCKET_SECS;
+        if self.history.back().is_none_or(|b| b.start != start) {
+            if self.history.len() == HISTORY_BUCKETS {
+                self.history.pop_front();
+            }
+            self.history.push_back(Bucket {
+                start,
+                ..Bucket::default()
+            });
+        }
+        if let Some(b) = self.history.back_mut() {
+            b.compared += 1;
+            b.matched += u64::from(matched);
+        }
+    }
+}
+
+/// One row of the shadow page: a route and tenant's figures, its most frequent differing
+/// paths (count and a masked example each) and its match-ratio history.
+#[derive(Debug, Clone)]
+pub struct RowView {
+    pub route: String,
+    pub tenant: String,
+    pub stats: Stats,
+    pub top_paths: Vec<(String, u64, Option<String>)>,
+    pub history: Vec<Bucket>,
+}
+
+/// Everything the shadow page shows, taken under the lock once.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub rows: Vec<RowView>,
+    /// Route → (paused now, trips so far), for both routes.
+    pub kill_switches: Vec<(&'static str, bool, u64)>,
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub diff_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -190,6 +255,9 @@ impl Shadow {
             shadow.count(gw, route, &call.tenant, "dropped", |s| s.dropped += 1);
             return;
         }
+        // A child of the request span, when traces are exported: the copy runs later.
+        let span =
+            crate::telemetry::enabled().then(|| crate::telemetry::shadow_span(route, &call.tenant));
         let copy = {
             let gw = gw.clone();
             let rt = rt.clone();
@@ -200,11 +268,75 @@ impl Shadow {
                 gw.shadow.in_system.fetch_sub(1, Ordering::AcqRel);
             }
         };
+        let copy = {
+            use futures_util::FutureExt;
+            use tracing::Instrument;
+            match span {
+                Some(span) => copy.instrument(span).left_future(),
+                None => copy.right_future(),
+            }
+        };
         match shadow.lane.get_or_init(Lane::start) {
             Some(lane) => lane.spawn(copy),
             None => {
                 tokio::spawn(copy);
             }
+        }
+    }
+
+    /// Copies running or waiting for a permit now.
+    pub fn queue_depth(&self) -> usize {
+        self.in_system.load(Ordering::Acquire)
+    }
+
+    /// Whether the route's kill switch pauses its copies now.
+    pub fn kill_switch_engaged(&self, route: &str) -> bool {
+        self.lock()
+            .kill
+            .get(route)
+            .is_some_and(|k| k.paused(Instant::now()))
+    }
+
+    /// What the shadow page shows (`page::render`).
+    pub fn view(&self, rt: &Runtime) -> View {
+        let st = self.lock();
+        let now = Instant::now();
+        let rows = st
+            .rows
+            .iter()
+            .map(|((route, tenant), s)| RowView {
+                route: route.clone(),
+                tenant: tenant.clone(),
+                top_paths: top_paths(s, 10)
+                    .into_iter()
+                    .map(|(p, n)| (p.clone(), *n, s.examples.get(p).cloned()))
+                    .collect(),
+                history: s.history.iter().copied().collect(),
+                stats: Stats {
+                    paths: HashMap::new(),
+                    examples: HashMap::new(),
+                    history: Default::default(),
+                    ..s.clone()
+                },
+            })
+            .collect();
+        let kill_switches = [Route::UserApi, Route::Registry]
+            .into_iter()
+            .map(|r| {
+                let k = st.kill.get(r.name());
+                (
+                    r.name(),
+                    k.is_some_and(|k| k.paused(now)),
+                    k.map_or(0, |k| k.trips),
+                )
+            })
+            .collect();
+        View {
+            rows,
+            kill_switches,
+            queue_depth: self.queue_depth(),
+            queue_capacity: rt.config.shadow.max_concurrency + rt.config.shadow.max_queue,
+            diff_file: rt.config.shadow.diff_file.clone(),
         }
     }
 
@@ -216,14 +348,12 @@ impl Shadow {
             .rows
             .iter()
             .map(|((route, tenant), s)| {
-                let mut paths: Vec<(&String, &u64)> = s.paths.iter().collect();
-                paths.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let paths = top_paths(s, 10);
                 let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
                 v["route"] = json!(route);
                 v["tenant"] = json!(tenant);
                 v["top_differing_paths"] = json!(paths
                     .iter()
-                    .take(10)
                     .map(|(p, n)| json!({"path": p, "count": n}))
                     .collect::<Vec<_>>());
                 v
@@ -240,6 +370,24 @@ impl Shadow {
             "in_flight": self.in_system.load(Ordering::Acquire),
             "diff_file": rt.config.shadow.diff_file,
         })
+    }
+}
+
+/// The `n` most frequent differing paths of a row, most frequent first.
+fn top_paths(s: &Stats, n: usize) -> Vec<(&String, &u64)> {
+    let mut paths: Vec<(&String, &u64)> = s.paths.iter().collect();
+    paths.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    paths.truncate(n);
+    paths
+}
+
+/// One masked difference as the page shows it (`legacy … → v4 …`, values as JSON), cut to
+/// `EXAMPLE_CHARS`.
+fn example_text(masked: &Value) -> String {
+    let text = format!("legacy {} → v4 {}", masked["legacy"], masked["v4"]);
+    match text.char_indices().nth(EXAMPLE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -362,6 +510,17 @@ async fn run_copy(
     }
     let row = st.row(route, &call.tenant);
     row.compared += 1;
+    row.record_history(differences.is_empty());
+    if let Some(record) = &record {
+        for d in record["differences"].as_array().into_iter().flatten() {
+            let Some(path) = d["path"].as_str() else {
+                continue;
+            };
+            if row.examples.len() < MAX_EXAMPLES && !row.examples.contains_key(path) {
+                row.examples.insert(path.to_string(), example_text(d));
+            }
+        }
+    }
     if v4_error {
         row.v4_errors += 1;
     }

@@ -132,6 +132,7 @@ impl Upstream {
         *req.method_mut() = call.method;
         *req.uri_mut() = uri;
         *req.headers_mut() = call.headers;
+        crate::telemetry::inject(req.headers_mut());
         let (resp, lease) = self.client.request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "upstream call failed");
             UpstreamError::Unreachable
@@ -156,6 +157,18 @@ pub async fn observed<T>(
     status: impl Fn(&T) -> StatusCode,
 ) -> Result<T, UpstreamError> {
     let started = Instant::now();
+    if crate::telemetry::enabled() {
+        use tracing::Instrument;
+        let span = crate::telemetry::upstream_span(label);
+        let result = tokio::time::timeout(timeout, call)
+            .instrument(span.clone())
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        let outcome = outcome_of(result.as_ref().map(&status));
+        crate::telemetry::upstream_done(&span, outcome);
+        metrics.observe_upstream(label, outcome, started.elapsed().as_secs_f64());
+        return result;
+    }
     let result = tokio::time::timeout(timeout, call)
         .await
         .unwrap_or(Err(UpstreamError::Timeout));

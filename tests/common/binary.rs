@@ -24,6 +24,17 @@ impl GatewayProcess {
     /// `log_dir`; returns once the "listening" line names the address. The caller's
     /// `LEGACY_GATEWAY_*` environment is not passed on.
     pub async fn start(config: &Path, log_dir: &Path, extra: &[&str], rust_log: &str) -> Self {
+        Self::start_with_env(config, log_dir, extra, rust_log, &[]).await
+    }
+
+    /// [`Self::start`] with extra environment variables for the child.
+    pub async fn start_with_env(
+        config: &Path,
+        log_dir: &Path,
+        extra: &[&str],
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let stdout = log_dir.join("stdout.log");
         let stderr = log_dir.join("stderr.log");
         let mut cmd = Command::new(BIN);
@@ -41,6 +52,9 @@ impl GatewayProcess {
             if k.starts_with("LEGACY_GATEWAY_") {
                 cmd.env_remove(k);
             }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let child = cmd
             .env("RUST_LOG", rust_log)

@@ -73,8 +73,13 @@ pub fn admin(gw: &Running, path: &str) -> String {
 
 /// The Prometheus text of `GET /_gateway/metrics` (admin listener).
 pub async fn metrics_text(gw: &Running) -> String {
+    metrics_text_at(&gw.admin_url()).await
+}
+
+/// The Prometheus text of `GET /_gateway/metrics` of the admin listener at `url`.
+pub async fn metrics_text_at(url: &str) -> String {
     client()
-        .get(admin(gw, "metrics"))
+        .get(format!("{url}/_gateway/metrics"))
         .send()
         .await
         .expect("metrics answered")

@@ -1,0 +1,156 @@
+//! What `deploy/` promises about the gateway, checked against the gateway itself: every
+//! metric the Grafana dashboard and the alert rules query exists in a real scrape of
+//! `/_gateway/metrics` after traffic through every mode, and the Kubernetes ConfigMap's
+//! configuration passes `legacy-gateway check`. (Schemas and rules: deploy/validate.sh.)
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{client, metrics_text, mount, user_api_headers, v4};
+use serde_json::json;
+use wiremock::{MockServer, ResponseTemplate};
+
+const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
+
+/// Every `gateway_…` metric name in a text (PromQL inside JSON or YAML).
+fn names_in(text: &str) -> BTreeSet<String> {
+    let re = regex::Regex::new(r"\bgateway_[a-z0-9_]+").unwrap();
+    re.find_iter(text).map(|m| m.as_str().to_string()).collect()
+}
+
+/// The sample names of a scrape: series that exist, not only declared families.
+fn sampled(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
+    let dashboard =
+        std::fs::read_to_string(format!("{DEPLOY}/observability/grafana-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
+    let exprs: Vec<&str> = parsed["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 20, "the dashboard has its queries");
+    let rules = std::fs::read_to_string(format!("{DEPLOY}/observability/alerts.yaml")).unwrap();
+    let mut wanted = names_in(&exprs.join("\n"));
+    wanted.extend(names_in(&rules));
+    assert!(wanted.len() >= 12, "{wanted:?}");
+
+    // Traffic through every mode: CB translated (audit, v4 calls), CA shadowed (copies to a
+    // staging v4 that answers differently), a refusal (4xx), one copy dropped.
+    let live = MockServer::start().await;
+    let staging = MockServer::start().await;
+    let legacy = MockServer::start().await;
+    mount(
+        &live,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(200).set_body_json(v4(
+            "S200_11",
+            "Update password completed.",
+            "Success",
+        )),
+    )
+    .await;
+    mount(
+        &staging,
+        "PATCH",
+        "/v4/Users/1001/Password",
+        ResponseTemplate::new(400).set_body_json(v4(
+            "E400_00",
+            "Invalid InputModel - nope",
+            "Error",
+        )),
+    )
+    .await;
+    mount(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
+    )
+    .await;
+    let cfg = format!(
+        "user_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+        l = legacy.uri(),
+        s = staging.uri()
+    );
+    let gw = common::gateway_with(&cfg, Some(&live.uri())).await;
+    for tenant in ["CA", "CB"] {
+        let mut h = user_api_headers();
+        h.insert("X-ClientCode", tenant.parse().unwrap());
+        let status = client()
+            .put(format!("{}/User/1001", gw.url()))
+            .headers(h)
+            .body(r#"{"Password":"Abcdefg1"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{tenant}");
+    }
+    let refused = client()
+        .put(format!("{}/User/1001", gw.url()))
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(refused, 400);
+
+    let mut missing = BTreeSet::new();
+    for _ in 0..200 {
+        let have = sampled(&metrics_text(&gw).await);
+        missing = wanted.difference(&have).cloned().collect();
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        missing.is_empty(),
+        "queried by deploy/observability but not exported: {missing:?}"
+    );
+}
+
+#[test]
+fn the_configmap_configuration_passes_check() {
+    let text = std::fs::read_to_string(format!("{DEPLOY}/kubernetes/configmap.yaml")).unwrap();
+    // The block scalar under `gateway.toml: |`, indented four spaces.
+    let toml: String = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(toml.contains("orchestrator_url"), "{toml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let out = std::process::Command::new(common::binary::BIN)
+        .args(["check", "--config"])
+        .arg(&file)
+        .env_remove("LEGACY_GATEWAY_CONFIG")
+        .env_remove("LEGACY_GATEWAY_MAPPINGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,139 @@
+//! `serve --watch-config`: the running binary reloads when its configuration file changes,
+//! edited in place and swapped the way Kubernetes updates a mounted ConfigMap (a new
+//! directory behind the `..data` symlink).
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::binary::GatewayProcess;
+use common::{client, mount, user_api_headers};
+use serde_json::{json, Value};
+use wiremock::{MockServer, ResponseTemplate};
+
+/// `mode` for every route; legacy backends point at the fake.
+fn config(mode: &str, legacy: &str) -> String {
+    format!("mode = \"{mode}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n")
+}
+
+/// Who answered `PUT /User/1001`: the fake legacy backend or the gateway's translation.
+async fn answered_by(url: &str) -> &'static str {
+    let resp = client()
+        .put(format!("{url}/User/1001"))
+        .headers(user_api_headers())
+        .body(r#"{"FirstName":"Ada"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    if body["RequestId"] == "from-the-legacy-backend" {
+        "legacy"
+    } else {
+        assert_eq!(body["Code"], 0, "{body}");
+        "translate"
+    }
+}
+
+async fn until_answered_by(url: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answered_by(url).await != want {
+        assert!(Instant::now() < deadline, "never answered by {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A ConfigMap-style mount: `dir/gateway.toml -> ..data/gateway.toml`, `..data -> version`.
+fn publish(dir: &Path, version: &str, text: &str) {
+    let v = dir.join(version);
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("gateway.toml"), text).unwrap();
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    symlink(version, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    if !dir.join("gateway.toml").exists() {
+        symlink("..data/gateway.toml", dir.join("gateway.toml")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_changed_configuration_file_takes_effect_without_a_signal() {
+    let legacy = MockServer::start().await;
+    mount(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "from-the-legacy-backend"})),
+    )
+    .await;
+    let logs = tempfile::tempdir().unwrap();
+    let mount_dir = tempfile::tempdir().unwrap();
+    publish(
+        mount_dir.path(),
+        "..v1",
+        &config("translate", &legacy.uri()),
+    );
+    let file = mount_dir.path().join("gateway.toml");
+    let gw = GatewayProcess::start(&file, logs.path(), &["--watch-config"], "info").await;
+    let url = gw.url();
+    assert_eq!(answered_by(&url).await, "translate");
+
+    // An edit in place (through the symlink, as an operator's editor would).
+    std::fs::write(&file, config("legacy", &legacy.uri())).unwrap();
+    until_answered_by(&url, "legacy").await;
+
+    // The kubelet's update: a new directory, the ..data link swapped atomically.
+    publish(
+        mount_dir.path(),
+        "..v2",
+        &config("translate", &legacy.uri()),
+    );
+    until_answered_by(&url, "translate").await;
+
+    // A broken update is refused once, and the running configuration keeps serving.
+    publish(mount_dir.path(), "..v3", "mode = \"sideways\"\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = common::metrics_text_at(&url).await;
+        if m.contains("gateway_config_reloads_total{result=\"failure\"} 1") {
+            assert!(
+                m.contains("gateway_config_reloads_total{result=\"success\"} 2"),
+                "{m}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broken file was never tried: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered_by(&url).await, "translate");
+    let (_, stderr) = gw.stop().await;
+    assert!(stderr.contains("watching the configuration"), "{stderr}");
+    assert!(stderr.contains("was refused"), "{stderr}");
+}
+
+#[tokio::test]
+async fn watching_needs_a_configuration_file() {
+    let out = tokio::process::Command::new(common::binary::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--watch-config"])
+        .env_remove("LEGACY_GATEWAY_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+    // The same from the environment (any boolish value).
+    let out = tokio::process::Command::new(common::binary::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("LEGACY_GATEWAY_CONFIG")
+        .env("LEGACY_GATEWAY_WATCH_CONFIG", "1")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+}
