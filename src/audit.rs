@@ -17,6 +17,16 @@ pub struct Operation<'a> {
 }
 
 pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
+    let v4 = log_and_count(metrics, events, op);
+    crate::telemetry::annotate(&[
+        ("gateway.legacy_event", op.legacy_event),
+        ("gateway.v4_events", v4),
+        ("gateway.outcome", op.outcome),
+    ]);
+}
+
+/// The audit line and counter of one legacy event; its v4 events' summary.
+fn log_and_count<'e>(metrics: &Metrics, events: &'e EventTable, op: &Operation<'_>) -> &'e str {
     let (legacy_id, v4) = match events.get(op.legacy_event) {
         Some(ev) => (ev.id, ev.v4_summary.as_str()),
         None => (0, ""),
@@ -34,24 +44,29 @@ pub fn record(metrics: &Metrics, events: &EventTable, op: &Operation<'_>) {
         "translated operation"
     );
     metrics.audit(op.route, op.legacy_event, v4, op.outcome);
-    crate::telemetry::annotate(&[
-        ("gateway.legacy_event", op.legacy_event),
-        ("gateway.v4_events", v4),
-        ("gateway.outcome", op.outcome),
-    ]);
+    v4
 }
 
 /// One record per legacy event of an operation, in order: a v4 `{id}` call stands for its
 /// GetById step and then its own event (SPEC 2). `op.legacy_event` is replaced by each.
 pub fn record_all(metrics: &Metrics, events: &EventTable, legacy: &[String], op: &Operation<'_>) {
+    let mut v4_all = Vec::with_capacity(legacy.len());
     for ev in legacy {
-        record(
+        v4_all.push(log_and_count(
             metrics,
             events,
             &Operation {
                 legacy_event: ev,
                 ..*op
             },
-        );
+        ));
+    }
+    // The request span names the whole operation: every legacy event, in order.
+    if crate::telemetry::enabled() {
+        crate::telemetry::annotate(&[
+            ("gateway.legacy_event", &legacy.join(", ")),
+            ("gateway.v4_events", &v4_all.join(", ")),
+            ("gateway.outcome", op.outcome),
+        ]);
     }
 }

@@ -33,7 +33,12 @@ fn config_hash(metrics: &str) -> String {
 }
 
 async fn start_from_file(path: &std::path::Path) -> legacy_gateway::Running {
-    let config = Config::load(Some(path), &Overrides::default()).expect("config");
+    // Every instance its own admin port (the default, 9901, can be taken only once).
+    let overrides = Overrides {
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Overrides::default()
+    };
+    let config = Config::load(Some(path), &overrides).expect("config");
     legacy_gateway::start(
         config,
         Mappings::embedded().unwrap(),
@@ -45,7 +50,7 @@ async fn start_from_file(path: &std::path::Path) -> legacy_gateway::Running {
 
 async fn reload(gw: &legacy_gateway::Running) -> u16 {
     client()
-        .post(format!("{}/_gateway/reload", gw.url()))
+        .post(common::admin(gw, "reload"))
         .send()
         .await
         .unwrap()

@@ -57,7 +57,9 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
         .await;
     }
     let cfg = format!(
-        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+        // Tenants are reported by name only when configured (issue #13): a `[[modes]]` rule
+        // per tenant, the third one's name markup that the page must escape.
+        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"<i>x</i>\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
         l = legacy.uri(),
         s = staging.uri()
     );
@@ -87,7 +89,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     // Copies run in the background: wait until all are compared.
     for _ in 0..300 {
         let r: serde_json::Value = client()
-            .get(format!("{}/_gateway/shadow", gw.url()))
+            .get(common::admin(&gw, "shadow"))
             .send()
             .await
             .unwrap()
@@ -119,7 +121,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
 async fn the_page_is_self_contained_escaped_masked_and_negotiated() {
     let (gw, _fakes) = shadowing_gateway().await;
     let page = client()
-        .get(format!("{}/_gateway/shadow.html", gw.url()))
+        .get(common::admin(&gw, "shadow.html"))
         .send()
         .await
         .unwrap();
@@ -150,7 +152,7 @@ async fn the_page_is_self_contained_escaped_masked_and_negotiated() {
 
     // `/_gateway/shadow`: HTML for a browser, JSON for everyone else.
     let as_browser = client()
-        .get(format!("{}/_gateway/shadow", gw.url()))
+        .get(common::admin(&gw, "shadow"))
         .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()
         .await
@@ -160,7 +162,7 @@ async fn the_page_is_self_contained_escaped_masked_and_negotiated() {
         "text/html; charset=utf-8"
     );
     let as_script = client()
-        .get(format!("{}/_gateway/shadow", gw.url()))
+        .get(common::admin(&gw, "shadow"))
         .send()
         .await
         .unwrap();
@@ -169,7 +171,7 @@ async fn the_page_is_self_contained_escaped_masked_and_negotiated() {
         .unwrap()
         .starts_with("application/json"));
     let post = client()
-        .post(format!("{}/_gateway/shadow.html", gw.url()))
+        .post(common::admin(&gw, "shadow.html"))
         .send()
         .await
         .unwrap();
@@ -232,7 +234,7 @@ async fn chromium_renders_the_page() {
         return;
     };
     let (gw, _fakes) = shadowing_gateway().await;
-    let url = format!("{}/_gateway/shadow.html", gw.url());
+    let url = common::admin(&gw, "shadow.html");
     let profile = tempfile::tempdir().unwrap();
 
     let (dom, console) = headless(&browser, profile.path(), &["--dump-dom", &url]).await;

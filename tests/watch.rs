@@ -96,7 +96,7 @@ async fn a_changed_configuration_file_takes_effect_without_a_signal() {
     publish(mount_dir.path(), "..v3", "mode = \"sideways\"\n");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let m = common::metrics_text_at(&url).await;
+        let m = common::metrics_text_at(&format!("http://{}", gw.admin_addr)).await;
         if m.contains("gateway_config_reloads_total{result=\"failure\"} 1") {
             assert!(
                 m.contains("gateway_config_reloads_total{result=\"success\"} 2"),
