@@ -10,18 +10,20 @@
 //! - [`translate`]: pure functions: key case, v4 paths, the v4 envelope.
 //! - [`legacy`]: the two legacy answer shapes.
 //! - [`error`]: [`error::GatewayError`], turned into legacy answers in one place.
-//! - [`upstream`]: v4 calls (timeouts, bounded reads, no retries) over [`upstream::client`], the
-//!   one pooled HTTP client every upstream call uses; [`passthrough`]: legacy mode over it.
+//! - [`upstream`]: v4 calls (timeouts, bounded reads, no retries) over [`upstream::client`],
+//!   per-worker pools of HTTP/1.1 connections; [`passthrough`]: legacy mode over them.
 //! - [`shadow`]: shadow copies, compared; run on an idle-priority lane of their own.
 //! - [`routes`]: the legacy routes (User API update and read, action API).
 //! - [`router`]: which route a request is for; 404/405.
-//! - [`stack`] and [`layers`]: the tower middleware, in order.
+//! - [`stack`] and [`layers`]: the service a worker serves; its one edge layer, in order.
+//! - [`gateway`]: the runtime snapshot (a copy per worker thread), per-worker handles, reload.
 //! - [`ratelimit`]: the limits on calls that send mail or change passwords.
 //! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
 //!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
 //! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
 //! - [`telemetry`]: OpenTelemetry traces (off by default; hooks cost nothing when off).
-//! - [`server`]: the hyper accept loop and graceful shutdown. [`watch`]: reload on file change.
+//! - [`server`]: thread-per-core workers (a current-thread runtime and an `SO_REUSEPORT`
+//!   socket each), the hyper accept loop, graceful shutdown. [`watch`]: reload on file change.
 #![forbid(unsafe_code)]
 
 pub mod admin;
