@@ -189,7 +189,6 @@ pub async fn start_with(
             addr: listen,
             source,
         })?;
-    tracing::info!(%addr, workers, orchestrator = %redact::url(&orchestrator), "legacy-gateway listening");
     let (admin_listener, admin_addr) =
         server::bind(admin_listen)
             .await
@@ -197,7 +196,6 @@ pub async fn start_with(
                 addr: admin_listen,
                 source,
             })?;
-    tracing::info!(addr = %admin_addr, "legacy-gateway admin endpoints (/_gateway/) on this address");
 
     let overload_gw = gw.clone();
     let ids = request::RequestIds;
@@ -249,6 +247,9 @@ pub async fn start_with(
     };
     let pool = server::Workers::start(listeners, make, overload, opts)
         .map_err(|e| StartError::Invalid(format!("cannot start the worker threads: {e}")))?;
+    // Logged once every worker accepts: tools wait for these lines.
+    tracing::info!(%addr, workers, orchestrator = %redact::url(&orchestrator), "legacy-gateway listening");
+    tracing::info!(addr = %admin_addr, "legacy-gateway admin endpoints (/_gateway/) on this address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();

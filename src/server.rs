@@ -389,12 +389,22 @@ impl Workers {
                             }
                         };
                         let service = make();
+                        crate::logging::batch_this_thread();
+                        tokio::spawn(async {
+                            let mut every = tokio::time::interval(Duration::from_millis(100));
+                            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            loop {
+                                every.tick().await;
+                                crate::logging::flush_this_thread();
+                            }
+                        });
                         let _ = ready.send(Ok(()));
                         let shutdown = async move {
                             let _ = stopped.wait_for(|s| *s).await;
                         };
                         serve_with(listener, service, overload, opts, permits, shutdown).await;
                     });
+                    crate::logging::flush_this_thread();
                     let _ = finished.send(());
                 })?;
         }
@@ -479,24 +489,43 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 /// Resolves on SIGTERM or Ctrl-C: the signals an orchestrator or an operator sends.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled: a
+/// SIGTERM that arrives while the gateway is still starting is then a clean shutdown, not the
+/// default action (death by the signal). Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {},
+                _ = int => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
