@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use legacy_gateway::cli::{self, Cli, Command};
 
-/// mimalloc instead of glibc's malloc (issue #15): a translated request makes ~90 allocations,
-/// and glibc's malloc and free were a fifth of its instructions; mimalloc's thread-local free
-/// lists also keep each worker's allocations on its own core.
+/// mimalloc instead of glibc's malloc, when built with `--features mimalloc` (issue #15): a
+/// translated request makes ~90 allocations, and glibc's malloc and free were a fifth of its
+/// instructions. Off by default: it doubled the resident memory at 256 connections.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
