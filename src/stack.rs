@@ -10,6 +10,7 @@
 //! 6. legacy shape: rewrites the bare answers of the layers under it into legacy envelopes;
 //! 7. catch panic: a panic becomes a 500 (shaped by 6), never a dropped connection;
 //! 8. body limit: over-long `Content-Length` refused at once, chunked bodies cut while read;
+//!    the streamed event paths have their own, larger one (`events::http::BodyLimitLayer`);
 //! 9. timeout: bounds the whole request, slow client bodies included (408). v4 calls have
 //!    their own, shorter timeout (504), so a slow v4 is never reported as the client's fault.
 
@@ -22,7 +23,6 @@ use hyper::body::Incoming;
 use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -104,7 +104,7 @@ where
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             resp
         }))
-        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(crate::events::http::BodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .service(inner);
     BoxCloneService::new(service)

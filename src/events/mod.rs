@@ -72,7 +72,7 @@
 //! assert_eq!(legacy["EventId"], 22);
 //! ```
 
-// pub mod http;
+pub mod http;
 pub mod join;
 pub mod progress;
 pub mod record;
