@@ -266,15 +266,17 @@ impl Query {
                 "strict" => q.opts.strict = flag,
                 "skip_invalid" => q.opts.skip_invalid = flag,
                 "unmatched" => q.unmatched = flag,
-                "max_open_groups" => q.limits.max_open_groups = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=DEFAULT_MAX_OPEN_GROUPS).contains(n))
-                    .ok_or_else(|| {
-                        format!(
+                "max_open_groups" => {
+                    q.limits.max_open_groups = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=DEFAULT_MAX_OPEN_GROUPS).contains(n))
+                        .ok_or_else(|| {
+                            format!(
                             "max_open_groups: a whole number from 1 to {DEFAULT_MAX_OPEN_GROUPS}"
                         )
-                    })?,
+                        })?
+                }
                 "max_group_age" => {
                     q.limits.max_group_age = Some(
                         v.parse::<u64>()

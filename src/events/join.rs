@@ -60,8 +60,17 @@ struct GroupKey {
 struct OpenGroup<'t> {
     event: &'t LegacyEvent,
     first_line: u64,
-    /// The v4 records seen so far, in arrival order.
-    members: Vec<Member>,
+    /// The first v4 record seen (held inline: most events have two v4 events, so a group
+    /// usually waits with one record and no further allocation).
+    first: Member,
+    /// The others seen so far, in arrival order.
+    rest: Vec<Member>,
+}
+
+impl OpenGroup<'_> {
+    fn members(&self) -> impl Iterator<Item = &Member> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
 }
 
 /// One v4 record held in an open group, as read (its conversion was checked when it arrived,
@@ -241,16 +250,16 @@ impl<'t> Joiner<'t> {
         match entry {
             RawEntryMut::Occupied(mut entry) => {
                 let group = entry.get_mut();
-                if group.members.iter().any(|m| m.pos == pos) {
+                if group.members().any(|m| m.pos == pos) {
                     return Ok(Pushed::Duplicate {
                         code: event.v4[pos].code.clone(),
                         correlation_id: cid.into_owned(),
                         first_line: group.first_line,
                     });
                 }
-                if group.members.len() + 1 < event.v4.len() {
+                if group.rest.len() + 2 < event.v4.len() {
                     check(&mut self.tc, &mut self.scratch, &entries)?;
-                    group.members.push(Member {
+                    group.rest.push(Member {
                         pos,
                         line,
                         raw: text.into(),
@@ -259,7 +268,7 @@ impl<'t> Joiner<'t> {
                 }
                 // The last member: the legacy record of the group, in table order.
                 let mut parsed: Vec<(usize, Entries<'_>)> = Vec::with_capacity(event.v4.len());
-                for m in &group.members {
+                for m in group.members() {
                     parsed.push((m.pos, Entries::parse(&m.raw)?));
                 }
                 parsed.push((pos, entries));
@@ -271,12 +280,11 @@ impl<'t> Joiner<'t> {
             }
             RawEntryMut::Vacant(vacant) => {
                 check(&mut self.tc, &mut self.scratch, &entries)?;
-                let mut members = Vec::with_capacity(event.v4.len());
-                members.push(Member {
+                let first = Member {
                     pos,
                     line,
                     raw: text.into(),
-                });
+                };
                 vacant.insert_hashed_nocheck(
                     hash,
                     GroupKey {
@@ -286,7 +294,8 @@ impl<'t> Joiner<'t> {
                     OpenGroup {
                         event,
                         first_line: line,
-                        members,
+                        first,
+                        rest: Vec::new(),
                     },
                 );
                 let max = self.limits.max_open_groups.max(1);
@@ -342,12 +351,17 @@ impl<'t> Joiner<'t> {
     /// oldest first.
     pub fn finish(mut self) -> Vec<Unmatched> {
         let mut left = std::mem::take(&mut self.flushed);
-        left.extend(
-            self.open
-                .drain()
-                .map(|(key, group)| unmatched(key, group, None)),
-        );
+        left.extend(self.drain_open());
         left
+    }
+
+    /// Ends the input one group at a time, oldest first, for a caller that writes each out
+    /// (collecting 100,000 of them first would double the memory the limit promises).
+    pub fn drain_open(&mut self) -> impl Iterator<Item = Unmatched> + use<'_, 't> {
+        std::iter::from_fn(move || {
+            let (key, group) = self.open.pop_front()?;
+            Some(unmatched(key, group, None))
+        })
     }
 }
 
@@ -365,9 +379,9 @@ fn check(
 }
 
 fn unmatched(key: GroupKey, group: OpenGroup<'_>, flushed: Option<Flushed>) -> Unmatched {
-    let members = &group.members;
-    let missing = missing(group.event, |i| members.iter().any(|m| m.pos == i));
-    let mut members = group.members;
+    let missing = missing(group.event, |i| group.members().any(|m| m.pos == i));
+    let mut members = group.rest;
+    members.insert(0, group.first);
     members.sort_by_key(|m| m.line);
     Unmatched {
         legacy_code: group.event.code.clone(),

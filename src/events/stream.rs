@@ -56,7 +56,10 @@ pub(super) fn run<O: Write, R: Write>(
     let flushed = sink.flush_out();
     result?;
     flushed?;
-    for u in joiner.finish() {
+    for u in joiner.take_flushed() {
+        sink.unmatched_group(&u)?;
+    }
+    for u in joiner.drain_open() {
         sink.unmatched_group(&u)?;
     }
     sink.flush_out()?;

@@ -7,13 +7,13 @@
 //! was most of the old cost (about 4 µs a record); these records are small and flat, so the
 //! borrowed pairs are a few dozen bytes of stack-like data per record.
 //!
-//! Keys: nearly every key is `fooBar` or `FooBar` (see [`Case::convert`]), so its new case is
-//! its first byte changed, written without allocating; any other key is converted by heck once
-//! per run and its escaped JSON kept in a small cache (the key set of a log is small; the cache
-//! stops growing at [`KEY_CACHE_MAX`] so hostile input cannot grow it).
+//! Keys: the key set of a log is small, so each key is converted once and its escaped JSON kept
+//! in a direct-mapped cache ([`KEY_SLOTS`] slots per case, found by a cheap hash of the key,
+//! so a lookup is one comparison and hostile input cannot grow it). A miss converts: nearly
+//! every key is `fooBar` or `FooBar` (see [`Case::convert`]), whose new case is its first
+//! byte changed; any other goes through heck.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
@@ -21,8 +21,8 @@ use serde_json::value::RawValue;
 
 use super::record::{Case, RecordError};
 
-/// Distinct unusual keys whose conversion is cached; beyond this they are converted each time.
-pub const KEY_CACHE_MAX: usize = 4096;
+/// Slots of the key cache, per case.
+pub const KEY_SLOTS: usize = 512;
 
 /// Nesting deeper than this makes a record invalid (serde_json's own limit for trees; its
 /// raw-value scanner has none, and the writer recurses).
@@ -167,12 +167,56 @@ pub fn is_simple_key(key: &[u8]) -> bool {
 
 /// The writer's state kept across records: the key cache and a stack of the keys written in
 /// the objects being written (to find collisions without allocating per object).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Transcoder {
-    camel: HashMap<Box<str>, Box<[u8]>>,
-    pascal: HashMap<Box<str>, Box<[u8]>>,
-    /// (start, end, member index) of each key written, for the objects open right now.
-    keys: Vec<(usize, usize, usize)>,
+    /// `2 * KEY_SLOTS` slots: camelCase conversions first, then PascalCase.
+    cache: Vec<Option<Slot>>,
+    /// (start, end, fingerprint) of each key written, for the objects open right now.
+    keys: Vec<(usize, usize, u64)>,
+}
+
+/// One cached key: as read, and converted as escaped JSON (quotes included).
+#[derive(Debug)]
+struct Slot {
+    source: Box<[u8]>,
+    converted: Box<[u8]>,
+}
+
+impl Default for Transcoder {
+    fn default() -> Self {
+        Self {
+            cache: (0..2 * KEY_SLOTS).map(|_| None).collect(),
+            keys: Vec::with_capacity(64),
+        }
+    }
+}
+
+/// The cache slot of `key`: its length and three of its bytes, mixed.
+fn slot_of(key: &[u8], case: Case) -> usize {
+    let n = key.len();
+    let h = match n {
+        0 => 0,
+        _ => {
+            (n as u32).wrapping_mul(0x9E37_79B9)
+                ^ u32::from(key[0])
+                ^ (u32::from(key[n / 2]) << 8)
+                ^ (u32::from(key[n - 1]) << 16)
+        }
+    };
+    let i = (h.wrapping_mul(0x85EB_CA6B) >> 23) as usize % KEY_SLOTS;
+    match case {
+        Case::Camel => i,
+        Case::Pascal => KEY_SLOTS + i,
+    }
+}
+
+/// A cheap summary of a written key (its length and last bytes): equal keys have equal
+/// fingerprints, so only equal fingerprints are compared byte for byte.
+fn fingerprint(key: &[u8]) -> u64 {
+    let tail = &key[key.len().saturating_sub(8)..];
+    let mut b = [0u8; 8];
+    b[..tail.len()].copy_from_slice(tail);
+    u64::from_le_bytes(b) ^ ((key.len() as u64) << 56)
 }
 
 /// How the members of one object are written.
@@ -192,6 +236,14 @@ impl Transcoder {
     /// Writes `key` converted to `case`, as a JSON string.
     fn write_key(&mut self, out: &mut Vec<u8>, key: &str, case: Case) {
         let b = key.as_bytes();
+        let i = slot_of(b, case);
+        if let Some(slot) = &self.cache[i] {
+            if *slot.source == *b {
+                out.extend_from_slice(&slot.converted);
+                return;
+            }
+        }
+        let start = out.len();
         if is_simple_key(b) {
             out.reserve(b.len() + 2);
             out.push(b'"');
@@ -201,21 +253,13 @@ impl Transcoder {
             });
             out.extend_from_slice(&b[1..]);
             out.push(b'"');
-            return;
+        } else {
+            push_str(out, &case.convert(key));
         }
-        let cache = match case {
-            Case::Camel => &mut self.camel,
-            Case::Pascal => &mut self.pascal,
-        };
-        if let Some(done) = cache.get(key) {
-            out.extend_from_slice(done);
-            return;
-        }
-        let start = out.len();
-        push_str(out, &case.convert(key));
-        if cache.len() < KEY_CACHE_MAX {
-            cache.insert(key.into(), out[start..].into());
-        }
+        self.cache[i] = Some(Slot {
+            source: b.into(),
+            converted: out[start..].into(),
+        });
     }
 
     /// Writes the members of a top-level object (no braces), each preceded by a comma when
@@ -264,7 +308,7 @@ impl Transcoder {
                 }
                 None => {}
             }
-            self.keys.push((ks, ke, i));
+            self.keys.push((ks, ke, fingerprint(&out[ks..ke])));
             out.push(b':');
             self.value(out, value, how.case, 1)
                 .map_err(|e| in_key(key, e))?;
@@ -286,9 +330,10 @@ impl Transcoder {
     /// The index in `keys` of a key written since `base` equal to the one at `ks..ke`.
     fn find(&self, out: &[u8], base: usize, ks: usize, ke: usize) -> Option<usize> {
         let new = &out[ks..ke];
+        let fp = fingerprint(new);
         self.keys[base..]
             .iter()
-            .position(|&(s, e, _)| e - s == new.len() && &out[s..e] == new)
+            .position(|&(s, e, f)| f == fp && &out[s..e] == new)
             .map(|p| p + base)
     }
 
@@ -356,7 +401,7 @@ impl Transcoder {
             if self.find(out, base, ks, ke).is_some() {
                 return Err(collision(entries, i, case));
             }
-            self.keys.push((ks, ke, i));
+            self.keys.push((ks, ke, fingerprint(&out[ks..ke])));
             out.push(b':');
             self.value(out, value, case, depth + 1)
                 .map_err(|e| in_key(key, e))?;
