@@ -50,36 +50,91 @@ pub struct Joiner<'t> {
     flushed: Vec<Unmatched>,
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// An open group's key, which also holds the group's first record: `buf` is that record as
+/// read, followed by the correlation id only when the id is not a plain part of it (an
+/// escaped id). One allocation per waiting group; the id is found inside it by offsets.
+#[derive(Debug)]
 struct GroupKey {
     legacy_id: u32,
-    correlation_id: Box<str>,
+    raw_len: u32,
+    cid_start: u32,
+    cid_len: u32,
+    buf: Box<str>,
 }
+
+impl GroupKey {
+    /// `cid` borrowed from `raw` (the usual case) is kept as its offsets in it.
+    fn new(legacy_id: u32, raw: &str, cid: &str) -> Self {
+        // Address arithmetic only, to see whether `cid` lies inside `raw`: no pointer is made.
+        let (base, at) = (raw.as_ptr() as usize, cid.as_ptr() as usize);
+        let inside = at >= base && at + cid.len() <= base + raw.len();
+        let (buf, cid_start) = if inside {
+            (Box::from(raw), at - base)
+        } else {
+            ([raw, cid].concat().into_boxed_str(), raw.len())
+        };
+        Self {
+            legacy_id,
+            raw_len: raw.len() as u32,
+            cid_start: cid_start as u32,
+            cid_len: cid.len() as u32,
+            buf,
+        }
+    }
+
+    fn raw(&self) -> &str {
+        &self.buf[..self.raw_len as usize]
+    }
+
+    fn cid(&self) -> &str {
+        let start = self.cid_start as usize;
+        &self.buf[start..start + self.cid_len as usize]
+    }
+}
+
+/// Hashes as the tuple `(legacy_id, cid)` does: lookups hash that tuple.
+impl std::hash::Hash for GroupKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.legacy_id.hash(state);
+        self.cid().hash(state);
+    }
+}
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.legacy_id == other.legacy_id && self.cid() == other.cid()
+    }
+}
+
+impl Eq for GroupKey {}
 
 #[derive(Debug)]
 struct OpenGroup<'t> {
     event: &'t LegacyEvent,
+    /// The first record's line and position in the event's v4 list (its text is the key's).
     first_line: u64,
-    /// The first v4 record seen (held inline: most events have two v4 events, so a group
-    /// usually waits with one record and no further allocation).
-    first: Member,
-    /// The others seen so far, in arrival order.
-    rest: Vec<Member>,
+    first_pos: usize,
+    /// The records after the first, in arrival order: none while most groups wait (most
+    /// events have two v4 events), so no allocation.
+    rest: Box<[Member]>,
 }
 
-impl OpenGroup<'_> {
-    fn members(&self) -> impl Iterator<Item = &Member> {
-        std::iter::once(&self.first).chain(&self.rest)
-    }
-}
-
-/// One v4 record held in an open group, as read (its conversion was checked when it arrived,
-/// so an error names its own line).
+/// A v4 record held in an open group after its first, as read (its conversion was checked
+/// when it arrived, so an error names its own line).
 #[derive(Debug)]
 struct Member {
     pos: usize,
     line: u64,
     raw: Box<str>,
+}
+
+/// The records of an open group: (position, line, text), the first one first.
+fn members<'a>(
+    key: &'a GroupKey,
+    group: &'a OpenGroup<'_>,
+) -> impl Iterator<Item = (usize, u64, &'a str)> {
+    std::iter::once((group.first_pos, group.first_line, key.raw()))
+        .chain(group.rest.iter().map(|m| (m.pos, m.line, &*m.raw)))
 }
 
 /// What became of one pushed v4 record.
@@ -244,13 +299,14 @@ impl<'t> Joiner<'t> {
         };
 
         let hash = self.open.hasher().hash_one((event.id, &*cid));
-        let entry = self.open.raw_entry_mut().from_hash(hash, |k| {
-            k.legacy_id == event.id && *k.correlation_id == *cid
-        });
+        let entry = self
+            .open
+            .raw_entry_mut()
+            .from_hash(hash, |k| k.legacy_id == event.id && k.cid() == cid);
         match entry {
             RawEntryMut::Occupied(mut entry) => {
-                let group = entry.get_mut();
-                if group.members().any(|m| m.pos == pos) {
+                let (key, group) = entry.get_key_value();
+                if members(key, group).any(|(p, _, _)| p == pos) {
                     return Ok(Pushed::Duplicate {
                         code: event.v4[pos].code.clone(),
                         correlation_id: cid.into_owned(),
@@ -259,17 +315,20 @@ impl<'t> Joiner<'t> {
                 }
                 if group.rest.len() + 2 < event.v4.len() {
                     check(&mut self.tc, &mut self.scratch, &entries)?;
-                    group.rest.push(Member {
+                    let group = entry.get_mut();
+                    let mut rest = std::mem::take(&mut group.rest).into_vec();
+                    rest.push(Member {
                         pos,
                         line,
                         raw: text.into(),
                     });
+                    group.rest = rest.into_boxed_slice();
                     return Ok(Pushed::Pending);
                 }
                 // The last member: the legacy record of the group, in table order.
                 let mut parsed: Vec<(usize, Entries<'_>)> = Vec::with_capacity(event.v4.len());
-                for m in group.members() {
-                    parsed.push((m.pos, Entries::parse(&m.raw)?));
+                for (p, _, raw) in members(key, group) {
+                    parsed.push((p, Entries::parse(raw)?));
                 }
                 parsed.push((pos, entries));
                 parsed.sort_unstable_by_key(|(p, _)| *p);
@@ -280,22 +339,14 @@ impl<'t> Joiner<'t> {
             }
             RawEntryMut::Vacant(vacant) => {
                 check(&mut self.tc, &mut self.scratch, &entries)?;
-                let first = Member {
-                    pos,
-                    line,
-                    raw: text.into(),
-                };
                 vacant.insert_hashed_nocheck(
                     hash,
-                    GroupKey {
-                        legacy_id: event.id,
-                        correlation_id: cid.into(),
-                    },
+                    GroupKey::new(event.id, text, &cid),
                     OpenGroup {
                         event,
                         first_line: line,
-                        first,
-                        rest: Vec::new(),
+                        first_pos: pos,
+                        rest: Box::default(),
                     },
                 );
                 let max = self.limits.max_open_groups.max(1);
@@ -379,16 +430,25 @@ fn check(
 }
 
 fn unmatched(key: GroupKey, group: OpenGroup<'_>, flushed: Option<Flushed>) -> Unmatched {
-    let missing = missing(group.event, |i| group.members().any(|m| m.pos == i));
-    let mut members = group.rest;
-    members.insert(0, group.first);
-    members.sort_by_key(|m| m.line);
+    let missing = missing(group.event, |i| {
+        members(&key, &group).any(|(p, _, _)| p == i)
+    });
+    let correlation_id = Some(key.cid().to_owned());
+    let mut records: Vec<(u64, Box<str>)> = Vec::with_capacity(1 + group.rest.len());
+    let first: Box<str> = if key.raw_len as usize == key.buf.len() {
+        key.buf
+    } else {
+        key.raw().into()
+    };
+    records.push((group.first_line, first));
+    records.extend(group.rest.into_vec().into_iter().map(|m| (m.line, m.raw)));
+    records.sort_by_key(|(line, _)| *line);
     Unmatched {
         legacy_code: group.event.code.clone(),
-        correlation_id: Some(key.correlation_id.into()),
+        correlation_id,
         first_line: group.first_line,
         missing,
-        records: members.into_iter().map(|m| m.raw).collect(),
+        records: records.into_iter().map(|(_, r)| r).collect(),
         flushed,
     }
 }
@@ -555,6 +615,31 @@ mod tests {
             (None, vec!["AUTHSYSTEM_USER_GETBYID".to_string()])
         );
         assert_eq!(j.open_groups(), 0);
+    }
+
+    #[test]
+    fn escaped_and_numeric_correlation_ids_join_and_stay_as_read() {
+        let t = table();
+        let mut j = Joiner::new(&t);
+        let mut out = Vec::new();
+        let a = r#"{"eventTypeCode":"AUTHSYSTEM_USER_CHANGEEMAIL","correlationId":"q\u0022d"}"#;
+        let s = r#"{"eventTypeCode":"SUBSCRIBE_USER_CHANGEEMAIL","correlationId":"q\"d"}"#;
+        assert_eq!(j.push_line(a, 1, &mut out).unwrap(), Pushed::Pending);
+        assert_eq!(j.push_line(s, 2, &mut out).unwrap(), Pushed::Complete);
+        let rec: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(rec["CorrelationId"], "q\"d");
+        let n = r#"{"eventTypeCode":"AUTHSYSTEM_USER_GETBYID","correlationId":17}"#;
+        let e = r#"{"eventTypeCode":"AUTHSYSTEM_USER_CHANGEEMAIL","correlationId":"x\ty"}"#;
+        j.push_line(n, 3, &mut out).unwrap();
+        j.push_line(e, 4, &mut out).unwrap();
+        let left = j.finish();
+        assert_eq!(left[0].correlation_id.as_deref(), Some("17"));
+        assert_eq!(&*left[0].records[0], n);
+        assert_eq!(left[1].correlation_id.as_deref(), Some("x\ty"));
+        assert_eq!(
+            &*left[1].records[0], e,
+            "the record as read, not the id appended"
+        );
     }
 
     #[test]

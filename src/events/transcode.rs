@@ -266,10 +266,12 @@ impl Transcoder {
     /// `comma` or when one was written before it. Keys colliding after conversion, or becoming
     /// a reserved key, make the record invalid.
     ///
-    /// `merge`: the keys written into `out` for earlier records of the same output object
-    /// (to-legacy joins several v4 records into one legacy record): a key they hold is left
-    /// out here, the first value winning. Pass `keys_mark()` before the first and the same
-    /// mark for each later one.
+    /// `merge_base`: a [`Transcoder::keys_mark`] taken before the first record of the output
+    /// object. Keys written since then by earlier records of the same object (to-legacy joins
+    /// several v4 records into one legacy record) are left out here, the first value winning;
+    /// the caller [`Transcoder::release`]s the mark when the object is done. Collisions are
+    /// found by a scan of the object's keys (fingerprints first), so an object with thousands
+    /// of keys costs quadratic time, bounded by the line.
     pub fn members(
         &mut self,
         out: &mut Vec<u8>,
