@@ -9,7 +9,7 @@
 #   BASELINE=/path/to/old/legacy-gateway bench/events.sh
 #                                                    # and an older binary, in the same run
 #
-# Knobs: BIN, BASELINE, SIZES ("1000000 10000000"), HALVES (10000000), BASELINE_SIZES,
+# Knobs: BIN, BASELINE, OUT, SIZES ("1000000 10000000"), HALVES (10000000), BASELINE_SIZES,
 # BASELINE_HALVES (1000000: the old joiner holds ~2 KB per open group, 10M would need 20 GB),
 # DATA (a directory for the generated files, ~7 GB for 10M; removed unless KEEP_DATA=1).
 set -euo pipefail
@@ -22,7 +22,7 @@ HALVES=${HALVES:-10000000}
 BASELINE_SIZES=${BASELINE_SIZES:-$SIZES}
 BASELINE_HALVES=${BASELINE_HALVES:-1000000}
 STAMP=$(date -u +%Y-%m-%d)
-OUT=bench/results/events-$STAMP.json
+OUT=${OUT:-bench/results/events-$STAMP.json}
 
 if [ ! -x /usr/bin/time ]; then
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -65,7 +65,9 @@ measure() {
     local label=$1 bin=$2 dir=$3 input=$4 records=$5
     shift 5
     local tv=$DATA/time.txt
-    /usr/bin/time -v -o "$tv" "$bin" events "$dir" "$@" < "$input" > /dev/null 2> "$DATA/stderr.txt" || {
+    # stderr keeps only its last lines: 10M unmatched groups are 10M report lines.
+    /usr/bin/time -v -o "$tv" "$bin" events "$dir" "$@" < "$input" 2>&1 > /dev/null \
+        | tail -n 3 > "$DATA/stderr.txt" || {
         echo "run failed: $label $dir $input" >&2
         tail -3 "$DATA/stderr.txt" >&2
         return 1

@@ -434,21 +434,26 @@ fn unmatched(key: GroupKey, group: OpenGroup<'_>, flushed: Option<Flushed>) -> U
         members(&key, &group).any(|(p, _, _)| p == i)
     });
     let correlation_id = Some(key.cid().to_owned());
-    let mut records: Vec<(u64, Box<str>)> = Vec::with_capacity(1 + group.rest.len());
     let first: Box<str> = if key.raw_len as usize == key.buf.len() {
         key.buf
     } else {
         key.raw().into()
     };
-    records.push((group.first_line, first));
-    records.extend(group.rest.into_vec().into_iter().map(|m| (m.line, m.raw)));
-    records.sort_by_key(|(line, _)| *line);
+    // Most groups wait with their first record only: no sorting, one small allocation.
+    let records = if group.rest.is_empty() {
+        vec![first]
+    } else {
+        let mut all: Vec<(u64, Box<str>)> = vec![(group.first_line, first)];
+        all.extend(group.rest.into_vec().into_iter().map(|m| (m.line, m.raw)));
+        all.sort_by_key(|(line, _)| *line);
+        all.into_iter().map(|(_, r)| r).collect()
+    };
     Unmatched {
         legacy_code: group.event.code.clone(),
         correlation_id,
         first_line: group.first_line,
         missing,
-        records: records.into_iter().map(|(_, r)| r).collect(),
+        records,
         flushed,
     }
 }
