@@ -31,8 +31,12 @@ pub fn is_probe(path: &str) -> bool {
 }
 
 /// The admin service: the token check, then the operator endpoints of [`crate::ops`].
+///
+/// Bodies are bounded like the client listener's (`limits.body_bytes`, fixed at start), except
+/// the streamed event paths, which have their own, larger limit (`events::http`).
 pub fn service(gw: Arc<Gateway>) -> AdminService {
-    let svc = tower::service_fn(move |req: Request<Incoming>| {
+    let body_limit = gw.runtime().config.limits.body_bytes;
+    let svc = tower::service_fn(move |req: Request<tower_http::body::Limited<Incoming>>| {
         let gw = gw.clone();
         async move {
             let rt = gw.runtime();
@@ -47,9 +51,14 @@ pub fn service(gw: Arc<Gateway>) -> AdminService {
     });
     BoxCloneService::new(
         ServiceBuilder::new()
+            .map_response(|resp: Response<tower_http::limit::ResponseBody<Body>>| {
+                use http_body_util::BodyExt;
+                resp.map(|b| b.boxed_unsync())
+            })
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
             ]))
+            .layer(crate::events::http::BodyLimitLayer::new(body_limit))
             .service(svc),
     )
 }

@@ -111,6 +111,19 @@ pub struct EventsArgs {
     /// Report malformed lines and go on instead of stopping.
     #[arg(long, global = true)]
     pub skip_invalid: bool,
+    /// to-legacy: open groups held at most; beyond it the oldest is written to --unmatched
+    /// and reported.
+    #[arg(long, global = true, default_value_t = crate::events::DEFAULT_MAX_OPEN_GROUPS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_open_groups: usize,
+    /// to-legacy: records a group may stay open; beyond it the group is written to
+    /// --unmatched and reported [default: no age limit].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_group_age: Option<u64>,
+    /// A progress line on stderr (records, records/s, open groups, unmatched): `auto` when
+    /// stderr is a terminal.
+    #[arg(long, global = true, value_enum, default_value_t = crate::events::progress::When::Auto)]
+    pub progress: crate::events::progress::When,
     #[arg(long, global = true, env = "LEGACY_GATEWAY_MAPPINGS")]
     pub mappings: Option<PathBuf>,
 }
@@ -260,6 +273,8 @@ pub fn sandbox(args: SandboxArgs) -> ExitCode {
 
 pub fn events(args: EventsArgs) -> ExitCode {
     use std::io::{BufReader, BufWriter, Write};
+    /// Reads and writes in pieces this large: a few syscalls per thousand records.
+    const IO_BUF: usize = 256 * 1024;
     let mappings = match Mappings::load(args.mappings.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(&e),
@@ -272,42 +287,59 @@ pub fn events(args: EventsArgs) -> ExitCode {
         strict: args.strict,
         skip_invalid: args.skip_invalid,
     };
+    let limits = crate::events::Limits {
+        max_open_groups: args.max_open_groups,
+        max_group_age: args.max_group_age,
+    };
+    let stdin = std::io::stdin();
     let input: Box<dyn std::io::BufRead> = match &args.input {
         Some(p) => match std::fs::File::open(p) {
-            Ok(f) => Box::new(BufReader::new(f)),
+            Ok(f) => Box::new(BufReader::with_capacity(IO_BUF, f)),
             Err(e) => return fail(&format!("{}: {e}", p.display())),
         },
-        None => Box::new(std::io::stdin().lock()),
+        None => Box::new(BufReader::with_capacity(IO_BUF, stdin.lock())),
     };
     let mut unmatched = match &args.unmatched {
         Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some(BufWriter::new(f)),
+            Ok(f) => Some(BufWriter::with_capacity(IO_BUF, f)),
             Err(e) => return fail(&format!("{}: {e}", p.display())),
         },
         None => None,
     };
-    let out = BufWriter::new(std::io::stdout().lock());
-    let result = crate::events::translate(
+    let out = BufWriter::with_capacity(IO_BUF, std::io::stdout().lock());
+    let display = crate::events::progress::Display::new(args.progress);
+    let io = crate::events::Io {
+        out,
+        report: display.report(),
+        unmatched: unmatched.as_mut().map(|w| w as &mut dyn Write),
+    };
+    let result = crate::events::translate_with(
         direction,
         &mappings.events,
         &opts,
+        limits,
         input,
-        out,
-        std::io::stderr().lock(),
-        unmatched.as_mut().map(|w| w as &mut dyn Write),
+        io,
+        &mut |p| display.update(p),
     );
+    display.finish();
     if let Some(mut w) = unmatched {
-        let _ = w.flush();
+        if let Err(e) = w.flush() {
+            return fail(&format!("unmatched output: {e}"));
+        }
     }
     match result {
         Ok(summary) => {
             eprintln!(
-                "events: {} lines, {} written, {} unknown, {} invalid, {} unmatched groups",
+                "events: {} lines, {} written, {} unknown, {} invalid, {} unmatched groups \
+                 ({} flushed early by the limits), at most {} groups open",
                 summary.lines,
                 summary.written,
                 summary.unknown,
                 summary.invalid,
-                summary.unmatched_groups
+                summary.unmatched_groups,
+                summary.flushed_groups,
+                summary.peak_open_groups
             );
             ExitCode::SUCCESS
         }

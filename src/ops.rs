@@ -13,9 +13,6 @@ use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
 use crate::legacy::json as json_response;
 
-/// Event translation bodies are read whole: bounded so this endpoint cannot exhaust memory.
-const EVENTS_BODY_LIMIT: usize = 16 * 1024 * 1024;
-
 pub async fn handle<B>(gw: &Gateway, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -244,10 +241,7 @@ async fn sandbox_view(gw: &Gateway, path: &str) -> Response<Body> {
     }
 }
 
-/// JSON lines in, JSON lines out; `?strict=true`, `?skip_invalid=true` as on the command
-/// line. Anomalies (unmatched groups, skipped lines) come back in `X-Events-Report` lines
-/// counted in `X-Events-Summary`; the records of unmatched groups are appended to the body
-/// only with `?unmatched=true`, so a report never silently loses them.
+/// JSON lines in, JSON lines out, streamed: see `events::http`.
 async fn events<B>(
     gw: &Gateway,
     req: Request<B>,
@@ -257,76 +251,5 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let query: Vec<(String, String)> = req
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let flag = |name: &str| {
-        query
-            .iter()
-            .any(|(k, v)| k == name && (v == "true" || v == "1"))
-    };
-    let opts = crate::events::Options {
-        strict: flag("strict"),
-        skip_invalid: flag("skip_invalid"),
-    };
-    let body = match crate::request::read_body(
-        http_body_util::Limited::new(req.into_body(), EVENTS_BODY_LIMIT),
-        EVENTS_BODY_LIMIT,
-    )
-    .await
-    {
-        Ok(b) => b,
-        Err(e) => {
-            return json_response(
-                e.status(),
-                &json!({"status": "error", "error": e.to_string()}),
-            )
-        }
-    };
-    let rt = gw.runtime();
-    let mut out = Vec::new();
-    let mut report = Vec::new();
-    let mut unmatched = Vec::new();
-    let result = crate::events::translate(
-        direction,
-        &rt.mappings.events,
-        &opts,
-        &body[..],
-        &mut out,
-        &mut report,
-        Some(&mut unmatched),
-    );
-    match result {
-        Ok(summary) => {
-            if flag("unmatched") {
-                out.extend_from_slice(&unmatched);
-            }
-            let mut resp = text(
-                StatusCode::OK,
-                "application/x-ndjson",
-                String::from_utf8_lossy(&out).into_owned(),
-            );
-            if let Ok(v) =
-                HeaderValue::from_str(&serde_json::to_string(&summary).unwrap_or_default())
-            {
-                resp.headers_mut().insert("x-events-summary", v);
-            }
-            for line in String::from_utf8_lossy(&report).lines().take(100) {
-                if let Ok(v) = HeaderValue::from_str(line) {
-                    resp.headers_mut().append("x-events-report", v);
-                }
-            }
-            resp
-        }
-        Err(e) => json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"status": "error", "error": e.to_string()}),
-        ),
-    }
+    crate::events::http::handle(gw.runtime().mappings.clone(), req, direction).await
 }

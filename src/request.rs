@@ -54,7 +54,7 @@ where
     }
 }
 
-fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.is::<http_body_util::LengthLimitError>() {

@@ -4,8 +4,12 @@
 //!
 //! # Layout
 //! - [`record`]: one record at a time — key case, which event a record is, legacy → v4.
-//! - [`join`]: v4 → legacy, the [`Joiner`] that groups v4 records on their correlation id.
-//! - `stream`: the line loop — read, translate, write, report, count.
+//! - [`join`]: v4 → legacy, the [`Joiner`] that groups v4 records on their correlation id,
+//!   within the [`Limits`].
+//! - [`transcode`]: the byte path both directions take: borrowed parsing, keys converted
+//!   straight into one output buffer.
+//! - `stream`: the line loop — read, translate, write, report, count, tell progress.
+//! - [`http`]: `POST /_gateway/events/*`, streamed, and the body limit that lets it be.
 //!
 //! # Formats
 //! Legacy records are PascalCase and name their event by `EventTypeCode` (or, when that is
@@ -29,9 +33,15 @@
 //!   written to the `unmatched` writer.
 //! - **Incomplete** groups at end of input (and multi-event records without a correlation id,
 //!   at once) are reported one line each with their missing v4 codes, and their records go to
-//!   the `unmatched` writer, oldest group first. Together with the duplicates, every input
+//!   the `unmatched` writer, oldest group first. So do groups a [limit](Limits) flushes early
+//!   (the oldest open group, the moment the limit is passed), their report line saying which
+//!   limit; a late member of such a group opens a new group, which ends unmatched as well. Together with the duplicates, every input
 //!   record ends up in exactly one place: the output, the unmatched writer or (invalid lines)
 //!   the report.
+//! - **Output** is compact JSON: scalars and strings as read (escapes kept), keys in input
+//!   order after the identity keys, which come first. Unmatched and unknown records are
+//!   written byte for byte as read. A key that appears twice in one object makes the record
+//!   invalid (a tree parser would silently keep one of the two values).
 //! - **Unknown** events pass through as read, byte for byte, and are counted and reported;
 //!   with `strict` they stop the run. `strict` is about unknown events only: with both
 //!   options, an unknown event still stops the run.
@@ -62,12 +72,15 @@
 //! assert_eq!(legacy["EventId"], 22);
 //! ```
 
+pub mod http;
 pub mod join;
+pub mod progress;
 pub mod record;
 mod stream;
+pub mod transcode;
 
-pub use join::{Joined, Joiner, Unmatched};
-pub use record::{legacy_to_v4, RecordError};
+pub use join::{Flushed, Joined, Joiner, Pushed, Unmatched};
+pub use record::{legacy_to_v4, RecordError, ToV4};
 
 use crate::mapping::EventTable;
 
@@ -89,6 +102,43 @@ pub struct Options {
     pub skip_invalid: bool,
 }
 
+/// What bounds the memory of a to-legacy run: the open groups. Beyond either limit the oldest
+/// open group is flushed as unmatched (written to the unmatched output and reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open groups held at most (at least 1). At about 300 bytes per open group of two
+    /// 150-byte records, the default keeps the joiner near 30 MB.
+    pub max_open_groups: usize,
+    /// Records (input lines) a group may stay open; `None`: no age limit.
+    pub max_group_age: Option<u64>,
+}
+
+/// The default `max_open_groups`.
+pub const DEFAULT_MAX_OPEN_GROUPS: usize = 100_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_open_groups: DEFAULT_MAX_OPEN_GROUPS,
+            max_group_age: None,
+        }
+    }
+}
+
+/// Where a run is, handed to the progress callback every [`PROGRESS_EVERY`] lines and at
+/// the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub lines: u64,
+    pub written: u64,
+    pub open_groups: u64,
+    pub unmatched_groups: u64,
+}
+
+/// Lines between two progress callbacks: often enough for a display, rare enough to cost
+/// nothing.
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
 /// What a run did, for the CLI's last line and the HTTP answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
@@ -100,8 +150,12 @@ pub struct Summary {
     pub unknown: u64,
     /// Malformed lines skipped (only with `skip_invalid`).
     pub invalid: u64,
-    /// Groups that never completed (to-legacy only).
+    /// Groups that never completed (to-legacy only), those flushed early included.
     pub unmatched_groups: u64,
+    /// Of those, the groups a limit flushed before the end of the input.
+    pub flushed_groups: u64,
+    /// The most groups open at once.
+    pub peak_open_groups: u64,
 }
 
 /// Why a run stopped.
@@ -124,7 +178,7 @@ pub enum EventsError {
 /// `report` gets one human-readable line per anomaly (unmatched group, duplicate, skipped
 /// invalid line, unknown event). `unmatched` gets the raw records of groups that did not
 /// complete and of duplicates; without it they are only reported. Memory is bounded by the
-/// number of open groups, not by the input.
+/// default [`Limits`], not by the input.
 pub fn translate(
     direction: Direction,
     table: &EventTable,
@@ -134,5 +188,39 @@ pub fn translate(
     report: impl std::io::Write,
     unmatched: Option<&mut dyn std::io::Write>,
 ) -> Result<Summary, EventsError> {
-    stream::run(direction, table, opts, input, out, report, unmatched)
+    let io = Io {
+        out,
+        report,
+        unmatched,
+    };
+    translate_with(
+        direction,
+        table,
+        opts,
+        Limits::default(),
+        input,
+        io,
+        &mut |_| {},
+    )
+}
+
+/// The outputs of a run: translated records, report lines, unmatched records.
+pub struct Io<'u, O, R> {
+    pub out: O,
+    pub report: R,
+    pub unmatched: Option<&'u mut dyn std::io::Write>,
+}
+
+/// [`translate`] with explicit limits and a progress callback (called every
+/// [`PROGRESS_EVERY`] lines and once at the end).
+pub fn translate_with<O: std::io::Write, R: std::io::Write>(
+    direction: Direction,
+    table: &EventTable,
+    opts: &Options,
+    limits: Limits,
+    input: impl std::io::BufRead,
+    io: Io<'_, O, R>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, EventsError> {
+    stream::run(direction, table, opts, limits, input, io, progress)
 }

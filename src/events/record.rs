@@ -1,6 +1,7 @@
 //! One record at a time: key case conversion, finding which event a record is, and the
-//! legacy → v4 translation. Pure functions, no I/O, so the stream, the joiner, the HTTP
-//! handler and the benchmark share them.
+//! legacy → v4 translation. No I/O, so the stream, the joiner, the HTTP handler and the
+//! benchmark share them. The work is done on bytes ([`super::transcode`]); the functions
+//! taking a `serde_json::Value` are the same path, for callers that hold trees.
 //!
 //! Key case: legacy records are PascalCase, v4 records lowerCamelCase (heck's
 //! `ToUpperCamelCase` / `ToLowerCamelCase`). Keys are converted at every depth, including objects
@@ -12,8 +13,10 @@
 //! silently would lose data.
 
 use heck::{ToLowerCamelCase, ToUpperCamelCase};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::transcode::{self, push_str, push_u64, Entries, Members, Transcoder};
 use crate::mapping::events::{LegacyEvent, Side};
 use crate::mapping::EventTable;
 
@@ -70,16 +73,10 @@ impl Case {
     /// without heck's allocations. A property test pins this to heck's output.
     fn convert_simple(self, key: &str) -> Option<String> {
         let b = key.as_bytes();
-        let first = *b.first()?;
-        if !first.is_ascii_alphabetic() {
+        if !transcode::is_simple_key(b) {
             return None;
         }
-        let simple = b.iter().all(u8::is_ascii_alphanumeric)
-            && b.windows(2)
-                .all(|w| !w[1].is_ascii_uppercase() || w[0].is_ascii_lowercase());
-        if !simple {
-            return None;
-        }
+        let first = b[0];
         let mut out = String::with_capacity(key.len());
         out.push(match self {
             Case::Camel => first.to_ascii_lowercase(),
@@ -99,21 +96,18 @@ pub fn convert_fields(
     skip: &[&str],
     reserved: &[&str],
 ) -> Result<Map<String, Value>, RecordError> {
-    let mut out = Map::new();
-    for (key, value) in map {
-        if skip.contains(&key.as_str()) {
-            continue;
-        }
-        let new_key = case.convert(key);
-        if reserved.contains(&new_key.as_str()) {
-            return Err(RecordError::Invalid(format!(
-                "key `{key}` becomes `{new_key}`, which the translator writes itself"
-            )));
-        }
-        let new_value = convert_value(value, case).map_err(|e| in_key(key, e))?;
-        insert_unique(&mut out, map, key, new_key, new_value, case)?;
-    }
-    Ok(out)
+    let text = serde_json::to_string(map).expect("a map serializes");
+    let entries = Entries::parse(&text)?;
+    let mut tc = Transcoder::new();
+    let mut out = vec![b'{'];
+    let how = Members {
+        case,
+        skip,
+        reserved,
+    };
+    tc.members(&mut out, &entries, &how, false, 0)?;
+    out.push(b'}');
+    Ok(serde_json::from_slice(&out).expect("the transcoder writes JSON"))
 }
 
 /// Converts every object key inside `value` to `case`.
@@ -123,64 +117,46 @@ pub fn convert_value(value: &Value, case: Case) -> Result<Value, RecordError> {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| convert_value(v, case).map_err(|e| in_key(&format!("[{i}]"), e)))
+            .map(|(i, v)| {
+                convert_value(v, case).map_err(|e| transcode::in_key(&format!("[{i}]"), e))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
     }
 }
 
-fn insert_unique(
-    out: &mut Map<String, Value>,
-    source: &Map<String, Value>,
-    key: &str,
-    new_key: String,
-    value: Value,
-    case: Case,
-) -> Result<(), RecordError> {
-    if out.contains_key(&new_key) {
-        // Name the other source key too; only reached on error, so the second scan is free.
-        let other = source
-            .keys()
-            .find(|k| k.as_str() != key && case.convert(k) == new_key)
-            .map_or(String::new(), |k| format!("`{k}` and "));
-        return Err(RecordError::Invalid(format!(
-            "keys {other}`{key}` both become `{new_key}`"
-        )));
-    }
-    out.insert(new_key, value);
-    Ok(())
-}
-
-/// Prefixes a nested error with the key it was found under (`Metadata.`), so the reader finds it.
-fn in_key(key: &str, e: RecordError) -> RecordError {
-    match e {
-        RecordError::Invalid(m) => RecordError::Invalid(format!("in `{key}`: {m}")),
-        other => other,
-    }
-}
-
-/// Reads a record's identity: its code (a string) or, when the code is absent, its id (an
-/// integer or a string of digits: older writers stringify numbers). Returns the event found
-/// through `by_code` / `by_id`, or an error saying why not.
+/// Reads a record's identity from its raw members: its code (a string) or, when the code is
+/// absent, its id (an integer or a string of digits: older writers stringify numbers).
+/// Returns the event found through `by_code` / `by_id`, or an error saying why not.
 pub(crate) fn identify<T>(
-    record: &Map<String, Value>,
+    record: &Entries<'_>,
     code_key: &str,
     id_key: &str,
     by_code: impl Fn(&str) -> Option<T>,
     by_id: impl Fn(u32) -> Option<T>,
     id_of: impl Fn(&T) -> u32,
 ) -> Result<T, RecordError> {
-    let id =
-        match record.get(id_key) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(parse_id(v).ok_or_else(|| {
-                RecordError::Invalid(format!("`{id_key}` is not an event id: {v}"))
-            })?),
-        };
+    let id = match record.get(id_key) {
+        None => None,
+        Some(v) if transcode::is_null(v) => None,
+        Some(v) => Some(parse_id(v).ok_or_else(|| {
+            RecordError::Invalid(format!("`{id_key}` is not an event id: {}", v.get()))
+        })?),
+    };
     match record.get(code_key) {
-        Some(Value::String(code)) => {
-            let found = by_code(code).ok_or_else(|| RecordError::Unknown { code: code.clone() })?;
+        Some(v) if transcode::is_null(v) => by_id_only(id, code_key, id_key, by_id),
+        None => by_id_only(id, code_key, id_key, by_id),
+        Some(v) => {
+            let Some(code) = transcode::as_str(v) else {
+                return Err(RecordError::Invalid(format!(
+                    "`{code_key}` is not a string: {}",
+                    v.get()
+                )));
+            };
+            let found = by_code(&code).ok_or_else(|| RecordError::Unknown {
+                code: code.clone().into_owned(),
+            })?;
             match id {
                 Some(id) if id != id_of(&found) => Err(RecordError::Invalid(format!(
                     "`{code_key}` {code} has id {}, but `{id_key}` is {id}",
@@ -189,26 +165,34 @@ pub(crate) fn identify<T>(
                 _ => Ok(found),
             }
         }
-        None | Some(Value::Null) => match id {
-            Some(id) => by_id(id).ok_or_else(|| RecordError::Unknown {
-                code: format!("id {id}"),
-            }),
-            None => Err(RecordError::Invalid(format!(
-                "the record has neither `{code_key}` nor `{id_key}`"
-            ))),
-        },
-        Some(other) => Err(RecordError::Invalid(format!(
-            "`{code_key}` is not a string: {other}"
+    }
+}
+
+fn by_id_only<T>(
+    id: Option<u32>,
+    code_key: &str,
+    id_key: &str,
+    by_id: impl Fn(u32) -> Option<T>,
+) -> Result<T, RecordError> {
+    match id {
+        Some(id) => by_id(id).ok_or_else(|| RecordError::Unknown {
+            code: format!("id {id}"),
+        }),
+        None => Err(RecordError::Invalid(format!(
+            "the record has neither `{code_key}` nor `{id_key}`"
         ))),
     }
 }
 
-fn parse_id(v: &Value) -> Option<u32> {
-    match v {
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+fn parse_id(v: &RawValue) -> Option<u32> {
+    if transcode::is_number(v) {
+        return v
+            .get()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| u32::try_from(n).ok());
     }
+    transcode::as_str(v)?.parse().ok()
 }
 
 /// The JSON object inside a record, or why the record is not one.
@@ -234,8 +218,17 @@ pub fn legacy_event<'t>(
     table: &'t EventTable,
     record: &Value,
 ) -> Result<&'t LegacyEvent, RecordError> {
+    as_object(record)?;
+    let text = record.to_string();
+    legacy_event_of(table, &Entries::parse(&text)?)
+}
+
+fn legacy_event_of<'t>(
+    table: &'t EventTable,
+    entries: &Entries<'_>,
+) -> Result<&'t LegacyEvent, RecordError> {
     identify(
-        as_object(record)?,
+        entries,
         LEGACY_CODE,
         LEGACY_ID,
         |c| table.get(c),
@@ -257,27 +250,64 @@ pub fn side_name(side: Side) -> &'static str {
 /// `CorrelationId` stays missing: nothing is invented, so such records can only be joined back
 /// when their event has a single v4 event (see the module docs of `events`).
 pub fn legacy_to_v4(table: &EventTable, record: &Value) -> Result<Vec<Value>, RecordError> {
-    let event = legacy_event(table, record)?;
-    let mut fields = convert_fields(
-        as_object(record)?,
-        Case::Camel,
-        &[LEGACY_CODE, LEGACY_ID],
-        &[V4_CODE, V4_ID, V4_SIDE],
-    )?;
-    let mut out = Vec::with_capacity(event.v4.len());
-    for (i, v4) in event.v4.iter().enumerate() {
-        // The last record takes the converted fields, the others a copy.
-        let mut obj = if i + 1 == event.v4.len() {
-            std::mem::take(&mut fields)
-        } else {
-            fields.clone()
-        };
-        obj.insert(V4_CODE.into(), Value::String(v4.code.clone()));
-        obj.insert(V4_ID.into(), Value::from(v4.id));
-        obj.insert(V4_SIDE.into(), Value::String(side_name(v4.side).into()));
-        out.push(Value::Object(obj));
+    as_object(record)?;
+    let text = record.to_string();
+    let mut out = Vec::new();
+    ToV4::new(table).write(&text, &mut out)?;
+    Ok(out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("the transcoder writes JSON"))
+        .collect())
+}
+
+/// legacy → v4 on bytes, with the state kept across the records of a run.
+#[derive(Debug)]
+pub struct ToV4<'t> {
+    table: &'t EventTable,
+    tc: Transcoder,
+    fields: Vec<u8>,
+}
+
+impl<'t> ToV4<'t> {
+    pub fn new(table: &'t EventTable) -> Self {
+        Self {
+            table,
+            tc: Transcoder::new(),
+            fields: Vec::new(),
+        }
     }
-    Ok(out)
+
+    /// Appends the v4 records of the legacy record `text` to `out`, one line each; returns
+    /// how many. On an error nothing is appended.
+    pub fn write(&mut self, text: &str, out: &mut Vec<u8>) -> Result<usize, RecordError> {
+        let entries = Entries::parse(text)?;
+        let event = legacy_event_of(self.table, &entries)?;
+        self.fields.clear();
+        let mark = self.tc.keys_mark();
+        let how = Members {
+            case: Case::Camel,
+            skip: &[LEGACY_CODE, LEGACY_ID],
+            reserved: &[V4_CODE, V4_ID, V4_SIDE],
+        };
+        let written = self
+            .tc
+            .members(&mut self.fields, &entries, &how, true, mark);
+        self.tc.release(mark);
+        written?;
+        for v4 in &event.v4 {
+            out.extend_from_slice(b"{\"eventTypeCode\":");
+            push_str(out, &v4.code);
+            out.extend_from_slice(b",\"eventId\":");
+            push_u64(out, v4.id.into());
+            out.extend_from_slice(b",\"side\":\"");
+            out.extend_from_slice(side_name(v4.side).as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(&self.fields);
+            out.extend_from_slice(b"}\n");
+        }
+        Ok(event.v4.len())
+    }
 }
 
 #[cfg(test)]

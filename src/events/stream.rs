@@ -1,118 +1,170 @@
-//! The line loop behind [`translate`](super::translate): read one JSON line, translate it, write
-//! what is ready, report anomalies, count. Nothing of the input is kept except the open groups
-//! of the joiner.
+//! The line loop behind [`translate`](super::translate): read one JSON line, translate it into
+//! the output buffer, write the buffer out in large pieces, report anomalies, count, tell
+//! progress. Nothing of the input is kept except the open groups of the joiner.
 
 use std::io::{BufRead, Write};
 
-use serde_json::Value;
-
-use super::join::{Joined, Joiner, Unmatched};
-use super::record::{legacy_to_v4, RecordError};
-use super::{Direction, EventsError, Options, Summary};
+use super::join::{Joiner, Pushed, Unmatched};
+use super::record::{RecordError, ToV4};
+use super::{Direction, EventsError, Io, Limits, Options, Progress, Summary, PROGRESS_EVERY};
 use crate::mapping::EventTable;
+
+/// Output is handed to the writer in pieces of about this size: one `write` per few hundred
+/// records, and a streamed HTTP answer gets chunks worth sending.
+const OUT_CHUNK: usize = 64 * 1024;
 
 /// The outputs of one run and its counters.
 struct Sink<'a, O: Write, R: Write> {
     strict: bool,
     skip_invalid: bool,
     out: O,
+    buf: Vec<u8>,
     report: R,
     unmatched: Option<&'a mut dyn Write>,
     summary: Summary,
 }
 
-pub(super) fn run(
+pub(super) fn run<O: Write, R: Write>(
     direction: Direction,
     table: &EventTable,
     opts: &Options,
+    limits: Limits,
     mut input: impl BufRead,
-    out: impl Write,
-    report: impl Write,
-    unmatched: Option<&mut dyn Write>,
+    io: Io<'_, O, R>,
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, EventsError> {
     let mut sink = Sink {
         strict: opts.strict,
         skip_invalid: opts.skip_invalid,
-        out,
-        report,
-        unmatched,
+        out: io.out,
+        buf: Vec::with_capacity(2 * OUT_CHUNK),
+        report: io.report,
+        unmatched: io.unmatched,
         summary: Summary::default(),
     };
-    let mut joiner = Joiner::new(table);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        // Bytes, not `read_line`: invalid UTF-8 is then a malformed line with its number,
-        // not an I/O error that ends the run.
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        sink.summary.lines += 1;
-        let line = sink.summary.lines;
-        let text = trim_end(&buf);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue; // blank lines separate nothing in JSON lines; skip them quietly
-        }
-        let record: Value = match serde_json::from_slice(text) {
-            Ok(v) => v,
-            Err(e) => {
-                sink.invalid(line, e.to_string())?;
-                continue;
-            }
-        };
-        match direction {
-            Direction::ToV4 => match legacy_to_v4(table, &record) {
-                Ok(records) => {
-                    for r in &records {
-                        sink.write(r)?;
-                    }
-                }
-                Err(e) => sink.refused(line, text, e)?,
-            },
-            Direction::ToLegacy => match joiner.push(record, line) {
-                Ok(Joined::Complete(r)) => sink.write(&r)?,
-                Ok(Joined::Pending) => {}
-                Ok(Joined::Duplicate {
-                    code,
-                    correlation_id,
-                    first_line,
-                    record,
-                }) => {
-                    writeln!(
-                        sink.report,
-                        "line {line}: duplicate {code} in the group with correlationId \
-                         {correlation_id} opened at line {first_line}: kept the first, \
-                         this one goes to the unmatched output"
-                    )?;
-                    sink.write_unmatched(&record)?;
-                }
-                Ok(Joined::Unmatched(u)) => sink.unmatched_group(&u)?,
-                Err(e) => sink.refused(line, text, e)?,
-            },
-        }
-    }
-    for u in joiner.finish() {
+    let mut to_v4 = ToV4::new(table);
+    let mut joiner = Joiner::with_limits(table, limits);
+    let result = lines(
+        direction,
+        &mut input,
+        &mut sink,
+        &mut to_v4,
+        &mut joiner,
+        progress,
+    );
+    // What was translated before an error still reaches the output, as it would unbuffered.
+    let flushed = sink.flush_out();
+    result?;
+    flushed?;
+    for u in joiner.take_flushed() {
         sink.unmatched_group(&u)?;
     }
+    for u in joiner.drain_open() {
+        sink.unmatched_group(&u)?;
+    }
+    sink.flush_out()?;
     sink.out.flush()?;
     sink.report.flush()?;
     if let Some(w) = sink.unmatched.as_mut() {
         w.flush()?;
     }
+    progress(&sink.progress(0));
     Ok(sink.summary)
 }
 
+fn lines<O: Write, R: Write>(
+    direction: Direction,
+    input: &mut impl BufRead,
+    sink: &mut Sink<'_, O, R>,
+    to_v4: &mut ToV4<'_>,
+    joiner: &mut Joiner<'_>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(), EventsError> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        // Bytes, not `read_line`: invalid UTF-8 is then a malformed line with its number,
+        // not an I/O error that ends the run.
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        sink.summary.lines += 1;
+        let line = sink.summary.lines;
+        if line % PROGRESS_EVERY == 0 {
+            sink.flush_out()?;
+            progress(&sink.progress(joiner.open_groups()));
+        }
+        let bytes = trim_end(&buf);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue; // blank lines separate nothing in JSON lines; skip them quietly
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.invalid(line, format!("invalid UTF-8: {e}"))?;
+                continue;
+            }
+        };
+        match direction {
+            Direction::ToV4 => match to_v4.write(text, &mut sink.buf) {
+                Ok(n) => sink.summary.written += n as u64,
+                Err(e) => sink.refused(line, text, e)?,
+            },
+            Direction::ToLegacy => {
+                let pushed = joiner.push_line(text, line, &mut sink.buf);
+                for u in joiner.take_flushed() {
+                    sink.summary.flushed_groups += 1;
+                    sink.unmatched_group(&u)?;
+                }
+                sink.summary.peak_open_groups = joiner.peak_open() as u64;
+                match pushed {
+                    Ok(Pushed::Complete) => sink.summary.written += 1,
+                    Ok(Pushed::Pending) => {}
+                    Ok(Pushed::Duplicate {
+                        code,
+                        correlation_id,
+                        first_line,
+                    }) => {
+                        writeln!(
+                            sink.report,
+                            "line {line}: duplicate {code} in the group with correlationId \
+                             {correlation_id} opened at line {first_line}: kept the first, \
+                             this one goes to the unmatched output"
+                        )?;
+                        sink.write_unmatched(text)?;
+                    }
+                    Ok(Pushed::Unmatched(u)) => sink.unmatched_group(&u)?,
+                    Err(e) => sink.refused(line, text, e)?,
+                }
+            }
+        }
+        if sink.buf.len() >= OUT_CHUNK {
+            sink.flush_out()?;
+        }
+    }
+}
+
 impl<O: Write, R: Write> Sink<'_, O, R> {
-    fn write(&mut self, record: &Value) -> Result<(), EventsError> {
-        serde_json::to_writer(&mut self.out, record).map_err(std::io::Error::from)?;
-        self.out.write_all(b"\n")?;
-        self.summary.written += 1;
+    fn flush_out(&mut self) -> Result<(), EventsError> {
+        if !self.buf.is_empty() {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
         Ok(())
+    }
+
+    fn progress(&self, open_groups: usize) -> Progress {
+        Progress {
+            lines: self.summary.lines,
+            written: self.summary.written,
+            open_groups: open_groups as u64,
+            unmatched_groups: self.summary.unmatched_groups,
+        }
     }
 
     /// A record the translation refused: unknown (passed through as read, or an error when
     /// strict) or invalid.
-    fn refused(&mut self, line: u64, text: &[u8], e: RecordError) -> Result<(), EventsError> {
+    fn refused(&mut self, line: u64, text: &str, e: RecordError) -> Result<(), EventsError> {
         match e {
             RecordError::Invalid(reason) => self.invalid(line, reason),
             RecordError::Unknown { code } if self.strict => {
@@ -123,8 +175,8 @@ impl<O: Write, R: Write> Sink<'_, O, R> {
                     self.report,
                     "line {line}: unknown event {code}: passed through unchanged"
                 )?;
-                self.out.write_all(text)?;
-                self.out.write_all(b"\n")?;
+                self.buf.extend_from_slice(text.as_bytes());
+                self.buf.push(b'\n');
                 self.summary.unknown += 1;
                 self.summary.written += 1;
                 Ok(())
@@ -150,9 +202,9 @@ impl<O: Write, R: Write> Sink<'_, O, R> {
         Ok(())
     }
 
-    fn write_unmatched(&mut self, record: &Value) -> Result<(), EventsError> {
+    fn write_unmatched(&mut self, record: &str) -> Result<(), EventsError> {
         if let Some(w) = self.unmatched.as_mut() {
-            serde_json::to_writer(&mut **w, record).map_err(std::io::Error::from)?;
+            w.write_all(record.as_bytes())?;
             w.write_all(b"\n")?;
         }
         Ok(())
