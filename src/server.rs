@@ -64,6 +64,54 @@ impl Default for ServeOptions {
     }
 }
 
+/// What a listener serves: a cloneable tower service of hyper requests that answers every
+/// request (its errors are answers too).
+pub trait Serves<B>:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> Serves<B> for S where
+    S: tower::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A body hyper can send.
+pub trait AnswerBody:
+    http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> AnswerBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+/// The answer to a connection over the limit, made from its first request.
+pub trait Overload<B>:
+    Fn(&Request<Incoming>) -> Response<B> + Clone + Send + Sync + 'static
+{
+}
+
+impl<O, B> Overload<B> for O where
+    O: Fn(&Request<Incoming>) -> Response<B> + Clone + Send + Sync + 'static
+{
+}
+
 /// Serves `service` until `shutdown` resolves, then stops accepting, lets in-flight requests
 /// finish within `shutdown_grace`, and returns.
 ///
@@ -76,16 +124,10 @@ pub async fn serve<S, B, O, OB>(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-    O: Fn(&Request<Incoming>) -> Response<OB> + Clone + Send + Sync + 'static,
-    OB: http_body::Body<Data = Bytes> + Send + 'static,
-    OB::Error: Into<BoxError>,
+    S: Serves<B>,
+    B: AnswerBody,
+    O: Overload<OB>,
+    OB: AnswerBody,
 {
     let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     serve_with(listener, service, overload, opts, permits, shutdown).await
@@ -100,16 +142,10 @@ async fn serve_with<S, B, O, OB>(
     permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-    O: Fn(&Request<Incoming>) -> Response<OB> + Clone + Send + Sync + 'static,
-    OB: http_body::Body<Data = Bytes> + Send + 'static,
-    OB::Error: Into<BoxError>,
+    S: Serves<B>,
+    B: AnswerBody,
+    O: Overload<OB>,
+    OB: AnswerBody,
 {
     let builder = |preserve_case: bool| {
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -333,16 +369,10 @@ impl Workers {
     ) -> std::io::Result<Self>
     where
         F: Fn() -> S + Send + Sync + 'static,
-        S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-        O: Fn(&Request<Incoming>) -> Response<OB> + Clone + Send + Sync + 'static,
-        OB: http_body::Body<Data = Bytes> + Send + 'static,
-        OB::Error: Into<BoxError>,
+        S: Serves<B>,
+        B: AnswerBody,
+        O: Overload<OB>,
+        OB: AnswerBody,
     {
         let addr = listeners[0].local_addr()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
