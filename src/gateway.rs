@@ -294,8 +294,21 @@ impl Gateway {
         let current = self.runtime();
         let config = Config::load(current.config.file.as_deref(), &self.overrides)
             .map_err(|e| e.to_string())?;
-        if config.listen != current.config.listen {
-            tracing::warn!("`listen` changed: it takes effect at the next restart, not on reload");
+        // Sockets and threads are made once, at start.
+        for (key, changed) in [
+            ("listen", config.listen != current.config.listen),
+            (
+                "admin_listen",
+                config.admin_listen != current.config.admin_listen,
+            ),
+            ("workers", config.workers != current.config.workers),
+        ] {
+            if changed {
+                tracing::warn!(
+                    key,
+                    "changed: it takes effect at the next restart, not on reload"
+                );
+            }
         }
         let mappings = Mappings::load(config.mappings_dir.as_deref()).map_err(|e| e.to_string())?;
         let orchestrator = match (&config.orchestrator, &self.sandbox_url) {
