@@ -23,6 +23,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+mod json;
+
 /// Keeps the log writer thread running; dropping it flushes what is queued.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
@@ -134,9 +136,8 @@ pub fn init_with(format: LogFormat, otel: Option<crate::telemetry::OtelLayer>) -
     // A second init (tests) is not an error worth failing for.
     let installed = match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::LeanJson)
             .try_init(),
         LogFormat::Text if !ansi => builder.fmt_fields(plain_fields()).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -175,9 +176,8 @@ fn init_layered(format: LogFormat, otel: crate::telemetry::OtelLayer) -> LogGuar
         .with_ansi(ansi);
     let fmt = match format {
         LogFormat::Json => fmt
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::LeanJson)
             .with_filter(filter)
             .boxed(),
         LogFormat::Text => fmt.with_filter(filter).boxed(),
