@@ -163,6 +163,18 @@ struct Shard {
 }
 
 type Shards = Arc<ThreadLocal<Mutex<Shard>>>;
+
+/// The shard's cell for a label set: found by a linear search, added on first use (the one
+/// time its label strings are allocated).
+fn cell<T>(cells: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
+    match cells.iter().position(is) {
+        Some(i) => &mut cells[i],
+        None => {
+            cells.push(new());
+            cells.last_mut().expect("just pushed")
+        }
+    }
+}
 type NoExemplars = std::collections::HashMap<usize, Exemplar<NoLabelSet, f64>>;
 
 pub struct Metrics {
@@ -318,18 +330,11 @@ impl Metrics {
     pub fn request_done(&self, route: &'static str, status: u16, secs: f64) {
         self.with_shard(|s| {
             s.in_flight -= 1;
-            let cell = match s
-                .requests
-                .iter_mut()
-                .position(|(l, _, _)| l.status == status && l.route == route)
-            {
-                Some(i) => &mut s.requests[i],
-                None => {
-                    s.requests
-                        .push((RequestLabels { route, status }, 0, Hist::default()));
-                    s.requests.last_mut().expect("just pushed")
-                }
-            };
+            let cell = cell(
+                &mut s.requests,
+                |(l, _, _)| l.status == status && l.route == route,
+                || (RequestLabels { route, status }, 0, Hist::default()),
+            );
             cell.1 += 1;
             cell.2.observe(secs);
         });
@@ -337,18 +342,11 @@ impl Metrics {
 
     pub fn observe_upstream(&self, call: &str, outcome: UpstreamOutcome, secs: f64) {
         self.with_shard(|s| {
-            let cell = match s
-                .upstream
-                .iter_mut()
-                .position(|(c, o, _)| *o == outcome && c == call)
-            {
-                Some(i) => &mut s.upstream[i],
-                None => {
-                    s.upstream
-                        .push((call.to_string(), outcome, Hist::default()));
-                    s.upstream.last_mut().expect("just pushed")
-                }
-            };
+            let cell = cell(
+                &mut s.upstream,
+                |(c, o, _)| *o == outcome && c == call,
+                || (call.to_string(), outcome, Hist::default()),
+            );
             cell.2.observe(secs);
         });
     }
@@ -356,14 +354,12 @@ impl Metrics {
     pub fn audit(&self, route: &str, legacy_event: &str, v4_events: &str, outcome: &str) {
         let key = [route, legacy_event, v4_events, outcome];
         self.with_shard(|s| {
-            match s
-                .audit
-                .iter_mut()
-                .find(|(k, _)| k.iter().zip(key.iter()).all(|(a, b)| a == b))
-            {
-                Some(cell) => cell.1 += 1,
-                None => s.audit.push((key.map(str::to_string), 1)),
-            }
+            cell(
+                &mut s.audit,
+                |(k, _)| k.iter().zip(key.iter()).all(|(a, b)| a == b),
+                || (key.map(str::to_string), 0),
+            )
+            .1 += 1;
         });
     }
 
