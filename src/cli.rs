@@ -241,7 +241,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
         .orchestrator
         .clone()
         .unwrap_or_else(|| reqwest::Url::parse("http://127.0.0.1:9").expect("a valid literal URL"));
-    let built = runtime().block_on(crate::gateway::Runtime::new(
+    let built = runtime().block_on(crate::runtime::Runtime::new(
         config,
         m,
         &orchestrator,

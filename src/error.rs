@@ -30,15 +30,9 @@
 //! | `Gateway_E503_01` | 503 | the gateway is at its connection limit |
 //! | `Gateway_E504_01` | 504 | v4 did not answer within the timeout |
 
-use http::{Response, StatusCode};
+use http::StatusCode;
 
-use crate::body::Body;
 use crate::identity::IdentityError;
-use crate::legacy::registry::{self as reg, Answer};
-use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource, ResultBody};
-use crate::legacy::{json, Family, Refused};
-use crate::mapping::registry::ResponseKind;
-use crate::mapping::{Failure, Mappings};
 use crate::translate::path::BadId;
 use crate::upstream::UpstreamError;
 
@@ -156,150 +150,15 @@ impl GatewayError {
         }
     }
 
-    /// The `Errors[]` entry of a User API answer.
-    pub fn user_api_entry(&self, mappings: &Mappings) -> ErrorEntry {
-        let message = self.to_string();
-        let status = self.status().as_u16();
-        let ty = mappings.user_api.error_type(&Failure {
-            status,
-            code: self.code(),
-            text: &message,
-            action: None,
-        });
-        ErrorEntry {
-            message,
-            code: self.code().to_string(),
-            ty: ty.into(),
-            error_source: ErrorSource::Gateway,
-            part: None,
-        }
-    }
-
-    /// The action API answer and its HTTP status. Gateway-side validation is a
-    /// `validationfailed` answer as the legacy service gave it; failures of v4 or of the
-    /// gateway itself are an ExceptionResponse without upstream detail.
-    pub fn registry_answer(&self, action: Option<&str>, request_id: &str) -> (StatusCode, Answer) {
-        use GatewayError::*;
-        let (kind, error, messages) = match self {
-            MissingAttributes(names) => (
-                ResponseKind::Validationfailed,
-                "Missing attributes",
-                names
-                    .iter()
-                    .map(|n| format!("Missing attribute: {n}"))
-                    .collect(),
-            ),
-            InvalidValue(m) => (
-                ResponseKind::Validationfailed,
-                "Validation Failed",
-                vec![m.clone()],
-            ),
-            MalformedJson { .. }
-            | NotAnObject
-            | EmptyBody
-            | IncompleteBody
-            | UnknownFields(_)
-            | WrongType { .. }
-            | DuplicateKeys(_)
-            | UnknownAction(_)
-            | MissingHeaders(_)
-            | DuplicateHeader(_)
-            | BadId(_)
-            | MethodNotAllowed
-            | BodyTooLarge(_) => (
-                ResponseKind::Validationfailed,
-                "Validation Failed",
-                vec![self.to_string()],
-            ),
-            Upstream(_) | Internal => (
-                ResponseKind::Exception,
-                "Exception was thrown",
-                vec!["Exception was thrown".to_string()],
-            ),
-            Unauthorized(_) | NotFound | UnknownTenant | RequestTimeout | Overloaded
-            | RateLimited(_) => {
-                let answer = Answer::failure(
-                    ResponseKind::Error,
-                    match self {
-                        Unauthorized(_) => "Not authorized",
-                        RateLimited(_) => "Too many requests",
-                        UnknownTenant => "Unknown tenant",
-                        NotFound => "Not found",
-                        RequestTimeout => "Request timeout",
-                        _ => "Service unavailable",
-                    },
-                    vec![self.to_string()],
-                    action,
-                    request_id,
-                );
-                return (self.status(), answer);
-            }
-        };
-        let status = match self {
-            // The legacy API answered validation in the body with 200, except for a body it
-            // could not take at all.
-            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            _ => reg::http_status(kind),
-        };
-        (
-            status,
-            Answer::failure(kind, error, messages, action, request_id),
+    /// Whether the answer must close the connection: the request (or its body) was not read
+    /// to the end, so the connection cannot carry another request, or the gateway is shedding
+    /// connections. Without `Connection: close` a keep-alive client would send its next
+    /// request into a socket about to close.
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::BodyTooLarge(_) | GatewayError::RequestTimeout | GatewayError::Overloaded
         )
-    }
-
-    /// The whole answer, in the shape of the caller's API, marked [`Refused`].
-    pub fn into_response(
-        self,
-        family: Family,
-        ctx: &Reply<'_>,
-        mappings: &Mappings,
-    ) -> Response<Body> {
-        // RFC 9110: a 401 names the scheme that would work; legacy clients renew their
-        // token on it.
-        let unauthorized = matches!(self, GatewayError::Unauthorized(_));
-        let retry_after = match &self {
-            GatewayError::RateLimited(secs) => Some(*secs),
-            _ => None,
-        };
-        let mut resp = self.shaped(family, ctx, mappings);
-        if unauthorized {
-            resp.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        if let Some(secs) = retry_after {
-            resp.headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-        }
-        resp.extensions_mut().insert(Refused);
-        resp
-    }
-
-    fn shaped(self, family: Family, ctx: &Reply<'_>, mappings: &Mappings) -> Response<Body> {
-        match family {
-            Family::UserApi => {
-                let status = self.status();
-                let envelope = Envelope {
-                    code: status.as_u16(),
-                    errors: vec![self.user_api_entry(mappings)],
-                    result: ResultBody {
-                        customer_registration_id: ctx.customer_id.unwrap_or("").to_string(),
-                        updated: (!ctx.read).then_some(false),
-                        applied: None,
-                        not_attempted: None,
-                    },
-                    session_id: None,
-                    request_id: ctx.request_id.to_string(),
-                };
-                json(status, &envelope)
-            }
-            Family::Registry => {
-                let (status, answer) = self.registry_answer(ctx.action, ctx.request_id);
-                json(status, &answer)
-            }
-        }
     }
 }
 

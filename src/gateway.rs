@@ -1,192 +1,17 @@
-//! The gateway's state: the current [`Runtime`] (configuration, mappings, upstream clients),
-//! swapped atomically on reload, and what lives as long as the process (metrics, shadow
-//! figures). A request takes one snapshot of the runtime and keeps it to the end, so a reload
-//! never changes the rules under a call in flight and never drops a connection.
+//! The gateway's state: the current [`Runtime`], swapped atomically on reload, and what lives
+//! as long as the process (metrics, shadow figures). A request takes one snapshot of the
+//! runtime and keeps it to the end, so a reload never changes the rules under a call in flight
+//! and never drops a connection.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Semaphore;
 
 use crate::config::{Config, Overrides};
-use crate::identity::Verifier;
-use crate::legacy::Family;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
-use crate::passthrough::LegacyBackend;
+use crate::runtime::Runtime;
 use crate::shadow::Shadow;
-use crate::upstream::client::ClientOptions;
-use crate::upstream::{Upstream, UpstreamOptions};
-
-/// Everything a request needs, fixed for the life of the request even if a reload happens.
-///
-/// Cloned once per worker thread and reload (see [`Gateway::runtime`]): every field is either
-/// small or shared behind an `Arc`, so a clone is cheap, and it gives each worker an `Arc` of
-/// its own to clone per request.
-#[derive(Clone)]
-pub struct Runtime {
-    pub config: Config,
-    pub mappings: Arc<Mappings>,
-    pub upstream: Upstream,
-    /// The client shadow copies use, only from the shadow lane (see `shadow::lane`): towards
-    /// the staging v4 (`shadow.orchestrator_url`) when set, else the orchestrator.
-    pub shadow_copies: Upstream,
-    /// A staging v4 is configured: only then may writes be copied (never to the live v4).
-    pub shadow_writes: bool,
-    pub shadow_permits: Arc<Semaphore>,
-    pub user_api_backend: Option<LegacyBackend>,
-    pub registry_backend: Option<LegacyBackend>,
-    /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
-    pub user_api_paths: matchit::Router<()>,
-    pub registry_path: String,
-    pub verifier: Arc<Verifier>,
-    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
-    /// True when running on the embedded sandbox: the action API then serves any Host as
-    /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
-    pub sandbox: bool,
-}
-
-impl Runtime {
-    pub async fn new(
-        config: Config,
-        mappings: Mappings,
-        orchestrator: &reqwest::Url,
-        sandbox: bool,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, String> {
-        let ca_pem = match &config.ca_file {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|e| format!("{}: cannot read the CA file: {e}", p.display()))?,
-            ),
-            None => None,
-        };
-        let l = &config.limits;
-        let opts = UpstreamOptions {
-            timeout: l.upstream_timeout,
-            connect_timeout: l.connect_timeout,
-            max_body: l.upstream_body_bytes,
-            ca_pem,
-            idle_connections: l.upstream_idle_connections,
-        };
-        let upstream = Upstream::new(orchestrator, opts.clone(), metrics.clone())?;
-        let shadow_writes = config.shadow.orchestrator.is_some();
-        let shadow_copies = Upstream::new(
-            config.shadow.orchestrator.as_ref().unwrap_or(orchestrator),
-            opts.clone(),
-            metrics,
-        )?;
-        let legacy_client = ClientOptions {
-            connect_timeout: l.connect_timeout,
-            ca_pem: opts.ca_pem.as_deref(),
-            preserve_header_case: true,
-            max_idle_per_host: l.upstream_idle_connections,
-        };
-        let backend = |url: &Option<url::Url>, label| {
-            url.as_ref()
-                .map(|u| {
-                    LegacyBackend::new(
-                        u,
-                        &legacy_client,
-                        l.upstream_timeout,
-                        l.upstream_body_bytes,
-                        label,
-                        config.trusted_proxies.clone(),
-                    )
-                })
-                .transpose()
-        };
-        let user_api_backend = backend(&config.user_api_url, "legacy.user-api")?;
-        let registry_backend = backend(&config.registry_api_url, "legacy.registry")?;
-        let fetch = crate::identity::FetchOptions {
-            ca_pem: opts.ca_pem.clone(),
-            connect_timeout: l.connect_timeout,
-            timeout: l.upstream_timeout,
-            max_bytes: l.upstream_body_bytes,
-        };
-        let verifier = Arc::new(Verifier::load(&config.identity, &fetch).await?);
-        let mut user_api_paths = matchit::Router::new();
-        user_api_paths
-            .insert(mappings.user_api.path.to_ascii_lowercase(), ())
-            .map_err(|e| format!("user-api route: {e}"))?;
-        let registry_path = config
-            .registry_path
-            .clone()
-            .unwrap_or_else(|| mappings.registry.path.clone());
-        let rate_limits = Arc::new(crate::ratelimit::RateLimits::new(&config.rate_limits));
-        Ok(Self {
-            shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
-            config,
-            mappings: Arc::new(mappings),
-            upstream,
-            shadow_writes,
-            shadow_copies,
-            user_api_backend,
-            registry_backend,
-            user_api_paths,
-            registry_path,
-            verifier,
-            rate_limits,
-            sandbox,
-        })
-    }
-
-    /// The registry path and anything below it answer in the registry's shape. Some HTTP
-    /// client libraries percent-encode the `$` of `/$dwo3rd-userregistry-api/…` as `%24`; that
-    /// is the same path (RFC 3986 6.2.2.2 leaves the choice to the client).
-    pub fn family_of(&self, path: &str) -> Family {
-        if path.contains("%24") {
-            return self.family_of_decoded(&path.replace("%24", "$"));
-        }
-        self.family_of_decoded(path)
-    }
-
-    /// The path as the routes compare it: `%24` decoded when that puts it under the registry
-    /// path (only there: a User API id keeps its own encoding).
-    pub fn route_path<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
-        if path.contains("%24") {
-            let decoded = path.replace("%24", "$");
-            if self.family_of_decoded(&decoded) == Family::Registry {
-                return std::borrow::Cow::Owned(decoded);
-            }
-        }
-        std::borrow::Cow::Borrowed(path)
-    }
-
-    fn family_of_decoded(&self, path: &str) -> Family {
-        let prefix = self.registry_path.len();
-        let under = path.len() >= prefix
-            && path.is_char_boundary(prefix)
-            && path[..prefix].eq_ignore_ascii_case(&self.registry_path)
-            && (path.len() == prefix || path.as_bytes()[prefix] == b'/');
-        if under {
-            Family::Registry
-        } else {
-            Family::UserApi
-        }
-    }
-
-    /// The raw id segment when the path is the User API route: matched case-insensitively,
-    /// with one trailing slash accepted (ASP.NET accepted both), the id taken from the
-    /// original path at the same byte offset.
-    pub fn user_api_raw_id(&self, path: &str) -> Option<String> {
-        let path = path.strip_suffix('/').unwrap_or(path);
-        let lower = path.to_ascii_lowercase();
-        let m = self.user_api_paths.at(&lower).ok()?;
-        let param = self.mappings.user_api.id_param.to_ascii_lowercase();
-        let v = m.params.get(&param)?;
-        let start = v.as_ptr() as usize - lower.as_ptr() as usize;
-        Some(path[start..start + v.len()].to_string())
-    }
-
-    /// The legacy backend for a path's API, if configured.
-    pub fn backend_for(&self, family: Family) -> Option<&LegacyBackend> {
-        match family {
-            Family::UserApi => self.user_api_backend.as_ref(),
-            Family::Registry => self.registry_backend.as_ref(),
-        }
-    }
-}
 
 /// A worker's own handle on the gateway (issue #15). Services clone their handle on every
 /// request; cloning the one shared `Arc<Gateway>` from every core would bounce its reference
@@ -204,11 +29,6 @@ struct WorkerHandle {
 impl Local {
     pub fn new(gw: &Arc<Gateway>) -> Self {
         Self(Arc::new(WorkerHandle { gw: gw.clone() }))
-    }
-
-    /// The shared gateway, for the rare paths that keep it beyond the request (shadow copies).
-    pub fn shared(&self) -> &Arc<Gateway> {
-        &self.0.gw
     }
 }
 
@@ -228,7 +48,7 @@ thread_local! {
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
-    pub shadow: Shadow,
+    pub shadow: Arc<Shadow>,
     /// What a reload starts from: the command-line overrides and, on the embedded sandbox,
     /// its URL (the sandbox keeps running across reloads).
     overrides: Overrides,
@@ -247,7 +67,7 @@ impl Gateway {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
-            shadow: Shadow::default(),
+            shadow: Arc::default(),
             overrides,
             sandbox_url,
             reload_lock: tokio::sync::Mutex::new(()),

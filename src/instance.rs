@@ -1,14 +1,12 @@
-//! What a fleet's monitoring needs to tell instances apart and to see inside one: the
-//! configuration hash (`gateway_config_info{hash}`: instances that disagree after a ConfigMap
-//! change show up as two hashes), and the gauges sampled when Prometheus scrapes (shadow
-//! queue depth, kill-switch state), so none of it costs anything per request.
+//! What a fleet's monitoring needs to tell instances apart: the configuration hash
+//! (`gateway_config_info{hash}`: instances that disagree after a ConfigMap change show up as
+//! two hashes). The gauges sampled when Prometheus scrapes are in `ops.rs`.
 
 use std::path::Path;
 
 use ring::digest::{Context, SHA256};
 
 use crate::config::Config;
-use crate::gateway::Gateway;
 use crate::mapping;
 
 /// The first 16 hex digits of the SHA-256 over the configuration file's bytes and the four
@@ -44,22 +42,4 @@ pub fn config_hash(config: &Config) -> String {
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
-}
-
-/// `GET /_gateway/metrics`: the registry, after sampling the scrape-time gauges.
-pub fn render_metrics(gw: &Gateway) -> String {
-    let rt = gw.runtime();
-    let shadow = &rt.config.shadow;
-    gw.metrics.sample_shadow(
-        gw.shadow.queue_depth(),
-        shadow.max_concurrency + shadow.max_queue,
-    );
-    for route in [
-        crate::shadow::Route::UserApi,
-        crate::shadow::Route::Registry,
-    ] {
-        gw.metrics
-            .sample_kill_switch(route.name(), gw.shadow.kill_switch_engaged(route.name()));
-    }
-    gw.metrics.render()
 }

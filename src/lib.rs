@@ -50,6 +50,7 @@ pub mod redact;
 pub mod request;
 pub mod router;
 pub mod routes;
+pub mod runtime;
 pub mod sandbox;
 pub mod server;
 pub mod shadow;
@@ -67,9 +68,10 @@ use std::sync::Arc;
 
 use config::Config;
 use error::{GatewayError, Reply};
-use gateway::{Gateway, Runtime};
+use gateway::Gateway;
 use mapping::Mappings;
 use metrics::Metrics;
+use runtime::Runtime;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -215,10 +217,6 @@ pub async fn start_with(
                 ..Reply::default()
             },
             &rt.mappings,
-        );
-        resp.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
         );
         resp.headers_mut().insert(request::REQUEST_ID, request_id);
         resp

@@ -13,6 +13,23 @@ use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
 use crate::legacy::json as json_response;
 
+/// `GET /_gateway/metrics`: the registry, after sampling the gauges that are read only when
+/// Prometheus scrapes (shadow queue depth, kill-switch state), so they cost nothing per
+/// request.
+fn render_metrics(gw: &Gateway) -> String {
+    let rt = gw.runtime();
+    let shadow = &rt.config.shadow;
+    gw.metrics.sample_shadow(
+        gw.shadow.queue_depth(),
+        shadow.max_concurrency + shadow.max_queue,
+    );
+    for family in crate::legacy::Family::ALL {
+        gw.metrics
+            .sample_kill_switch(family.name(), gw.shadow.kill_switch_engaged(family));
+    }
+    gw.metrics.render()
+}
+
 pub async fn handle<B>(gw: &Gateway, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -28,7 +45,7 @@ where
             StatusCode::OK,
             // What prometheus-client writes: OpenMetrics text, ending in `# EOF`.
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            crate::instance::render_metrics(gw),
+            render_metrics(gw),
         ),
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
             StatusCode::OK,

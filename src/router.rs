@@ -14,14 +14,15 @@ use http::{Request, Response};
 use crate::body::{Body, BoxError};
 use crate::config::Mode;
 use crate::error::{GatewayError, Reply};
-use crate::gateway::{Gateway, Local, Runtime};
+use crate::gateway::{Gateway, Local};
 use crate::legacy::Family;
 use crate::modes;
 use crate::ops;
 use crate::passthrough::LegacyBackend;
 use crate::request;
 use crate::routes::{self, RouteLabel, Target};
-use crate::shadow::{self, Shadow};
+use crate::runtime::Runtime;
+use crate::shadow;
 use crate::tenant;
 
 #[derive(Clone)]
@@ -57,7 +58,7 @@ where
 
 /// A matched legacy call, before its mode is applied.
 struct Matched {
-    route: shadow::Route,
+    family: Family,
     /// Canonical action name (action API).
     action: Option<String>,
     tenant: String,
@@ -114,7 +115,7 @@ where
                 .and_then(|a| rt.mappings.registry.action(a))
                 .is_none_or(|(a, _)| a.writes);
             Some(Matched {
-                route: shadow::Route::Registry,
+                family: Family::Registry,
                 action,
                 tenant: tenant::request_host(&parts).unwrap_or_default(),
                 raw_id: String::new(),
@@ -124,7 +125,7 @@ where
         // Below the registry path: no route, but the registry's shape.
         Family::Registry => None,
         Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
-            route: shadow::Route::UserApi,
+            family: Family::UserApi,
             // `[[modes]] route = "user-api.read"` cuts over reads alone.
             action: user_api_operation(&rt, &parts.method).map(str::to_string),
             tenant: parts
@@ -149,28 +150,28 @@ where
 
     let mode = modes::choose(
         &rt.config.modes,
-        m.route.name(),
+        m.family.name(),
         m.action.as_deref(),
         Some(&m.tenant),
         || split_key(&rt, &m, &parts),
     );
-    let label = match (m.route, mode) {
-        (shadow::Route::UserApi, Mode::Translate) => "user-api",
-        (shadow::Route::UserApi, Mode::Shadow) => "user-api.shadow",
-        (shadow::Route::UserApi, Mode::Legacy) => "user-api.legacy",
-        (shadow::Route::Registry, Mode::Translate) => "registry",
-        (shadow::Route::Registry, Mode::Shadow) => "registry.shadow",
-        (shadow::Route::Registry, Mode::Legacy) => "registry.legacy",
+    let label = match (m.family, mode) {
+        (Family::UserApi, Mode::Translate) => "user-api",
+        (Family::UserApi, Mode::Shadow) => "user-api.shadow",
+        (Family::UserApi, Mode::Legacy) => "user-api.legacy",
+        (Family::Registry, Mode::Translate) => "registry",
+        (Family::Registry, Mode::Shadow) => "registry.shadow",
+        (Family::Registry, Mode::Legacy) => "registry.legacy",
     };
     crate::telemetry::annotate(&[
-        ("gateway.route", m.route.name()),
+        ("gateway.route", m.family.name()),
         ("gateway.mode", label),
         ("gateway.tenant", &m.tenant),
     ]);
     let mut resp = match mode {
         Mode::Translate => translate(&gw, rt.clone(), &m, parts, body).await,
         Mode::Legacy => legacy(&gw, &rt, family, parts, body).await,
-        Mode::Shadow => shadowed(gw.shared(), &rt, family, m, parts, body).await,
+        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body).await,
     };
     resp.extensions_mut().insert(RouteLabel(label));
     if crate::telemetry::enabled() {
@@ -183,11 +184,11 @@ where
 /// registration id (User API) or the user in the token (action API). Computed only when a
 /// rule or the shadow needs it: for the action API it means reading the JWT.
 fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String {
-    match m.route {
-        shadow::Route::UserApi => {
+    match m.family {
+        Family::UserApi => {
             crate::translate::path::decode_id(&m.raw_id).unwrap_or_else(|_| m.raw_id.clone())
         }
-        shadow::Route::Registry => routes::registry::split_key(rt, parts),
+        Family::Registry => routes::registry::split_key(rt, parts),
     }
 }
 
@@ -253,23 +254,20 @@ where
     // Strangler pattern: what the gateway does not translate goes to the legacy backend when
     // there is one, in translate mode too: other methods on the User API route, actions the
     // mapping does not know.
-    let untranslated = match m.route {
-        shadow::Route::UserApi => !rt.mappings.user_api.allows(&parts.method),
-        shadow::Route::Registry => m
+    let untranslated = match m.family {
+        Family::UserApi => !rt.mappings.user_api.allows(&parts.method),
+        Family::Registry => m
             .action
             .as_deref()
             .and_then(|a| rt.mappings.registry.action(a))
             .is_none(),
     };
-    let family = match m.route {
-        shadow::Route::UserApi => Family::UserApi,
-        shadow::Route::Registry => Family::Registry,
-    };
+    let family = m.family;
     if untranslated && rt.backend_for(family).is_some() {
         return legacy(gw, &rt, family, parts, body).await;
     }
-    match m.route {
-        shadow::Route::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
+    match m.family {
+        Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
             let id = crate::translate::path::as_sent(&m.raw_id);
             let mut resp = GatewayError::MethodNotAllowed.into_response(
                 Family::UserApi,
@@ -285,10 +283,10 @@ where
             }
             resp
         }
-        shadow::Route::UserApi => {
+        Family::UserApi => {
             routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &m.raw_id, target).await
         }
-        shadow::Route::Registry => {
+        Family::Registry => {
             routes::registry::handle(rt.clone(), &gw.metrics, parts, body, target).await
         }
     }
@@ -349,7 +347,7 @@ where
 
 /// Shadow mode: the legacy backend answers; a translated copy is offered to the shadow.
 async fn shadowed<B>(
-    gw: &Arc<Gateway>,
+    gw: &Gateway,
     rt: &Arc<Runtime>,
     family: Family,
     m: Matched,
@@ -382,7 +380,7 @@ where
     let resp = Response::from_parts(head, crate::body::full(answer.clone()));
     let sample_key = split_key(rt, &m, &parts);
     let call = shadow::Call {
-        route: m.route,
+        family: m.family,
         tenant: m.tenant,
         sample_key,
         request_id: request::request_id(&parts.headers),
@@ -391,7 +389,15 @@ where
         raw_id: m.raw_id,
         writes: m.writes,
     };
-    Shadow::offer(gw, rt, call, status, answer);
+    gw.shadow.offer(
+        &gw.metrics,
+        rt,
+        call,
+        shadow::LegacyAnswer {
+            status,
+            body: answer,
+        },
+    );
     resp
 }
 

@@ -254,10 +254,6 @@ fn access_log(seen: &Seen, status: StatusCode, elapsed: Duration) {
 /// The gateway's own refusal, in the caller's shape.
 fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
     let rt = gw.runtime();
-    let closes = matches!(
-        e,
-        GatewayError::BodyTooLarge(_) | GatewayError::RequestTimeout
-    );
     // The id as sent, even in these answers (issue #13, item 7).
     let id = rt
         .user_api_raw_id(seen.uri.path())
@@ -267,14 +263,8 @@ fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
         customer_id: id.as_deref(),
         ..Reply::default()
     };
-    let mut resp = e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings);
-    if closes {
-        // The request body was not (fully) read: the connection cannot carry another
-        // request, so say so, or a keep-alive client sends its next one into a closed socket.
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp
+    // `Connection: close` where the body was not read to the end: the error knows.
+    e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings)
 }
 
 /// Rewrites a bare 4xx/5xx of the service below into the caller's legacy shape. Shaped

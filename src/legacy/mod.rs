@@ -1,5 +1,6 @@
 //! The two legacy answer shapes, and the plumbing to send one as an HTTP response.
 
+pub mod refusal;
 pub mod registry;
 pub mod user_api;
 
@@ -16,6 +17,20 @@ pub enum Family {
     UserApi,
     /// `{status, error, messages, trace, action}`.
     Registry,
+}
+
+impl Family {
+    /// Both APIs, for what is reported per API (kill switches, the shadow page).
+    pub const ALL: [Family; 2] = [Family::UserApi, Family::Registry];
+
+    /// The API's name in configuration (`[[modes]] route`, `[shadow.routes.*]`), metric
+    /// labels and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::UserApi => "user-api",
+            Family::Registry => "registry",
+        }
+    }
 }
 
 /// Response extension: this answer is already in its legacy shape. Answers without it that

@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+use http::StatusCode;
+
+use crate::error::GatewayError;
 use crate::mapping::registry::ResponseKind;
 
 pub const OK: &str = "OK";
@@ -60,5 +63,80 @@ pub fn http_status(kind: ResponseKind) -> http::StatusCode {
     match kind {
         ResponseKind::Validationfailed | ResponseKind::Error => http::StatusCode::OK,
         ResponseKind::Exception => http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl GatewayError {
+    /// The action API answer and its HTTP status. Gateway-side validation is a
+    /// `validationfailed` answer as the legacy service gave it; failures of v4 or of the
+    /// gateway itself are an ExceptionResponse without upstream detail.
+    pub fn registry_answer(&self, action: Option<&str>, request_id: &str) -> (StatusCode, Answer) {
+        use GatewayError::*;
+        let (kind, error, messages) = match self {
+            MissingAttributes(names) => (
+                ResponseKind::Validationfailed,
+                "Missing attributes",
+                names
+                    .iter()
+                    .map(|n| format!("Missing attribute: {n}"))
+                    .collect(),
+            ),
+            InvalidValue(m) => (
+                ResponseKind::Validationfailed,
+                "Validation Failed",
+                vec![m.clone()],
+            ),
+            MalformedJson { .. }
+            | NotAnObject
+            | EmptyBody
+            | IncompleteBody
+            | UnknownFields(_)
+            | WrongType { .. }
+            | DuplicateKeys(_)
+            | UnknownAction(_)
+            | MissingHeaders(_)
+            | DuplicateHeader(_)
+            | BadId(_)
+            | MethodNotAllowed
+            | BodyTooLarge(_) => (
+                ResponseKind::Validationfailed,
+                "Validation Failed",
+                vec![self.to_string()],
+            ),
+            Upstream(_) | Internal => (
+                ResponseKind::Exception,
+                "Exception was thrown",
+                vec!["Exception was thrown".to_string()],
+            ),
+            Unauthorized(_) | NotFound | UnknownTenant | RequestTimeout | Overloaded
+            | RateLimited(_) => {
+                let answer = Answer::failure(
+                    ResponseKind::Error,
+                    match self {
+                        Unauthorized(_) => "Not authorized",
+                        RateLimited(_) => "Too many requests",
+                        UnknownTenant => "Unknown tenant",
+                        NotFound => "Not found",
+                        RequestTimeout => "Request timeout",
+                        _ => "Service unavailable",
+                    },
+                    vec![self.to_string()],
+                    action,
+                    request_id,
+                );
+                return (self.status(), answer);
+            }
+        };
+        let status = match self {
+            // The legacy API answered validation in the body with 200, except for a body it
+            // could not take at all.
+            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            _ => http_status(kind),
+        };
+        (
+            status,
+            Answer::failure(kind, error, messages, action, request_id),
+        )
     }
 }

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use crate::error::GatewayError;
 use crate::mapping::user_api::ErrorType;
+use crate::mapping::{Failure, Mappings};
 
 /// Where an error was produced: by v4, or by the gateway before or instead of v4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,4 +71,25 @@ pub struct ResultBody {
     /// Parts not attempted after a failure, for bodies with more than one part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_attempted: Option<Vec<String>>,
+}
+
+impl GatewayError {
+    /// The `Errors[]` entry of a User API answer.
+    pub fn user_api_entry(&self, mappings: &Mappings) -> ErrorEntry {
+        let message = self.to_string();
+        let status = self.status().as_u16();
+        let ty = mappings.user_api.error_type(&Failure {
+            status,
+            code: self.code(),
+            text: &message,
+            action: None,
+        });
+        ErrorEntry {
+            message,
+            code: self.code().to_string(),
+            ty: ty.into(),
+            error_source: ErrorSource::Gateway,
+            part: None,
+        }
+    }
 }

@@ -3,6 +3,13 @@
 pub mod registry;
 pub mod user_api;
 
+use http::HeaderName;
+
+/// The marker every shadow copy carries, with the original request id: v4 logs can tell
+/// copies apart, and a gateway that receives one never shadows it again. It lives with the
+/// routes because they write it; the shadow only reads it.
+pub const SHADOW_OF: HeaderName = HeaderName::from_static("x-shadow-of");
+
 /// Response extension naming the route that answered, for metrics (bounded values only).
 #[derive(Debug, Clone, Copy)]
 pub struct RouteLabel(pub &'static str);

@@ -15,7 +15,6 @@ use crate::audit::{self, Operation};
 use crate::body::{Body, BoxError};
 use crate::config::Tenant;
 use crate::error::{GatewayError, Reply};
-use crate::gateway::Runtime;
 use crate::legacy::registry::{http_status, Answer};
 use crate::legacy::{json, Family};
 use crate::mapping::registry::{Action, Format, Input, InputSource};
@@ -24,7 +23,8 @@ use crate::metrics::Metrics;
 use crate::redact::scrub;
 use crate::request::{self, REQUEST_ID};
 use crate::routes::Target;
-use crate::shadow::SHADOW_OF;
+use crate::routes::SHADOW_OF;
+use crate::runtime::Runtime;
 use crate::tenant;
 use crate::upstream::Call;
 

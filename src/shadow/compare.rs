@@ -3,7 +3,11 @@
 //! arrays sorted), then compared structurally into a list of JSON paths with both values.
 //! Pure functions; masking happens before anything is written.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use super::LegacyAnswer;
+use crate::legacy::Family;
+use crate::runtime::Runtime;
 
 /// At most this many differences are kept per call: enough to see what differs, bounded.
 pub const MAX_DIFFERENCES: usize = 50;
@@ -27,6 +31,49 @@ pub struct Rules<'a> {
     pub noise: &'a [String],
     /// Dotted paths from the root, lower-cased (`result.roles`), of arrays compared as sets.
     pub sets: &'a [String],
+}
+
+impl<'a> Rules<'a> {
+    /// The API's rules from the mappings: its noise fields, and (User API reads) the arrays
+    /// whose order carries no meaning.
+    pub fn of(rt: &'a Runtime, family: Family) -> Self {
+        match family {
+            Family::UserApi => Rules {
+                noise: &rt.mappings.user_api.shadow_noise,
+                sets: &rt.mappings.user_api.read.shadow_sets,
+            },
+            Family::Registry => Rules {
+                noise: &rt.mappings.registry.shadow_noise,
+                sets: &[],
+            },
+        }
+    }
+}
+
+/// Everything that differs between the legacy answer and the copy's: a different HTTP status
+/// first (as the path `status`), then the bodies, normalised by the API's rules.
+pub fn answers(
+    rt: &Runtime,
+    family: Family,
+    legacy: &LegacyAnswer,
+    v4_status: u16,
+    v4_body: &[u8],
+) -> Vec<Difference> {
+    let rules = Rules::of(rt, family);
+    let legacy_value = normalise(&body_value(&legacy.body), rules);
+    let v4 = normalise(&body_value(v4_body), rules);
+    let mut differences = diff(&legacy_value, &v4);
+    if legacy.status != v4_status {
+        differences.insert(
+            0,
+            Difference {
+                path: "status".into(),
+                legacy: json!(legacy.status),
+                v4: json!(v4_status),
+            },
+        );
+    }
+    differences
 }
 
 /// Lower-cases keys at every depth, drops noise keys, writes every RFC 3339 timestamp as the

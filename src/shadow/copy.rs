@@ -1,0 +1,139 @@
+//! The copy itself, off the request path: the call replayed through its route towards the
+//! shadow orchestrator, the two answers compared, the outcome recorded (report, kill switch,
+//! metrics, diff file, one log line per difference). Secrets are masked before anything is
+//! written or logged.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+
+use super::compare::{self, Difference};
+use super::diffs::DiffWriter;
+use super::report::Outcome;
+use super::{secrets, Call, LegacyAnswer, Shadow};
+use crate::body::Body;
+use crate::legacy::{Family, Refused};
+use crate::metrics::Metrics;
+use crate::routes::Target;
+use crate::runtime::Runtime;
+use std::sync::Arc;
+
+/// Translates and sends the copy, compares, records.
+pub(super) async fn run(
+    shadow: &Shadow,
+    metrics: &Metrics,
+    rt: &Arc<Runtime>,
+    call: Call,
+    legacy: LegacyAnswer,
+) {
+    let family = call.family;
+    let route = family.name();
+    if call.writes && !rt.shadow_writes {
+        // The config check makes this unreachable; never send a write to the live v4.
+        return;
+    }
+    let started = Instant::now();
+    let resp = replay(metrics, rt, &call).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    if resp.extensions().get::<Refused>().is_some() {
+        shadow.count(metrics, family, &call.tenant, "refused", |s| s.refused += 1);
+        return;
+    }
+    let v4_status = resp.status().as_u16();
+    let v4_body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    // A HEAD answer has no body on either side: only the status is compared.
+    let v4_body = if call.parts.method == http::Method::HEAD {
+        Bytes::new()
+    } else {
+        v4_body
+    };
+    let v4_error = v4_status >= 500;
+    let differences = compare::answers(rt, family, &legacy, v4_status, &v4_body);
+    // Masked and serialised before any lock is taken.
+    let record = (!differences.is_empty()).then(|| masked_record(rt, &call, &differences));
+    shadow.record(
+        rt,
+        route,
+        &call.tenant,
+        Outcome {
+            differences: &differences,
+            masked: record.as_ref().map(|r| &r["differences"]),
+            v4_error,
+            latency_ms,
+        },
+    );
+    if let (Some(record), Some(path)) = (&record, &rt.config.shadow.diff_file) {
+        let mut diffs = shadow.diffs.lock().unwrap_or_else(|e| e.into_inner());
+        if diffs.as_ref().is_none_or(|w| w.path() != path.as_path()) {
+            *diffs = Some(DiffWriter::new(path, rt.config.shadow.diff_file_max_bytes));
+        }
+        if let Some(w) = diffs.as_mut() {
+            if let Err(e) = w.write_line(record.to_string().as_bytes()) {
+                tracing::warn!(error = %e, "cannot write the shadow diff file");
+            }
+        }
+    }
+    metrics.shadow(route, &call.tenant, "compared");
+    let result = if differences.is_empty() {
+        "matched"
+    } else {
+        "differing"
+    };
+    metrics.shadow(route, &call.tenant, result);
+    if v4_error {
+        metrics.shadow(route, &call.tenant, "v4_error");
+    }
+    if let Some(record) = record {
+        let paths: Vec<&str> = differences.iter().map(|d| d.path.as_str()).collect();
+        tracing::info!(
+            target: "shadow",
+            route,
+            tenant = %call.tenant,
+            request_id = %call.request_id,
+            paths = ?paths,
+            diff = %record["differences"],
+            "shadow difference"
+        );
+    }
+}
+
+/// The call through its own route, towards the shadow orchestrator, marked as a copy.
+async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<Body> {
+    let target = Target {
+        upstream: &rt.shadow_copies,
+        shadow_of: Some(&call.request_id),
+    };
+    let body = Full::new(call.body.clone());
+    let parts = call.parts.clone();
+    match call.family {
+        Family::UserApi => {
+            crate::routes::user_api::handle(rt.clone(), metrics, parts, body, &call.raw_id, target)
+                .await
+        }
+        Family::Registry => {
+            crate::routes::registry::handle(rt.clone(), metrics, parts, body, target).await
+        }
+    }
+}
+
+/// The diff record as the file and the log carry it, with the call's secrets masked.
+fn masked_record(rt: &Runtime, call: &Call, differences: &[Difference]) -> Value {
+    let (secret_keys, secret_values) = secrets::of_call(rt, &call.parts, &call.body);
+    let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
+    let mut diffs = serde_json::to_value(differences).unwrap_or(Value::Null);
+    compare::mask(&mut diffs, &secret_keys, &values);
+    json!({
+        "route": call.family.name(),
+        "tenant": call.tenant,
+        "request_id": call.request_id,
+        "differences": diffs,
+    })
+}
