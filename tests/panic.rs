@@ -8,9 +8,10 @@ use std::convert::Infallible;
 
 use legacy_gateway::body::{full, Body};
 use legacy_gateway::config::{Config, Overrides};
-use legacy_gateway::gateway::{Gateway, Runtime};
+use legacy_gateway::gateway::Gateway;
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::metrics::Metrics;
+use legacy_gateway::runtime::Runtime;
 use serde_json::Value;
 
 #[tokio::test]
