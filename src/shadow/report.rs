@@ -40,12 +40,12 @@ pub struct Stats {
     pub refused: u64,
     pub paused: u64,
     #[serde(skip)]
-    paths: HashMap<String, u64>,
+    pub(super) paths: HashMap<String, u64>,
     /// One masked example difference for the first `MAX_EXAMPLES` paths seen.
     #[serde(skip)]
-    examples: HashMap<String, String>,
+    pub(super) examples: HashMap<String, String>,
     #[serde(skip)]
-    history: VecDeque<Bucket>,
+    pub(super) history: VecDeque<Bucket>,
 }
 
 /// Copies compared and matched during one minute (`start`: Unix seconds).
