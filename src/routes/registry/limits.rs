@@ -1,0 +1,105 @@
+//! The rate limits of the action API (issue #13): the same limits and keys whether the call
+//! is translated (keys read from the v4 body built) or answered by the legacy backend (keys
+//! read from the raw request), so a cut-over never changes who is limited.
+
+use http::Response;
+use serde_json::{Map, Value};
+
+use super::{client_auth, query_pairs};
+use crate::body::Body;
+use crate::error::{GatewayError, Reply};
+use crate::legacy::Family;
+use crate::mapping::registry::{Action, Input, InputSource};
+use crate::metrics::Metrics;
+use crate::request;
+use crate::runtime::Runtime;
+
+/// What a translated call without a user is limited by, read from the v4 body it built.
+/// From the mapping, so a new action is keyed without code.
+pub(super) fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
+    let parts: Vec<&str> = keyed_inputs(action)
+        .filter_map(|i| v4_body.get(i.v4.as_deref().unwrap_or(&i.name))?.as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("|"))
+}
+
+/// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
+/// same limits and keys as when translating, read from the raw request (the user from the
+/// token, the e-mail address from the body, the confirmation id from the query). `Some` is
+/// the 429 answer.
+pub fn check_limits_untranslated(
+    rt: &Runtime,
+    metrics: &Metrics,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Option<Response<Body>> {
+    let reg = &rt.mappings.registry;
+    let query = query_pairs(&parts.uri);
+    // No known action: nothing to limit (`None`, the call passes).
+    let (called, (action, _)) = query
+        .iter()
+        .find(|(k, _)| *k == reg.action_param)
+        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))?;
+    let user = action
+        .identity
+        .then(|| rt.verifier.user_id(client_auth(parts)).ok())
+        .flatten();
+    let json: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
+    let key = user.or_else(|| {
+        let parts: Vec<String> = keyed_inputs(action)
+            .filter_map(|i| match i.from {
+                InputSource::Query => i
+                    .names()
+                    .find_map(|n| query.iter().find(|(k, _)| k == n))
+                    .map(|(_, v)| v.clone()),
+                _ => i
+                    .names()
+                    .find_map(|n| json.get(n)?.as_str().map(str::to_string)),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("|"))
+    });
+    check(rt, metrics, action, parts, key.as_deref())
+        .err()
+        .map(|e| {
+            e.into_response(
+                Family::Registry,
+                &Reply {
+                    request_id: &request::request_id(&parts.headers),
+                    customer_id: None,
+                    action: Some(&called),
+                    ..Reply::default()
+                },
+                &rt.mappings,
+            )
+        })
+}
+
+/// One action's limits for this client and key; the refusal names when to retry.
+pub(super) fn check(
+    rt: &Runtime,
+    metrics: &Metrics,
+    action: &Action,
+    parts: &http::request::Parts,
+    key: Option<&str>,
+) -> Result<(), GatewayError> {
+    let peer = parts
+        .extensions
+        .get::<crate::server::PeerAddr>()
+        .map(|p| p.0.ip());
+    let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
+    rt.rate_limits.check(&action.name, ip, key).map_err(|l| {
+        metrics.rate_limited(&action.name, l.kind.as_str());
+        tracing::warn!(action = %action.name, key = l.kind.as_str(), "rate limit reached; refused");
+        GatewayError::RateLimited(l.retry_after_secs)
+    })
+}
+
+/// The inputs that identify what a call without a user targets (the e-mail address, the
+/// confirmation id): those from the query or not secret; never the new password.
+fn keyed_inputs(action: &Action) -> impl Iterator<Item = &Input> {
+    action
+        .inputs
+        .iter()
+        .filter(|i| i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret))
+}

@@ -1,0 +1,272 @@
+//! The user-registry action API: `{path}?action=<name>`, one v4 call per action, answered
+//! `{status, error, messages, trace, action}` as the legacy service did (validation in the
+//! body with HTTP 200, HTTP 500 only when the service itself failed).
+//!
+//! Order of checks, each refusing before anything is forwarded: action and method, tenant
+//! (by Host), current user (JWT, for actions that need one), body, inputs.
+
+mod inputs;
+mod limits;
+
+pub use limits::check_limits_untranslated;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response};
+use serde_json::{Map, Value};
+
+use crate::audit::{self, Operation};
+use crate::body::{Body, BoxError};
+use crate::config::Tenant;
+use crate::error::{GatewayError, Reply};
+use crate::legacy::registry::{http_status, Answer};
+use crate::legacy::{json, Family};
+use crate::mapping::Failure;
+use crate::metrics::Metrics;
+use crate::redact::scrub;
+use crate::request::{self, REQUEST_ID};
+use crate::routes::Target;
+use crate::routes::SHADOW_OF;
+use crate::runtime::Runtime;
+use crate::tenant;
+use crate::upstream::Call;
+
+/// The Authorization the sandbox tenant sends when the client has none: the sandbox wants
+/// the header present, and verifies nothing.
+const SANDBOX_SERVICE_TOKEN: &str = "Bearer sandbox-service-token";
+
+pub async fn handle<B>(
+    rt: Arc<Runtime>,
+    metrics: &Metrics,
+    parts: http::request::Parts,
+    body: B,
+    target: Target<'_>,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let request_id = request::request_id(&parts.headers);
+    let query = query_pairs(&parts.uri);
+    let reg = &rt.mappings.registry;
+    let called = query
+        .iter()
+        .find(|(k, _)| *k == reg.action_param)
+        .map(|(_, v)| v.clone());
+    let refuse = |e: GatewayError, action: Option<&str>| {
+        e.into_response(
+            Family::Registry,
+            &Reply {
+                request_id: &request_id,
+                customer_id: None,
+                action,
+                ..Reply::default()
+            },
+            &rt.mappings,
+        )
+    };
+
+    let Some(called) = called.filter(|a| !a.is_empty()) else {
+        return refuse(GatewayError::UnknownAction(None), None);
+    };
+    let Some((action, methods)) = reg.action(&called) else {
+        let shown: String = called.chars().take(64).collect();
+        return refuse(GatewayError::UnknownAction(Some(shown)), None);
+    };
+    let called = called.as_str();
+    if !methods.contains(&parts.method) {
+        let mut resp = refuse(GatewayError::MethodNotAllowed, Some(called));
+        let allow: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        return resp;
+    }
+
+    let sandbox_tenant;
+    let tenant = match tenant::request_authority(&parts)
+        .and_then(|(h, port)| tenant::find(&rt.config.tenants, &h, port))
+    {
+        Some(t) => t,
+        None if rt.sandbox && rt.config.tenants.is_empty() => {
+            sandbox_tenant = tenant::sandbox_tenant();
+            &sandbox_tenant
+        }
+        None => return refuse(GatewayError::UnknownTenant, Some(called)),
+    };
+
+    let client_auth = client_auth(&parts);
+    let user = if action.identity {
+        match rt.verifier.user_id_fetching(client_auth).await {
+            Ok(id) => Some(id),
+            Err(e) => return refuse(GatewayError::Unauthorized(e), Some(called)),
+        }
+    } else {
+        None
+    };
+
+    // GET is read too: the old `activate` was a GET, and its new password comes in a body.
+    let body = async {
+        let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(Map::new())
+        } else {
+            request::json_object(&bytes)
+        }
+    }
+    .await;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return refuse(e, Some(called)),
+    };
+    let (v4_body, secrets) = match inputs::collect_inputs(action, &body, &query, tenant) {
+        Ok(x) => x,
+        Err(e) => return refuse(e, Some(called)),
+    };
+    // Copies are not limited: the client's call was, where it was answered.
+    if target.shadow_of.is_none() {
+        let key = user.clone().or_else(|| limits::limit_key(action, &v4_body));
+        if let Err(e) = limits::check(&rt, metrics, action, &parts, key.as_deref()) {
+            return refuse(e, Some(called));
+        }
+    }
+
+    let auth = client_auth
+        .map(str::to_string)
+        .or_else(|| {
+            tenant
+                .service_token_env
+                .as_ref()
+                .and_then(|n| std::env::var(n).ok())
+        })
+        .or_else(|| rt.sandbox.then(|| SANDBOX_SERVICE_TOKEN.to_string()));
+    let mut headers = v4_headers(&rt, tenant, auth.as_deref(), &request_id);
+    crate::telemetry::forward_client_headers(&parts.headers, &mut headers);
+    if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SHADOW_OF, v);
+    }
+    let call = Call {
+        method: action.method.clone(),
+        path: action.path.render(user.as_deref()),
+        headers,
+        body: Some(Bytes::from(
+            serde_json::to_vec(&Value::Object(v4_body)).unwrap_or_default(),
+        )),
+        label: &action.name,
+    };
+    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    secrets.extend(crate::redact::authorization_secrets(&parts.headers));
+    let (status, answer, outcome) = match target.upstream.v4(call).await {
+        Ok(a) if a.is_success() => (http::StatusCode::OK, Answer::ok(called), "applied"),
+        Ok(a) => {
+            let text = scrub(&a.text, &secrets);
+            let legacy = reg.legacy_error(&Failure {
+                status: a.status,
+                code: rt.mappings.v4.short_code(&a.code),
+                text: &text,
+                action: Some(&action.name),
+            });
+            let messages = legacy
+                .messages
+                .iter()
+                .map(|m| m.replace("{text}", &text))
+                .collect();
+            (
+                http_status(legacy.response),
+                Answer::failure(
+                    legacy.response,
+                    legacy.error,
+                    messages,
+                    Some(called),
+                    &request_id,
+                ),
+                "failed",
+            )
+        }
+        Err(e) => {
+            let (status, answer) =
+                GatewayError::Upstream(e).registry_answer(Some(called), &request_id);
+            (status, answer, "failed")
+        }
+    };
+    // Not for a shadow copy: the legacy backend carried the operation out (see user_api.rs).
+    if target.shadow_of.is_none() {
+        for event in &action.events {
+            audit::record(
+                metrics,
+                &rt.mappings.events,
+                &Operation {
+                    route: &action.name,
+                    legacy_event: event,
+                    request_id: &request_id,
+                    customer_id: user.as_deref(),
+                    outcome,
+                    status: status.as_u16(),
+                },
+            );
+        }
+    }
+    json(status, &answer)
+}
+
+/// The canonical name of the action a request asks for, if it names a known one.
+pub fn action_name(rt: &Runtime, uri: &http::Uri) -> Option<String> {
+    let reg = &rt.mappings.registry;
+    let called = url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| *k == reg.action_param)
+        .map(|(_, v)| v.into_owned())?;
+    reg.action(&called).map(|(a, _)| a.name.clone())
+}
+
+/// The key that keeps a user on one side of a canary split or shadow sample: the user from
+/// the token when there is one, else the request id (calls without a user, such as the
+/// forgotten-password start, are split per call).
+pub fn split_key(rt: &Runtime, parts: &http::request::Parts) -> String {
+    rt.verifier
+        .user_id(client_auth(parts))
+        .unwrap_or_else(|_| request::request_id(&parts.headers))
+}
+
+/// The query string as (name, value) pairs, decoded.
+fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The client's `Authorization`, when it is text.
+fn client_auth(parts: &http::request::Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn v4_headers(rt: &Runtime, t: &Tenant, auth: Option<&str>, request_id: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let names = &rt.mappings.v4.headers;
+    let mut put = |name: &http::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name.clone(), v);
+        }
+    };
+    if let Some(a) = auth {
+        put(&header::AUTHORIZATION, a);
+    }
+    put(&names.source_system, &t.source_system);
+    put(&names.client_code, &t.client_code);
+    put(&names.paper_code, &t.paper_code);
+    put(&names.client_group_code, &t.client_group_code);
+    put(&http::HeaderName::from_static(REQUEST_ID), request_id);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    h
+}
