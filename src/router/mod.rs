@@ -1,7 +1,9 @@
 //! The core service: which legacy route a request is for, which mode serves it (translate,
-//! shadow, legacy; see `modes.rs`), and the 404/405 answers for the rest, each in the shape
-//! of the API the path belongs to. Requests no mapping covers go to the legacy backend when
+//! shadow, legacy: the rules are in `crate::modes`, what each mode does in `mode.rs`), and the
+//! 404/405 answers for the rest, each in the shape of the API the path belongs to. Requests no mapping covers go to the legacy backend when
 //! one is configured (strangler pattern).
+
+mod mode;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,17 +15,15 @@ use http::{Request, Response};
 
 use crate::body::{Body, BoxError};
 use crate::config::Mode;
-use crate::error::{GatewayError, Reply};
+use crate::error::GatewayError;
 use crate::gateway::{Gateway, Local};
 use crate::legacy::Family;
 use crate::modes;
 use crate::ops;
-use crate::passthrough::LegacyBackend;
-use crate::request;
-use crate::routes::{self, RouteLabel, Target};
+use crate::routes::{self, RouteLabel};
 use crate::runtime::Runtime;
-use crate::shadow;
 use crate::tenant;
+use mode::{legacy, refuse, shadowed, translate};
 
 #[derive(Clone)]
 pub struct Router {
@@ -234,207 +234,4 @@ fn display_name(m: &crate::mapping::Mappings, name: &http::HeaderName) -> String
 /// The raw id segment when the path is the User API route (see `Runtime::user_api_raw_id`).
 fn match_user_api(rt: &Runtime, path: &str) -> Option<String> {
     rt.user_api_raw_id(path)
-}
-
-async fn translate<B>(
-    gw: &Gateway,
-    rt: Arc<Runtime>,
-    m: &Matched,
-    parts: http::request::Parts,
-    body: B,
-) -> Response<Body>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let target = Target {
-        upstream: &rt.upstream,
-        shadow_of: None,
-    };
-    // Strangler pattern: what the gateway does not translate goes to the legacy backend when
-    // there is one, in translate mode too: other methods on the User API route, actions the
-    // mapping does not know.
-    let untranslated = match m.family {
-        Family::UserApi => !rt.mappings.user_api.allows(&parts.method),
-        Family::Registry => m
-            .action
-            .as_deref()
-            .and_then(|a| rt.mappings.registry.action(a))
-            .is_none(),
-    };
-    let family = m.family;
-    if untranslated && rt.backend_for(family).is_some() {
-        return legacy(gw, &rt, family, parts, body).await;
-    }
-    match m.family {
-        Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
-            let id = crate::translate::path::as_sent(&m.raw_id);
-            let mut resp = GatewayError::MethodNotAllowed.into_response(
-                Family::UserApi,
-                &Reply {
-                    request_id: &request::request_id(&parts.headers),
-                    customer_id: Some(&id),
-                    ..Reply::default()
-                },
-                &rt.mappings,
-            );
-            if let Ok(v) = http::HeaderValue::from_str(&rt.mappings.user_api.allow_header()) {
-                resp.headers_mut().insert(http::header::ALLOW, v);
-            }
-            resp
-        }
-        Family::UserApi => {
-            routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &m.raw_id, target).await
-        }
-        Family::Registry => {
-            routes::registry::handle(rt.clone(), &gw.metrics, parts, body, target).await
-        }
-    }
-}
-
-/// The legacy backend of the path's API and the whole request body (bounded), or the
-/// legacy-shaped refusal. Action API calls are held to the same rate limits as translated
-/// ones: the legacy backend sends the same mails.
-async fn backend_and_body<'r, B>(
-    rt: &'r Runtime,
-    metrics: &crate::metrics::Metrics,
-    family: Family,
-    parts: &http::request::Parts,
-    body: B,
-) -> Result<(&'r LegacyBackend, Bytes), Response<Body>>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let Some(backend) = rt.backend_for(family) else {
-        return Err(refuse(rt, family, parts, GatewayError::NotFound));
-    };
-    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return Err(refuse(rt, family, parts, e)),
-    };
-    if family == Family::Registry {
-        if let Some(refused) =
-            routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)
-        {
-            return Err(refused);
-        }
-    }
-    Ok((backend, bytes))
-}
-
-/// Legacy mode: the legacy backend answers, untouched.
-async fn legacy<B>(
-    gw: &Gateway,
-    rt: &Runtime,
-    family: Family,
-    parts: http::request::Parts,
-    body: B,
-) -> Response<Body>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
-        Ok(x) => x,
-        Err(refused) => return refused,
-    };
-    match backend.forward(&parts, bytes, &gw.metrics).await {
-        Ok(resp) => resp,
-        Err(e) => upstream_failure(rt, family, &parts, e),
-    }
-}
-
-/// Shadow mode: the legacy backend answers; a translated copy is offered to the shadow.
-async fn shadowed<B>(
-    gw: &Gateway,
-    rt: &Arc<Runtime>,
-    family: Family,
-    m: Matched,
-    parts: http::request::Parts,
-    body: B,
-) -> Response<Body>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
-        Ok(x) => x,
-        Err(refused) => return refused,
-    };
-    let (head, answer) = match backend
-        .forward_raw(
-            &parts,
-            bytes.clone(),
-            &gw.metrics,
-            crate::passthrough::Forwarding {
-                identity_encoding: true,
-            },
-        )
-        .await
-    {
-        Ok(x) => x,
-        Err(e) => return upstream_failure(rt, family, &parts, e),
-    };
-    let status = head.status.as_u16();
-    let resp = Response::from_parts(head, crate::body::full(answer.clone()));
-    let sample_key = split_key(rt, &m, &parts);
-    let call = shadow::Call {
-        family: m.family,
-        tenant: m.tenant,
-        sample_key,
-        request_id: request::request_id(&parts.headers),
-        parts,
-        body: bytes,
-        raw_id: m.raw_id,
-        writes: m.writes,
-    };
-    gw.shadow.offer(
-        &gw.metrics,
-        rt,
-        call,
-        shadow::LegacyAnswer {
-            status,
-            body: answer,
-        },
-    );
-    resp
-}
-
-fn upstream_failure(
-    rt: &Runtime,
-    family: Family,
-    parts: &http::request::Parts,
-    e: crate::upstream::UpstreamError,
-) -> Response<Body> {
-    let mut resp = refuse(rt, family, parts, GatewayError::Upstream(e));
-    // Not a refusal: the call was forwarded.
-    resp.extensions_mut().remove::<crate::legacy::Refused>();
-    resp
-}
-
-fn refuse(
-    rt: &Runtime,
-    family: Family,
-    parts: &http::request::Parts,
-    e: GatewayError,
-) -> Response<Body> {
-    let request_id = request::request_id(&parts.headers);
-    let id = match family {
-        Family::UserApi => rt
-            .user_api_raw_id(parts.uri.path())
-            .map(|raw| crate::translate::path::as_sent(&raw)),
-        Family::Registry => None,
-    };
-    e.into_response(
-        family,
-        &Reply {
-            request_id: &request_id,
-            customer_id: id.as_deref(),
-            read: id.is_some()
-                && (parts.method == http::Method::GET || parts.method == http::Method::HEAD),
-            ..Reply::default()
-        },
-        &rt.mappings,
-    )
 }

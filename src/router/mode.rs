@@ -1,0 +1,222 @@
+//! What each mode does with a matched call: translate it (or pass what the mapping does not
+//! cover to the legacy backend), forward it untouched (legacy), or forward it and offer the
+//! shadow a copy; and the refusals, in the shape of the path's API.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+
+use super::{split_key, Matched};
+use crate::body::{Body, BoxError};
+use crate::error::{GatewayError, Reply};
+use crate::gateway::Gateway;
+use crate::legacy::Family;
+use crate::passthrough::LegacyBackend;
+use crate::request;
+use crate::routes::{self, Target};
+use crate::runtime::Runtime;
+use crate::shadow;
+
+pub(super) async fn translate<B>(
+    gw: &Gateway,
+    rt: Arc<Runtime>,
+    m: &Matched,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let target = Target {
+        upstream: &rt.upstream,
+        shadow_of: None,
+    };
+    // Strangler pattern: what the gateway does not translate goes to the legacy backend when
+    // there is one, in translate mode too: other methods on the User API route, actions the
+    // mapping does not know.
+    let untranslated = match m.family {
+        Family::UserApi => !rt.mappings.user_api.allows(&parts.method),
+        Family::Registry => m
+            .action
+            .as_deref()
+            .and_then(|a| rt.mappings.registry.action(a))
+            .is_none(),
+    };
+    let family = m.family;
+    if untranslated && rt.backend_for(family).is_some() {
+        return legacy(gw, &rt, family, parts, body).await;
+    }
+    match m.family {
+        Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
+            let id = crate::translate::path::as_sent(&m.raw_id);
+            let mut resp = GatewayError::MethodNotAllowed.into_response(
+                Family::UserApi,
+                &Reply {
+                    request_id: &request::request_id(&parts.headers),
+                    customer_id: Some(&id),
+                    ..Reply::default()
+                },
+                &rt.mappings,
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&rt.mappings.user_api.allow_header()) {
+                resp.headers_mut().insert(http::header::ALLOW, v);
+            }
+            resp
+        }
+        Family::UserApi => {
+            routes::user_api::handle(rt.clone(), &gw.metrics, parts, body, &m.raw_id, target).await
+        }
+        Family::Registry => {
+            routes::registry::handle(rt.clone(), &gw.metrics, parts, body, target).await
+        }
+    }
+}
+
+/// The legacy backend of the path's API and the whole request body (bounded), or the
+/// legacy-shaped refusal. Action API calls are held to the same rate limits as translated
+/// ones: the legacy backend sends the same mails.
+async fn backend_and_body<'r, B>(
+    rt: &'r Runtime,
+    metrics: &crate::metrics::Metrics,
+    family: Family,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<(&'r LegacyBackend, Bytes), Response<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(backend) = rt.backend_for(family) else {
+        return Err(refuse(rt, family, parts, GatewayError::NotFound));
+    };
+    let bytes = match request::read_body(body, rt.config.limits.body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Err(refuse(rt, family, parts, e)),
+    };
+    if family == Family::Registry {
+        if let Some(refused) =
+            routes::registry::check_limits_untranslated(rt, metrics, parts, &bytes)
+        {
+            return Err(refused);
+        }
+    }
+    Ok((backend, bytes))
+}
+
+/// Legacy mode: the legacy backend answers, untouched.
+pub(super) async fn legacy<B>(
+    gw: &Gateway,
+    rt: &Runtime,
+    family: Family,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    match backend.forward(&parts, bytes, &gw.metrics).await {
+        Ok(resp) => resp,
+        Err(e) => upstream_failure(rt, family, &parts, e),
+    }
+}
+
+/// Shadow mode: the legacy backend answers; a translated copy is offered to the shadow.
+pub(super) async fn shadowed<B>(
+    gw: &Gateway,
+    rt: &Arc<Runtime>,
+    family: Family,
+    m: Matched,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (backend, bytes) = match backend_and_body(rt, &gw.metrics, family, &parts, body).await {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let (head, answer) = match backend
+        .forward_raw(
+            &parts,
+            bytes.clone(),
+            &gw.metrics,
+            crate::passthrough::Forwarding {
+                identity_encoding: true,
+            },
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return upstream_failure(rt, family, &parts, e),
+    };
+    let status = head.status.as_u16();
+    let resp = Response::from_parts(head, crate::body::full(answer.clone()));
+    let sample_key = split_key(rt, &m, &parts);
+    let call = shadow::Call {
+        family: m.family,
+        tenant: m.tenant,
+        sample_key,
+        request_id: request::request_id(&parts.headers),
+        parts,
+        body: bytes,
+        raw_id: m.raw_id,
+        writes: m.writes,
+    };
+    gw.shadow.offer(
+        &gw.metrics,
+        rt,
+        call,
+        shadow::LegacyAnswer {
+            status,
+            body: answer,
+        },
+    );
+    resp
+}
+
+fn upstream_failure(
+    rt: &Runtime,
+    family: Family,
+    parts: &http::request::Parts,
+    e: crate::upstream::UpstreamError,
+) -> Response<Body> {
+    let mut resp = refuse(rt, family, parts, GatewayError::Upstream(e));
+    // Not a refusal: the call was forwarded.
+    resp.extensions_mut().remove::<crate::legacy::Refused>();
+    resp
+}
+
+pub(super) fn refuse(
+    rt: &Runtime,
+    family: Family,
+    parts: &http::request::Parts,
+    e: GatewayError,
+) -> Response<Body> {
+    let request_id = request::request_id(&parts.headers);
+    let id = match family {
+        Family::UserApi => rt
+            .user_api_raw_id(parts.uri.path())
+            .map(|raw| crate::translate::path::as_sent(&raw)),
+        Family::Registry => None,
+    };
+    e.into_response(
+        family,
+        &Reply {
+            request_id: &request_id,
+            customer_id: id.as_deref(),
+            read: id.is_some()
+                && (parts.method == http::Method::GET || parts.method == http::Method::HEAD),
+            ..Reply::default()
+        },
+        &rt.mappings,
+    )
+}
