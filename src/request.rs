@@ -10,15 +10,16 @@ use crate::error::GatewayError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Generates request ids: UUID v4 text from a thread-local fast generator (fastrand's wyrand)
-/// rather than the OS, which costs a `getrandom` system call per request (issue #6). A
-/// request id has to be unique and traceable, not unpredictable: it authorises nothing.
+/// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
+/// already in the build through governor and OpenTelemetry) rather than the OS, which costs
+/// a `getrandom` system call per request (issue #6). A request id has to be unique and
+/// traceable, not unpredictable: it authorises nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestIds;
 
 impl RequestIds {
     pub fn next(&self) -> http::HeaderValue {
-        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let id = uuid::Uuid::new_v4();
         let mut buf = uuid::Uuid::encode_buffer();
         let text = id.hyphenated().encode_lower(&mut buf);
         http::HeaderValue::from_str(text).expect("a UUID is a valid header value")
