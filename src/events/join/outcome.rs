@@ -23,7 +23,7 @@ pub enum Joined {
     Unmatched(Unmatched),
 }
 
-/// What became of one pushed v4 line ([`Joiner::push_line`]).
+/// What became of one pushed v4 line ([`Joiner::push_line`](super::Joiner::push_line)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pushed {
     /// The record completed its group; the legacy record was appended to the output.
