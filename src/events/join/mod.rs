@@ -14,6 +14,16 @@
 //! the converted fields are not kept but written again from the raw record when the group
 //! completes (a second parse of a 150-byte record costs less than the memory it would take
 //! to keep it converted, with 100,000 groups open).
+//!
+//! # Layout
+//! - here: the [`Joiner`]: the open groups in arrival order, and the limits.
+//! - `group`: one open group, and what is left of it when it ends unmatched.
+//! - `assemble`: the correlation id, the field check, the legacy record written.
+//! - `outcome`: what the joiner hands back ([`Joined`], [`Pushed`], [`Unmatched`]).
+
+mod assemble;
+mod group;
+mod outcome;
 
 use std::hash::BuildHasher;
 
@@ -21,20 +31,13 @@ use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use serde_json::Value;
 
-use super::record::{
-    identify, Case, RecordError, LEGACY_CODE, LEGACY_ID, V4_CODE, V4_CORRELATION, V4_ID, V4_SIDE,
-};
-use super::transcode::{self, push_str, push_u64, Entries, Members, Transcoder};
+use super::record::{identify, RecordError, V4_CODE, V4_ID};
+use super::transcode::{Entries, Transcoder};
 use super::Limits;
-use crate::mapping::events::LegacyEvent;
 use crate::mapping::EventTable;
-
-/// How the members of a v4 record are written into its legacy record.
-const TO_LEGACY: Members<'static> = Members {
-    case: Case::Pascal,
-    skip: &[V4_CODE, V4_ID, V4_SIDE],
-    reserved: &[LEGACY_CODE, LEGACY_ID],
-};
+use assemble::{check, correlation_id, write_legacy};
+use group::{members, missing, unmatched, GroupKey, Member, OpenGroup};
+pub use outcome::{Flushed, Joined, Pushed, Unmatched};
 
 /// Joins v4 records into legacy records. Feed records with [`Joiner::push_line`] (or
 /// [`Joiner::push`] for trees); take the groups a limit flushed with [`Joiner::take_flushed`];
@@ -48,174 +51,6 @@ pub struct Joiner<'t> {
     tc: Transcoder,
     scratch: Vec<u8>,
     flushed: Vec<Unmatched>,
-}
-
-/// An open group's key, which also holds the group's first record: `buf` is that record as
-/// read, followed by the correlation id only when the id is not a plain part of it (an
-/// escaped id). One allocation per waiting group; the id is found inside it by offsets.
-#[derive(Debug)]
-struct GroupKey {
-    legacy_id: u32,
-    raw_len: u32,
-    cid_start: u32,
-    cid_len: u32,
-    buf: Box<str>,
-}
-
-impl GroupKey {
-    /// `cid` borrowed from `raw` (the usual case) is kept as its offsets in it.
-    fn new(legacy_id: u32, raw: &str, cid: &str) -> Self {
-        // Address arithmetic only, to see whether `cid` lies inside `raw`: no pointer is made.
-        let (base, at) = (raw.as_ptr() as usize, cid.as_ptr() as usize);
-        let inside = at >= base && at + cid.len() <= base + raw.len();
-        let (buf, cid_start) = if inside {
-            (Box::from(raw), at - base)
-        } else {
-            ([raw, cid].concat().into_boxed_str(), raw.len())
-        };
-        Self {
-            legacy_id,
-            raw_len: raw.len() as u32,
-            cid_start: cid_start as u32,
-            cid_len: cid.len() as u32,
-            buf,
-        }
-    }
-
-    fn raw(&self) -> &str {
-        &self.buf[..self.raw_len as usize]
-    }
-
-    fn cid(&self) -> &str {
-        let start = self.cid_start as usize;
-        &self.buf[start..start + self.cid_len as usize]
-    }
-}
-
-/// Hashes as the tuple `(legacy_id, cid)` does: lookups hash that tuple.
-impl std::hash::Hash for GroupKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.legacy_id.hash(state);
-        self.cid().hash(state);
-    }
-}
-
-impl PartialEq for GroupKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.legacy_id == other.legacy_id && self.cid() == other.cid()
-    }
-}
-
-impl Eq for GroupKey {}
-
-#[derive(Debug)]
-struct OpenGroup<'t> {
-    event: &'t LegacyEvent,
-    /// The first record's line and position in the event's v4 list (its text is the key's).
-    first_line: u64,
-    first_pos: usize,
-    /// The records after the first, in arrival order: none while most groups wait (most
-    /// events have two v4 events), so no allocation.
-    rest: Box<[Member]>,
-}
-
-/// A v4 record held in an open group after its first, as read (its conversion was checked
-/// when it arrived, so an error names its own line).
-#[derive(Debug)]
-struct Member {
-    pos: usize,
-    line: u64,
-    raw: Box<str>,
-}
-
-/// The records of an open group: (position, line, text), the first one first.
-fn members<'a>(
-    key: &'a GroupKey,
-    group: &'a OpenGroup<'_>,
-) -> impl Iterator<Item = (usize, u64, &'a str)> {
-    std::iter::once((group.first_pos, group.first_line, key.raw()))
-        .chain(group.rest.iter().map(|m| (m.pos, m.line, &*m.raw)))
-}
-
-/// What became of one pushed v4 record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Joined {
-    /// The record completed its group: here is the legacy record.
-    Complete(Value),
-    /// Held in an open group until the other v4 events arrive.
-    Pending,
-    /// The open group already holds this v4 event. The first one is kept (it is the one the
-    /// legacy record will show); this one is handed back so it can be reported and kept.
-    Duplicate {
-        code: String,
-        correlation_id: String,
-        first_line: u64,
-        record: Value,
-    },
-    /// The record can never be joined: it has no correlation id and its legacy event needs
-    /// more than one v4 event.
-    Unmatched(Unmatched),
-}
-
-/// What became of one pushed v4 line ([`Joiner::push_line`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pushed {
-    /// The record completed its group; the legacy record was appended to the output.
-    Complete,
-    /// Held in an open group until the other v4 events arrive.
-    Pending,
-    /// The open group already holds this v4 event: the first one is kept, this line is the
-    /// caller's to report and keep.
-    Duplicate {
-        code: String,
-        correlation_id: String,
-        first_line: u64,
-    },
-    /// The record can never be joined (no correlation id, several v4 events).
-    Unmatched(Unmatched),
-}
-
-/// Why a group was written out as unmatched before the end of the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flushed {
-    /// More groups were open than `max_open_groups` (the limit).
-    OpenGroups(usize),
-    /// The group stayed open longer than `max_group_age` records (the limit).
-    Age(u64),
-}
-
-/// A group that did not complete: which one, what is missing, and its v4 records as read
-/// (in input order, without their line ends).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unmatched {
-    pub legacy_code: String,
-    pub correlation_id: Option<String>,
-    pub first_line: u64,
-    pub missing: Vec<String>,
-    pub records: Vec<Box<str>>,
-    /// Set when a limit flushed the group before the input ended.
-    pub flushed: Option<Flushed>,
-}
-
-impl std::fmt::Display for Unmatched {
-    /// The one line the report stream gets for this group.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cid = self.correlation_id.as_deref().unwrap_or("(none)");
-        write!(
-            f,
-            "line {}: unmatched {} group, correlationId {cid}: missing {}",
-            self.first_line,
-            self.legacy_code,
-            self.missing.join(", ")
-        )?;
-        match self.flushed {
-            Some(Flushed::OpenGroups(n)) => {
-                write!(f, " (flushed early: more than {n} groups open)")
-            }
-            Some(Flushed::Age(n)) => write!(f, " (flushed early: open for more than {n} records)"),
-            None => Ok(()),
-        }
-    }
 }
 
 impl<'t> Joiner<'t> {
@@ -413,114 +248,6 @@ impl<'t> Joiner<'t> {
             let (key, group) = self.open.pop_front()?;
             Some(unmatched(key, group, None))
         })
-    }
-}
-
-/// Converts a record's fields into the scratch buffer, for their errors only.
-fn check(
-    tc: &mut Transcoder,
-    scratch: &mut Vec<u8>,
-    entries: &Entries<'_>,
-) -> Result<(), RecordError> {
-    scratch.clear();
-    let mark = tc.keys_mark();
-    let result = tc.members(scratch, entries, &TO_LEGACY, false, mark);
-    tc.release(mark);
-    result
-}
-
-fn unmatched(key: GroupKey, group: OpenGroup<'_>, flushed: Option<Flushed>) -> Unmatched {
-    let missing = missing(group.event, |i| {
-        members(&key, &group).any(|(p, _, _)| p == i)
-    });
-    let correlation_id = Some(key.cid().to_owned());
-    let first: Box<str> = if key.raw_len as usize == key.buf.len() {
-        key.buf
-    } else {
-        key.raw().into()
-    };
-    // Most groups wait with their first record only: no sorting, one small allocation.
-    let records = if group.rest.is_empty() {
-        vec![first]
-    } else {
-        let mut all: Vec<(u64, Box<str>)> = vec![(group.first_line, first)];
-        all.extend(group.rest.into_vec().into_iter().map(|m| (m.line, m.raw)));
-        all.sort_by_key(|(line, _)| *line);
-        all.into_iter().map(|(_, r)| r).collect()
-    };
-    Unmatched {
-        legacy_code: group.event.code.clone(),
-        correlation_id,
-        first_line: group.first_line,
-        missing,
-        records,
-        flushed,
-    }
-}
-
-/// The correlation id as a string; a number is accepted (and used as its digits), null
-/// counts as absent, anything else makes the record invalid.
-fn correlation_id<'a>(
-    entries: &Entries<'a>,
-) -> Result<Option<std::borrow::Cow<'a, str>>, RecordError> {
-    let Some(raw) = entries.get(V4_CORRELATION) else {
-        return Ok(None);
-    };
-    if transcode::is_null(raw) {
-        return Ok(None);
-    }
-    if transcode::is_number(raw) {
-        return Ok(Some(std::borrow::Cow::Borrowed(raw.get())));
-    }
-    transcode::as_str(raw).map(Some).ok_or_else(|| {
-        RecordError::Invalid(format!("`{V4_CORRELATION}` is not a string: {}", raw.get()))
-    })
-}
-
-/// The v4 codes of `event` whose position is not `seen`.
-fn missing(event: &LegacyEvent, seen: impl Fn(usize) -> bool) -> Vec<String> {
-    event
-        .v4
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !seen(*i))
-        .map(|(_, e)| e.code.clone())
-        .collect()
-}
-
-/// Appends the legacy record of a complete group: its code and id, then the members' fields
-/// merged in table order, the first value of a key winning. Table order rather than arrival
-/// order, so the result does not depend on how the v4 streams were interleaved. On an error
-/// nothing is appended.
-fn write_legacy<'e, 'a: 'e>(
-    tc: &mut Transcoder,
-    out: &mut Vec<u8>,
-    event: &LegacyEvent,
-    members: impl Iterator<Item = &'e Entries<'a>>,
-) -> Result<(), RecordError> {
-    let start = out.len();
-    out.extend_from_slice(b"{\"EventTypeCode\":");
-    push_str(out, &event.code);
-    out.extend_from_slice(b",\"EventId\":");
-    push_u64(out, event.id.into());
-    let mark = tc.keys_mark();
-    let mut result = Ok(());
-    for entries in members {
-        result = tc.members(out, entries, &TO_LEGACY, true, mark);
-        if result.is_err() {
-            break;
-        }
-    }
-    tc.release(mark);
-    match result {
-        Ok(()) => {
-            out.extend_from_slice(b"}\n");
-            Ok(())
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(e)
-        }
     }
 }
 

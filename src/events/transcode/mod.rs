@@ -12,118 +12,26 @@
 //! so a lookup is one comparison and hostile input cannot grow it). A miss converts: nearly
 //! every key is `fooBar` or `FooBar` (see [`Case::convert`]), whose new case is its first
 //! byte changed; any other goes through heck.
+//!
+//! # Layout
+//! - here: the [`Transcoder`], which writes members with their keys converted and refuses
+//!   colliding keys.
+//! - `entries`: reading a record into borrowed members ([`Entries`]) and raw values.
+//! - `keys`: the key cache ([`KEY_SLOTS`]) and the keys that need no heck ([`is_simple_key`]).
 
-use std::borrow::Cow;
-use std::fmt;
+mod entries;
+mod keys;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::record::{Case, RecordError};
-
-/// Slots of the key cache, per case.
-pub const KEY_SLOTS: usize = 512;
+pub use entries::{as_str, is_null, is_number, Entries};
+use keys::Slot;
+pub use keys::{is_simple_key, KEY_SLOTS};
 
 /// Nesting deeper than this makes a record invalid (serde_json's own limit for trees; its
 /// raw-value scanner has none, and the writer recurses).
 pub const MAX_DEPTH: usize = 128;
-
-/// One JSON object's members in input order, borrowed from the line where no escape forces
-/// a copy.
-pub struct Entries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
-
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::with_capacity(12);
-                while let Some(Key(k)) = map.next_key()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    v.push((k, value));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-impl<'a> Entries<'a> {
-    /// The members of the record `text`, or why it is not a JSON object.
-    pub fn parse(text: &'a str) -> Result<Self, RecordError> {
-        let first = text.trim_start().as_bytes().first().copied();
-        if first != Some(b'{') {
-            // Say what it is when it is JSON at all, as the old tree parser did.
-            serde_json::from_str::<de::IgnoredAny>(text)
-                .map_err(|e| RecordError::Invalid(e.to_string()))?;
-            let kind = match first {
-                Some(b'[') => "an array",
-                Some(b'"') => "a string",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'n') => "null",
-                _ => "a number",
-            };
-            return Err(RecordError::Invalid(format!(
-                "a record is a JSON object, not {kind}"
-            )));
-        }
-        serde_json::from_str(text).map_err(|e| RecordError::Invalid(e.to_string()))
-    }
-
-    /// The raw value of the first member named `key`.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-}
-
-/// A raw JSON value read as a string: `None` when it is not a string.
-pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let s = raw.get();
-    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(s).ok().map(Cow::Owned)
-}
-
-/// Whether a raw JSON value is `null`.
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
-}
-
-/// Whether a raw JSON value is a number.
-pub fn is_number(raw: &RawValue) -> bool {
-    matches!(raw.get().as_bytes().first(), Some(b'-' | b'0'..=b'9'))
-}
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
@@ -146,25 +54,6 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-/// Keys of one kind: `fooBar` / `FooBar`, ASCII letters and digits, a letter first, every
-/// capital right after a lower-case letter. heck changes only their first letter's case.
-pub fn is_simple_key(key: &[u8]) -> bool {
-    let Some(&first) = key.first() else {
-        return false;
-    };
-    if !first.is_ascii_alphabetic() {
-        return false;
-    }
-    let mut prev = first;
-    for &c in &key[1..] {
-        if !c.is_ascii_alphanumeric() || (c.is_ascii_uppercase() && !prev.is_ascii_lowercase()) {
-            return false;
-        }
-        prev = c;
-    }
-    true
-}
-
 /// The writer's state kept across records: the key cache and a stack of the keys written in
 /// the objects being written (to find collisions without allocating per object).
 #[derive(Debug)]
@@ -175,40 +64,12 @@ pub struct Transcoder {
     keys: Vec<(usize, usize, u64)>,
 }
 
-/// One cached key: as read, and converted as escaped JSON (quotes included).
-#[derive(Debug)]
-struct Slot {
-    source: Box<[u8]>,
-    converted: Box<[u8]>,
-}
-
 impl Default for Transcoder {
     fn default() -> Self {
         Self {
             cache: (0..2 * KEY_SLOTS).map(|_| None).collect(),
             keys: Vec::with_capacity(64),
         }
-    }
-}
-
-/// The cache slot of `key`: its length and its first and last eight bytes, mixed. Keys of
-/// one log tend to share a length and a prefix and differ in a few bytes (`Flag01Enabled`,
-/// `Flag02Enabled`), which sixteen bytes nearly always cover.
-fn slot_of(key: &[u8], case: Case) -> usize {
-    let word = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..b.len()].copy_from_slice(b);
-        u64::from_le_bytes(w)
-    };
-    let n = key.len();
-    let head = word(&key[..n.min(8)]);
-    let tail = word(&key[n.saturating_sub(8)..]);
-    let h = (head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    let i = (h >> 40) as usize % KEY_SLOTS;
-    match case {
-        Case::Camel => i,
-        Case::Pascal => KEY_SLOTS + i,
     }
 }
 
@@ -233,35 +94,6 @@ pub struct Members<'s> {
 impl Transcoder {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Writes `key` converted to `case`, as a JSON string.
-    fn write_key(&mut self, out: &mut Vec<u8>, key: &str, case: Case) {
-        let b = key.as_bytes();
-        let i = slot_of(b, case);
-        if let Some(slot) = &self.cache[i] {
-            if *slot.source == *b {
-                out.extend_from_slice(&slot.converted);
-                return;
-            }
-        }
-        let start = out.len();
-        if is_simple_key(b) {
-            out.reserve(b.len() + 2);
-            out.push(b'"');
-            out.push(match case {
-                Case::Camel => b[0].to_ascii_lowercase(),
-                Case::Pascal => b[0].to_ascii_uppercase(),
-            });
-            out.extend_from_slice(&b[1..]);
-            out.push(b'"');
-        } else {
-            push_str(out, &case.convert(key));
-        }
-        self.cache[i] = Some(Slot {
-            source: b.into(),
-            converted: out[start..].into(),
-        });
     }
 
     /// Writes the members of a top-level object (no braces), each preceded by a comma when
@@ -439,29 +271,5 @@ pub fn in_key(key: &str, e: RecordError) -> RecordError {
     match e {
         RecordError::Invalid(m) => RecordError::Invalid(format!("in `{key}`: {m}")),
         other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_alike_but_for_a_digit_get_their_own_cache_slots() {
-        let slots: std::collections::HashSet<usize> = (0..40)
-            .map(|k| slot_of(format!("Flag{k:02}Enabled").as_bytes(), Case::Pascal))
-            .collect();
-        assert!(slots.len() >= 36, "{} distinct slots", slots.len());
-    }
-
-    #[test]
-    fn the_cache_gives_what_a_miss_computes() {
-        let mut tc = Transcoder::new();
-        for _ in 0..2 {
-            let mut out = Vec::new();
-            tc.write_key(&mut out, "IPAddress", Case::Camel);
-            tc.write_key(&mut out, "FirstName", Case::Camel);
-            assert_eq!(out, br#""ipAddress""firstName""#);
-        }
     }
 }
