@@ -41,21 +41,27 @@ impl Source {
         Ok(Self::new(path.display().to_string(), text))
     }
 
-    /// Deserializes the whole file. serde's message says what is wrong; the span says where,
-    /// and the field is taken from the message (`missing field `x``) or the key on that line.
+    /// Deserializes the whole file. serde's message says what is wrong, toml's span says on
+    /// which line, and serde_path_to_error says which field: the path the deserializer had
+    /// followed when it failed, so `[[parts]]` entries and nested tables are named as they
+    /// nest (`parts[1].fields.X`) without reading the text again.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, SourceError> {
-        toml::from_str(&self.text).map_err(|e| {
+        serde_path_to_error::deserialize(toml::Deserializer::new(&self.text)).map_err(|e| {
+            let path = field_path(e.path());
+            let e = e.into_inner();
             let message = e.message().trim().to_string();
-            let span = e.span().unwrap_or(0..0);
-            let key = field_in_message(&message).unwrap_or_else(|| self.key_at(span.start));
-            let field = match self.table_at(span.start) {
-                Some(table) if !key.is_empty() && !key.starts_with('[') => format!("{table}.{key}"),
-                Some(table) => table,
-                None => key,
+            let offset = e.span().map_or(0, |s| s.start);
+            let field = match (path.is_empty(), key_in_message(&message)) {
+                (true, Some(key)) => key.to_string(),
+                // A missing field: the path stops at the table that lacks it.
+                (false, Some(key)) => format!("{path}.{key}"),
+                // A TOML syntax error: no field was reached yet.
+                (true, None) => self.key_at(offset),
+                (false, None) => path,
             };
             SourceError {
                 file: self.name.clone(),
-                line: self.line_of(span.start),
+                line: self.line_of(offset),
                 field,
                 message,
             }
@@ -86,36 +92,6 @@ impl Source {
             + 1
     }
 
-    /// The table a position is in, as a field path: `limits`, `parts[1]`, `parts[1].fields`
-    /// (the index counts the `[[parts]]` headers before it).
-    fn table_at(&self, offset: usize) -> Option<String> {
-        let end = offset.min(self.text.len());
-        let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
-        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut current: Option<String> = None;
-        for line in self.text[..line_start].lines() {
-            let t = line.trim();
-            if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-                let name = name.trim().to_string();
-                let n = counts.entry(name.clone()).or_insert(0);
-                *n += 1;
-                current = Some(format!("{name}[{}]", *n - 1));
-            } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-                let name = name.trim();
-                // A sub-table of the latest element of an array of tables.
-                let parent = counts
-                    .iter()
-                    .filter(|(a, _)| name.starts_with(&format!("{a}.")))
-                    .max_by_key(|(a, _)| a.len());
-                current = Some(match parent {
-                    Some((a, n)) => format!("{a}[{}]{}", n - 1, &name[a.len()..]),
-                    None => name.to_string(),
-                });
-            }
-        }
-        current
-    }
-
     fn key_at(&self, offset: usize) -> String {
         let end = offset.min(self.text.len());
         let start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
@@ -124,13 +100,33 @@ impl Source {
     }
 }
 
-fn field_in_message(message: &str) -> Option<String> {
-    for prefix in ["missing field `", "unknown field `", "duplicate key `"] {
-        if let Some(rest) = message.split(prefix).nth(1) {
-            return rest.split('`').next().map(str::to_string);
+/// The path as a field name: `[i]` for array entries, dots between keys, and without the
+/// private keys toml's `Spanned` wrapper deserializes through.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut field = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.starts_with("$__") => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {}
         }
     }
-    None
+    field
+}
+
+/// The key a message names where the path cannot: a missing field is not on the path, and a
+/// duplicate key is found by the TOML parser before there is one.
+fn key_in_message(message: &str) -> Option<&str> {
+    ["missing field `", "duplicate key `"]
+        .iter()
+        .find_map(|prefix| message.split(prefix).nth(1)?.split('`').next())
 }
 
 #[cfg(test)]
@@ -188,5 +184,52 @@ mod tests {
         let text = "[[parts]]\nname = \"a\"\n[parts.fields]\nX = 1\n";
         let e = Source::new("x.toml", text).parse::<Nested>().unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (4, "parts[0].fields.X"));
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Wrapped {
+        items: Vec<toml::Spanned<Item>>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        n: u32,
+    }
+
+    #[test]
+    fn spanned_values_are_named_without_toml_s_wrapper() {
+        let text = "[[items]]\nn = 1\n\n[[items]]\nn = \"x\"\n";
+        let e = Source::new("x.toml", text).parse::<Wrapped>().unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (5, "items[1].n"));
+        let text = "[[items]]\nn = 1\nm = 2\n";
+        let e = Source::new("x.toml", text).parse::<Wrapped>().unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (3, "items[0].m"));
+    }
+
+    #[test]
+    fn a_missing_field_is_named_under_its_table() {
+        let text = "[[parts]]\nname = \"a\"\n[parts.fields]\n\n[[parts]]\n[parts.fields]\n";
+        let e = Source::new("x.toml", text).parse::<Nested>().unwrap_err();
+        assert_eq!(e.field, "parts[1].name");
+        assert!(e.message.contains("missing field `name`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line_and_the_key_there() {
+        let e = Source::new("x.toml", "a = 1\nb = \n")
+            .parse::<T>()
+            .unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("x.toml", 2, "b")
+        );
+        let e = Source::new("x.toml", "a = 1\nb = \"x\"\na = 2\n")
+            .parse::<T>()
+            .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (3, "a"));
+        assert!(e.message.contains("duplicate key"), "{}", e.message);
     }
 }

@@ -1,0 +1,103 @@
+//! `orchestrator_url`, the legacy backends and `[upstream]`: the services the gateway calls.
+//! A URL given as a flag is reported under the flag's name, since no file line holds it.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{parse_url, Overrides, RawConfig};
+use crate::source::{Source, SourceError};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub ca_file: Option<PathBuf>,
+}
+
+/// v4; `None`: the embedded sandbox.
+pub(super) fn orchestrator(
+    src: &Source,
+    raw: &RawConfig,
+    o: &Overrides,
+) -> Result<Option<reqwest::Url>, SourceError> {
+    url(
+        src,
+        &o.orchestrator,
+        &raw.orchestrator_url,
+        "orchestrator_url",
+    )
+}
+
+/// The legacy User API and user-registry backends.
+pub(super) fn legacy_backends(
+    src: &Source,
+    raw: &RawConfig,
+    o: &Overrides,
+) -> Result<(Option<reqwest::Url>, Option<reqwest::Url>), SourceError> {
+    Ok((
+        url(src, &o.user_api, &raw.user_api_url, "user_api_url")?,
+        url(
+            src,
+            &o.registry_api,
+            &raw.registry_api_url,
+            "registry_api_url",
+        )?,
+    ))
+}
+
+/// `field`'s flag is `--` and its name without `_url`: `--orchestrator`, `--user-api`.
+fn url(
+    src: &Source,
+    flag: &Option<String>,
+    raw: &Option<Spanned<String>>,
+    field: &str,
+) -> Result<Option<reqwest::Url>, SourceError> {
+    match (flag, raw) {
+        (Some(u), _) => parse_url(u).map(Some).map_err(|m| SourceError {
+            file: format!("--{}", field.replace('_', "-").trim_end_matches("-url")),
+            line: 0,
+            field: field.into(),
+            message: m,
+        }),
+        (None, Some(s)) => parse_url(s.get_ref())
+            .map(Some)
+            .map_err(|m| src.error(s.span(), field, m)),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    #[test]
+    fn a_bad_url_is_named_by_the_flag_or_the_line_that_gave_it() {
+        let o = Overrides {
+            orchestrator: Some("nowhere".into()),
+            ..Default::default()
+        };
+        let e = Config::from_toml("c.toml", "", &o).unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("--orchestrator", 0, "orchestrator_url")
+        );
+        let o = Overrides {
+            registry_api: Some("ftp://legacy.test".into()),
+            ..Default::default()
+        };
+        let e = Config::from_toml("c.toml", "", &o).unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.field.as_str()),
+            ("--registry-api", "registry_api_url")
+        );
+        assert_eq!(e.message, "expected an http:// or https:// URL with a host");
+        let text = "\nuser_api_url = \"http://\"\n";
+        let e = Config::from_toml("c.toml", text, &Overrides::default()).unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("c.toml", 2, "user_api_url")
+        );
+        assert!(e.message.starts_with("invalid URL: "), "{}", e.message);
+    }
+}
