@@ -35,6 +35,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod healthcheck;
+pub mod host;
 pub mod identity;
 pub mod instance;
 pub mod layers;

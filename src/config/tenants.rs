@@ -48,7 +48,7 @@ pub(super) fn check(src: &Source, raw: &[Spanned<Tenant>]) -> Result<Vec<Tenant>
     let mut tenants: Vec<Tenant> = Vec::new();
     for (i, t) in raw.iter().enumerate() {
         let host = t.get_ref().host.to_ascii_lowercase();
-        if let Some(why) = crate::tenant::unmatchable(&host) {
+        if let Some(why) = crate::host::unmatchable(&host) {
             return Err(src.error(
                 t.span(),
                 format!("tenants[{i}].host"),

@@ -107,9 +107,7 @@ fn tenant_label(rt: &Runtime, family: Family, tenant: &str) -> String {
             .any(|t| t.eq_ignore_ascii_case(tenant)),
         Family::Registry => modes
             .chain(rt.config.tenants.iter().map(|t| t.host.as_str()))
-            .any(|t| {
-                t.eq_ignore_ascii_case(tenant) || crate::tenant::split_host_port(t).0 == tenant
-            }),
+            .any(|t| t.eq_ignore_ascii_case(tenant) || crate::host::split_host_port(t).0 == tenant),
     };
     if known {
         tenant.to_string()
