@@ -25,11 +25,6 @@ use crate::legacy::json as json_response;
 
 pub type AdminService = BoxCloneService<Request<Incoming>, Response<Body>, Infallible>;
 
-/// The paths both listeners answer, unauthenticated: probes carry no credentials.
-pub fn is_probe(path: &str) -> bool {
-    matches!(path, "/_gateway/healthz" | "/_gateway/readyz")
-}
-
 /// The admin service: the token check, then the operator endpoints of [`crate::ops`].
 ///
 /// Bodies are bounded like the client listener's (`limits.body_bytes`, fixed at start), except
@@ -40,7 +35,7 @@ pub fn service(gw: Arc<Gateway>) -> AdminService {
         let gw = gw.clone();
         async move {
             let rt = gw.runtime();
-            let allowed = is_probe(req.uri().path())
+            let allowed = crate::ops::is_probe(req.uri().path())
                 || authorized(rt.config.admin_token.as_ref().map(|t| t.0.as_str()), &req);
             drop(rt);
             if !allowed {

@@ -13,6 +13,11 @@ use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
 use crate::legacy::json as json_response;
 
+/// The paths both listeners answer, unauthenticated: probes carry no credentials.
+pub fn is_probe(path: &str) -> bool {
+    matches!(path, "/_gateway/healthz" | "/_gateway/readyz")
+}
+
 /// `GET /_gateway/metrics`: the registry, after sampling the gauges that are read only when
 /// Prometheus scrapes (shadow queue depth, kill-switch state), so they cost nothing per
 /// request.

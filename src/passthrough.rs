@@ -158,7 +158,7 @@ impl LegacyBackend {
     fn set_forwarded(&self, parts: &http::request::Parts, headers: &mut HeaderMap) {
         let peer = parts
             .extensions
-            .get::<crate::server::PeerAddr>()
+            .get::<crate::request::PeerAddr>()
             .map(|p| p.0.ip());
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
         let xff = HeaderName::from_static("x-forwarded-for");

@@ -10,6 +10,12 @@ use crate::error::GatewayError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The connection's peer, in every request's extensions (the accept loop puts it there): the
+/// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
+/// client writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
 /// already in the build through governor and OpenTelemetry) rather than the OS, which costs
 /// a `getrandom` system call per request (issue #6). A request id has to be unique and

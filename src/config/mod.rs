@@ -31,6 +31,7 @@ pub use modes::{Mode, ModeRule, Modes};
 pub use shadow::{ShadowConfig, ShadowRoute};
 pub use telemetry::TelemetryConfig;
 pub use tenants::Tenant;
+pub use upstreams::base_of;
 
 /// Values given on the command line or in the environment; they win over the file.
 #[derive(Debug, Clone, Default)]

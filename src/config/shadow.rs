@@ -83,9 +83,7 @@ pub(super) fn check(
     };
     // "Separate" means another base URL, not only another spelling of the live one.
     let staging_is_live = match (live, &orchestrator) {
-        (Some(live), Some(staging)) => {
-            crate::upstream::client::base_of(live) == crate::upstream::client::base_of(staging)
-        }
+        (Some(live), Some(staging)) => super::base_of(live) == super::base_of(staging),
         _ => false,
     };
     let mut routes = BTreeMap::new();

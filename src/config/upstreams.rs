@@ -67,8 +67,43 @@ fn url(
     }
 }
 
+/// `scheme://host[:port]/prefix` without a trailing slash: what a request path is appended to.
+/// User info, query and fragment of the configured URL are not part of it. Here because the
+/// configuration compares bases too (a staging v4 must not be the live one).
+pub fn base_of(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("localhost");
+    let mut base = if host.contains(':') && !host.starts_with('[') {
+        format!("{}://[{host}]", url.scheme())
+    } else {
+        format!("{}://{host}", url.scheme())
+    };
+    if let Some(port) = url.port() {
+        base.push(':');
+        base.push_str(&port.to_string());
+    }
+    base.push_str(url.path().trim_end_matches('/'));
+    base
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base_keeps_scheme_host_port_and_path_prefix_only() {
+        let cases = [
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("https://v4.example.com/api/", "https://v4.example.com/api"),
+            ("http://[::1]:9/", "http://[::1]:9"),
+            ("http://user:pw@h.example/p?q=1", "http://h.example/p"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(
+                super::base_of(&url::Url::parse(url).unwrap()),
+                want,
+                "{url}"
+            );
+        }
+    }
+
     use crate::config::{Config, Overrides};
 
     #[test]

@@ -75,7 +75,7 @@ where
     if path.starts_with("/_gateway/") {
         // Only the probes answer here; the rest of `/_gateway/` is on the admin listener and
         // is, on this one, an unknown path that never reaches a legacy backend.
-        if crate::admin::is_probe(&path) {
+        if ops::is_probe(&path) {
             let mut resp = ops::handle(&gw, req).await;
             resp.extensions_mut().insert(RouteLabel("ops"));
             return resp;

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +18,7 @@ use tokio::sync::Semaphore;
 use super::sniff::SniffDeadline;
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
-/// The connection's peer, in every request's extensions: the client IP for rate limits and
-/// `X-Forwarded-For` comes from the socket, not from what the client writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+pub use crate::request::PeerAddr;
 
 /// Serves `service` until `shutdown` resolves, then stops accepting, lets in-flight requests
 /// finish within `shutdown_grace`, and returns.

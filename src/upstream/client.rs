@@ -210,23 +210,6 @@ fn connector(
         .wrap_connector(http)
 }
 
-/// `scheme://host[:port]/prefix` without a trailing slash: what a request path is appended to.
-/// User info, query and fragment of the configured URL are not part of it.
-pub fn base_of(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or("localhost");
-    let mut base = if host.contains(':') && !host.starts_with('[') {
-        format!("{}://[{host}]", url.scheme())
-    } else {
-        format!("{}://{host}", url.scheme())
-    };
-    if let Some(port) = url.port() {
-        base.push(':');
-        base.push_str(&port.to_string());
-    }
-    base.push_str(url.path().trim_end_matches('/'));
-    base
-}
-
 /// Reads a whole answer body, at most `max` bytes. A body cut short after the status arrived
 /// is an invalid answer, not an unreachable upstream: v4 was reached and may have carried the
 /// call out (tests/faults.rs).
@@ -266,19 +249,6 @@ pub async fn read_bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_keeps_scheme_host_port_and_path_prefix_only() {
-        let cases = [
-            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
-            ("https://v4.example.com/api/", "https://v4.example.com/api"),
-            ("http://[::1]:9/", "http://[::1]:9"),
-            ("http://user:pw@h.example/p?q=1", "http://h.example/p"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(base_of(&url::Url::parse(url).unwrap()), want, "{url}");
-        }
-    }
 
     #[test]
     fn a_file_without_certificates_is_refused() {

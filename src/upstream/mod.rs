@@ -89,7 +89,7 @@ impl Upstream {
         )?;
         Ok(Self {
             client: std::sync::Arc::new(client),
-            base: client::base_of(base),
+            base: crate::config::base_of(base),
             prefix: base.path().trim_end_matches('/').to_string(),
             opts,
             metrics,

@@ -85,7 +85,7 @@ pub(super) fn check(
 ) -> Result<(), GatewayError> {
     let peer = parts
         .extensions
-        .get::<crate::server::PeerAddr>()
+        .get::<crate::request::PeerAddr>()
         .map(|p| p.0.ip());
     let ip = crate::ratelimit::client_ip(peer, &parts.headers, &rt.config.trusted_proxies);
     rt.rate_limits.check(&action.name, ip, key).map_err(|l| {
