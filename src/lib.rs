@@ -2,28 +2,35 @@
 //! Naviga's Users Orchestrator API (v4).
 //!
 //! # Layout
-//! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`); `main.rs` only calls it.
-//!   [`healthcheck`]: the container probe command (no curl in the image).
-//! - [`config`]: the configuration file, flags and environment, checked into [`config::Config`].
-//! - [`source`]: TOML files read with errors that name file, line and field.
-//! - [`mapping`]: the files under `mappings/` (routes, fields, error tables, events), checked.
-//! - [`translate`]: pure functions: key case, v4 paths, the v4 envelope.
-//! - [`legacy`]: the two legacy answer shapes.
-//! - [`error`]: [`error::GatewayError`], turned into legacy answers in one place.
-//! - [`upstream`]: v4 calls (timeouts, bounded reads, no retries) over [`upstream::client`],
-//!   per-worker pools of HTTP/1.1 connections; [`passthrough`]: legacy mode over them.
-//! - [`shadow`]: shadow copies, compared; run on an idle-priority lane of their own.
+//! Modules in layers, each using only its own layer and those below (`.ci/layers.py` checks
+//! it in CI; the README's Layout section has the same list with files):
+//! - Building blocks: [`body`], [`redact`] (what never leaves), [`host`] (Host syntax),
+//!   [`metrics`] (per-thread shards, summed at scrape time), [`source`] (TOML with errors
+//!   naming file, line and field).
+//! - Data: [`translate`] (pure: key case, v4 paths, the v4 envelope), [`mapping`] (the
+//!   files under `mappings/`, checked), [`telemetry`] (OpenTelemetry traces, free when off).
+//! - Configuration and what reads only it: [`config`] (one file and check per section),
+//!   [`logging`], [`modes`] (mode rules, the canary split), [`ratelimit`], [`instance`]
+//!   (the configuration hash).
+//! - Talking to others: [`identity`] (JWT → current user), [`upstream`] (v4 calls over
+//!   per-worker HTTP/1.1 pools), [`tenant`] (Host → tenant), [`healthcheck`] (the container
+//!   probe command).
+//! - Failures and answers: [`error`] (the [`error::GatewayError`] types), [`legacy`] (the two
+//!   legacy shapes, and `legacy::refusal`: the one place an error becomes an answer),
+//!   [`request`], [`audit`].
+//! - One request's world: [`runtime`] (everything a request needs, rebuilt on reload),
+//!   [`passthrough`] (legacy mode), [`events`] (event record translation).
 //! - [`routes`]: the legacy routes (User API update and read, action API).
-//! - [`router`]: which route a request is for; 404/405.
-//! - [`stack`] and [`layers`]: the service a worker serves; its one edge layer, in order.
-//! - [`gateway`]: the runtime snapshot (a copy per worker thread), per-worker handles, reload.
-//! - [`ratelimit`]: the limits on calls that send mail or change passwords.
-//! - [`ops`]: `/_gateway/` endpoints, served by [`admin`] on a listener of their own. [`metrics`], [`audit`], [`redact`]: what is recorded, and what never is.
-//!   [`instance`]: what tells fleet members apart (configuration hash) and scrape-time gauges.
-//! - [`sandbox`]: the embedded v4 orchestrator. [`events`]: event record translation.
-//! - [`telemetry`]: OpenTelemetry traces (off by default; hooks cost nothing when off).
-//! - [`server`]: thread-per-core workers (a current-thread runtime and an `SO_REUSEPORT`
-//!   socket each), the hyper accept loop, graceful shutdown. [`watch`]: reload on file change.
+//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane.
+//! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
+//!   figures, reload.
+//! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
+//!   (`/_gateway/` endpoints), [`watch`] (reload on file change).
+//! - Listeners: [`stack`] (the service a worker serves), [`admin`] (the admin listener),
+//!   [`server`] (thread-per-core workers, the accept loop, graceful shutdown), [`sandbox`]
+//!   (the embedded v4 orchestrator).
+//! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`, `healthcheck`); `main.rs`
+//!   only calls it. This file wires a gateway together ([`start`], [`app`]).
 #![forbid(unsafe_code)]
 
 pub mod admin;

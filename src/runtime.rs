@@ -18,7 +18,7 @@ use crate::upstream::{Upstream, UpstreamOptions};
 
 /// Everything a request needs, fixed for the life of the request even if a reload happens.
 ///
-/// Cloned once per worker thread and reload (see [`Gateway::runtime`]): every field is either
+/// Cloned once per worker thread and reload (see `Gateway::runtime`): every field is either
 /// small or shared behind an `Arc`, so a clone is cheap, and it gives each worker an `Arc` of
 /// its own to clone per request.
 #[derive(Clone)]

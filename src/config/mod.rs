@@ -2,7 +2,7 @@
 //! command-line flags and `LEGACY_GATEWAY_*` environment variables over it, checked into
 //! [`Config`]. The raw file type is kept apart from the checked one, as rust-rpxy does, so
 //! every check has one place and an error names the file, the line and the field. Each
-//! section's types and check live in a file of their own; [`Config::check`] runs them in the
+//! section's types and check live in a file of their own; `Config::check` runs them in the
 //! order the file documents them, so the first error reported is the same every time.
 
 mod clients;
