@@ -3,13 +3,18 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 
 # Dependency layer: the manifests alone, with empty sources, so the ~300 crates compile once
-# and stay cached until Cargo.toml or Cargo.lock change (an edit under src/ reuses them).
+# and stay cached until a manifest or Cargo.lock changes (an edit under src/ reuses them).
+# The root is a workspace with the benchmark tools as a member (tools/): cargo reads every
+# member's manifest to resolve the lock file, so tools/Cargo.toml comes along with stub
+# binaries. Only `legacy-gateway` is ever built here; the stubs stay for the second step.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin benches \
+COPY tools/Cargo.toml ./tools/
+RUN mkdir -p src benches tools/src/bin/bench-load tools/src/bin/soak \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && echo 'fn main() {}' > benches/events.rs \
  && echo 'fn main() {}' > benches/translate.rs \
+ && for b in bench-load/main bench-upstream soak/main; do echo 'fn main() {}' > "tools/src/bin/$b.rs"; done \
  && cargo build --release --locked --bin legacy-gateway \
  && rm -rf src benches target/release/.fingerprint/legacy-gateway-* \
            target/release/deps/legacy_gateway-* target/release/deps/liblegacy_gateway-* \

@@ -9,7 +9,8 @@
 # bounded closed-loop run (PROFILE_SECONDS, default 4, 4 connections), dumps, and prints
 # instructions per answered request plus the top functions by self cost. The callgrind file
 # stays in $PROFILE_OUT (default /tmp/legacy-gateway-profile) for callgrind_annotate.
-# Needs valgrind (apt-get install valgrind) and a release build (cargo build --release --bins).
+# Needs valgrind (apt-get install valgrind) and a release build of the gateway and the tools
+# crate (cargo build --release --workspace --bins).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +26,9 @@ BIN="$ROOT/target/release"
 JWT="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMDAxIn0.c2lnbmF0dXJl"
 
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
-[ -x "$BIN/legacy-gateway" ] && [ -x "$BIN/bench-load" ] || { echo "build first: cargo build --release --bins" >&2; exit 1; }
+for b in legacy-gateway bench-upstream bench-load; do
+  [ -x "$BIN/$b" ] || { echo "build first: cargo build --release --workspace --bins ($BIN/$b is missing)" >&2; exit 1; }
+done
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

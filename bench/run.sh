@@ -35,7 +35,8 @@
 #   BENCH_CORES=1           proxy cores (nginx workers, gateway --workers)
 #   BENCH_PROXY_CPU / BENCH_LOAD_CPU   taskset lists; default from BENCH_CORES (0 and 1 at N=1)
 #   BENCH_INSTALL=1         apt-get install nginx (and python3) when missing; 0: never
-#   BENCH_BUILD=1           cargo build --release --bins first; 0: use target/release as is
+#   BENCH_BUILD=1           cargo build --release --workspace --bins first (the gateway and
+#                           the tools crate); 0: use target/release as is
 #   BENCH_OUT=bench/results/<UTC date>.json
 # Defaults take about 5 minutes plus the build.
 set -euo pipefail
@@ -83,7 +84,7 @@ die() { log "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools ------------------
 # nginx from Debian (the baseline proxy); python3 only aggregates the results. The load
-# generator is our own (src/bin/bench-load.rs): Debian has no wrk2, and latency has to be
+# generator is our own (tools/src/bin/bench-load/): Debian has no wrk2, and latency has to be
 # measured at a fixed rate without coordinated omission.
 install_tools() {
     local missing=()
@@ -101,11 +102,11 @@ install_tools
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 if [ "$BENCH_BUILD" = 1 ]; then
-    log "cargo build --release --bins"
-    cargo build --release --bins --quiet
+    log "cargo build --release --workspace --bins"
+    cargo build --release --workspace --bins --quiet
 fi
 for b in legacy-gateway bench-upstream bench-load; do
-    [ -x "$BIN/$b" ] || die "$BIN/$b is missing; run cargo build --release --bins"
+    [ -x "$BIN/$b" ] || die "$BIN/$b is missing; run cargo build --release --workspace --bins"
 done
 
 # ---------------------------------------------------------------- pinning ----------------

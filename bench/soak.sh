@@ -2,7 +2,7 @@
 # Soak: a bounded, paced mix of every legacy route (User API password / e-mail / profile /
 # mixed; updatechangepassword, registernewpassword, activatenewpassword and the old
 # `activate`; about 10 % bad input) against a release build of the gateway on its embedded
-# v4 sandbox, loopback only. The driver (src/bin/soak.rs) reports total requests, answers by
+# v4 sandbox, loopback only. The driver (tools/src/bin/soak/) reports total requests, answers by
 # status and by route, transport errors, latency, and the gateway's memory from
 # /proc/<pid>/status (VmRSS / VmHWM idle, after the warm-up, at the end, max).
 #
@@ -30,7 +30,7 @@ WORK="$TARGET_DIR/soak"
 mkdir -p "$WORK"
 
 echo "== cargo build --release (gateway and soak driver)"
-cargo build --quiet --release --bin legacy-gateway --bin soak
+cargo build --quiet --release -p legacy-gateway -p legacy-gateway-tools --bin legacy-gateway --bin soak
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 unset_env=()

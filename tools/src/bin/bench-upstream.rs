@@ -18,6 +18,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use clap::Parser;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -95,32 +96,23 @@ async fn serve(listener: TcpListener) {
     }
 }
 
-fn usage() -> ! {
-    eprintln!("usage: bench-upstream --listen ADDR [--listen ADDR ...] [--threads N]");
-    std::process::exit(2);
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench-upstream",
+    about = "Canned v4 and legacy answers over HTTP/1.1, for the load benchmark"
+)]
+struct Args {
+    /// Address to serve on; repeat for several.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18081")]
+    listen: Vec<SocketAddr>,
+    /// Runtime worker threads; 1 runs a single-threaded runtime (for a pinned core).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
 }
 
 fn main() {
-    let mut listen: Vec<SocketAddr> = Vec::new();
-    let mut threads = 1usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(addr) => listen.push(addr),
-                None => usage(),
-            },
-            "--threads" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) if n > 0 => threads = n,
-                _ => usage(),
-            },
-            "-h" | "--help" => usage(),
-            _ => usage(),
-        }
-    }
-    if listen.is_empty() {
-        listen.push(SocketAddr::from(([127, 0, 0, 1], 18081)));
-    }
+    let Args { listen, threads } = Args::parse();
+    let threads = usize::from(threads);
     let rt = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -153,6 +145,26 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_as_before() {
+        let a = Args::parse_from([
+            "bench-upstream",
+            "--listen",
+            "127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:2",
+            "--threads",
+            "3",
+        ]);
+        assert_eq!(a.listen.len(), 2);
+        assert_eq!(a.threads, 3);
+        let a = Args::parse_from(["bench-upstream"]);
+        assert_eq!(a.listen, [SocketAddr::from(([127, 0, 0, 1], 18081))]);
+        assert_eq!(a.threads, 1);
+        assert!(Args::try_parse_from(["bench-upstream", "--threads", "0"]).is_err());
+        assert!(Args::try_parse_from(["bench-upstream", "--listen", "nope"]).is_err());
+    }
 
     #[test]
     fn routes_answer_their_envelopes() {

@@ -26,8 +26,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod memory;
+mod mix;
+
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use memory::{mem, mem_json};
+use mix::{plan, Rng};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,174 +62,6 @@ struct Args {
     /// Fail when RSS grows by more than this many MiB from the end of the warm-up.
     #[arg(long, default_value_t = 20)]
     max_rss_growth_mb: u64,
-}
-
-/// `VmRSS` and `VmHWM` in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mem {
-    rss_kb: u64,
-    hwm_kb: u64,
-}
-
-fn mem(pid: u32) -> Option<Mem> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    };
-    Some(Mem {
-        rss_kb: field("VmRSS:")?,
-        hwm_kb: field("VmHWM:")?,
-    })
-}
-
-fn mem_json(m: Option<Mem>) -> Value {
-    match m {
-        Some(m) => json!({"rss_kb": m.rss_kb, "hwm_kb": m.hwm_kb}),
-        None => Value::Null,
-    }
-}
-
-/// One request of the mix.
-struct Planned {
-    route: &'static str,
-    method: reqwest::Method,
-    path: String,
-    headers: Vec<(&'static str, String)>,
-    body: Option<String>,
-}
-
-/// A small deterministic generator (xorshift), one per worker: no dependency, same mix
-/// every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
-const REGISTRY: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
-const PASSWORDS: [&str; 3] = ["Abcdefg1", "Bcdefgh2", "Cdefghi3"];
-
-fn user_headers() -> Vec<(&'static str, String)> {
-    vec![
-        ("Authorization", "Bearer soak-token".into()),
-        ("X-SourceSystem", "soak".into()),
-        ("X-ClientCode", "SOAK".into()),
-        ("X-PaperCode", "SOAK".into()),
-        ("X-ClientGroupCode", "SOAK".into()),
-        ("Content-Type", "application/json".into()),
-    ]
-}
-
-fn plan(rng: &mut Rng, n: u64, token: &str) -> Planned {
-    let pw = PASSWORDS[(n % 3) as usize];
-    let user = |route, id: &str, body: Value| Planned {
-        route,
-        method: reqwest::Method::PUT,
-        path: format!("/User/{id}"),
-        headers: user_headers(),
-        body: Some(body.to_string()),
-    };
-    let action = |route, query: String, auth: bool, body: Value| Planned {
-        route,
-        method: reqwest::Method::POST,
-        path: format!("{REGISTRY}?{query}"),
-        headers: if auth {
-            vec![("Authorization", token.to_string())]
-        } else {
-            Vec::new()
-        },
-        body: Some(body.to_string()),
-    };
-    match rng.next() % 100 {
-        0..18 => user("user-api.password", "1001", json!({"Password": pw})),
-        18..32 => user(
-            "user-api.email",
-            "1002",
-            json!({"Email": format!("bob-{}@example.test", n % 1000)}),
-        ),
-        32..46 => user(
-            "user-api.profile",
-            "auth0%7Cabc123",
-            json!({"FirstName": "Carol", "Metadata": {"SoakRound": n % 100, "Tags": ["a", "b"]}}),
-        ),
-        46..55 => user(
-            "user-api.mixed",
-            "1001",
-            json!({"FirstName": "Alice", "Email": format!("alice-{}@example.test", n % 1000), "Password": pw}),
-        ),
-        55..70 => action(
-            "registry.updatechangepassword",
-            "action=updatechangepassword".into(),
-            true,
-            json!({"oldpassword": "whatever", "password": pw}),
-        ),
-        70..82 => action(
-            "registry.registernewpassword",
-            "action=registernewpassword".into(),
-            false,
-            json!({"email": "carol@example.test"}),
-        ),
-        82..86 => action(
-            "registry.activatenewpassword",
-            format!("action=activatenewpassword&id=soak-{}", n % 1000),
-            false,
-            json!({"password": pw}),
-        ),
-        86..90 => action(
-            "registry.activate",
-            format!("action=activate&cid=soak-{}", n % 1000),
-            false,
-            json!({"password": pw}),
-        ),
-        // About 10 % bad input, every kind answered without reaching v4.
-        r => {
-            let mut p = match r % 7 {
-                0 => user("bad.malformed", "1001", Value::Null),
-                1 => user("bad.unknown-field", "1001", json!({"Nickname": "x"})),
-                2 => user("bad.id", "..%2F1002", json!({"Password": pw})),
-                3 => user("bad.oversized", "1001", Value::Null),
-                4 => action(
-                    "bad.no-token",
-                    "action=updatechangepassword".into(),
-                    false,
-                    json!({"oldpassword": "a", "password": pw}),
-                ),
-                5 => action(
-                    "bad.unknown-action",
-                    "action=nosuchaction".into(),
-                    true,
-                    json!({}),
-                ),
-                _ => Planned {
-                    headers: vec![("Authorization", "Bearer soak-token".into())],
-                    ..user("bad.missing-headers", "1001", json!({"Password": pw}))
-                },
-            };
-            match p.route {
-                "bad.malformed" => p.body = Some(r#"{"Password": "Abcdefg1""#.into()),
-                "bad.oversized" => {
-                    p.body = Some(format!(r#"{{"Password": "{}"}}"#, "x".repeat(70 * 1024)));
-                    // The gateway closes the connection after an early 413 without saying
-                    // so (see tests/fuzz_http.rs, ignored BUG test): asking for the close
-                    // keeps the pooled connection of the next request out of it.
-                    p.headers.push(("Connection", "close".into()));
-                }
-                _ => {}
-            }
-            p
-        }
-    }
 }
 
 #[derive(Default)]
