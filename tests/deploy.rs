@@ -141,17 +141,8 @@ fn the_configmap_configuration_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, &toml).unwrap();
-    let out = std::process::Command::new(common::binary::BIN)
-        .args(["check", "--config"])
+    let out = common::binary::Binary::new(["check", "--config"])
         .arg(&file)
-        .env_remove("LEGACY_GATEWAY_CONFIG")
-        .env_remove("LEGACY_GATEWAY_MAPPINGS")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
 }

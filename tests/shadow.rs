@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::binary::Binary;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -636,24 +637,15 @@ async fn sighup_reloads_the_configuration_of_the_running_binary() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let base = format!(
-        "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
+        "orchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
         f.v4.uri(),
         f.legacy.uri(),
         f.legacy.uri()
     );
     std::fs::write(&file, format!("{base}mode = \"translate\"\n")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
-        .args(["serve", "--config", file.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/User/1001");
+    let gw = Binary::serve().config(&file).start(dir.path()).await;
+    let url = format!("{}/User/1001", gw.url());
     let send = || {
         client()
             .put(&url)
@@ -661,21 +653,11 @@ async fn sighup_reloads_the_configuration_of_the_running_binary() {
             .body(r#"{"Password":"Abcdefg1"}"#)
             .send()
     };
-    let mut up = false;
-    for _ in 0..200 {
-        if send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(up, "the gateway did not start");
+    send().await.expect("the gateway answers");
     assert_eq!(received(&f.legacy).await.len(), 0);
 
     std::fs::write(&file, format!("{base}mode = \"legacy\"\n")).unwrap();
-    let _ = std::process::Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status();
+    gw.signal("HUP");
     let mut switched = false;
     for _ in 0..200 {
         send().await.unwrap();
@@ -685,12 +667,7 @@ async fn sighup_reloads_the_configuration_of_the_running_binary() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(
-        child.wait().unwrap().success(),
-        "SIGHUP must not stop the gateway; SIGTERM stops it cleanly"
-    );
+    // SIGHUP must not stop the gateway; SIGTERM stops it cleanly (`stop` checks exit 0).
+    gw.stop().await;
     assert!(switched, "SIGHUP did not apply the new mode");
 }

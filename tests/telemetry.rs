@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::binary::GatewayProcess;
+use common::binary::Binary;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD, TOKEN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -100,18 +100,15 @@ async fn spans_parent_links_and_propagation_over_otlp() {
     )
     .unwrap();
     let endpoint = collector.uri();
-    let gw = GatewayProcess::start_with_env(
-        &config,
-        dir.path(),
-        &[],
-        "info",
-        &[
+    let gw = Binary::serve()
+        .config(&config)
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_SERVICE_NAME", "gateway-under-test"),
             ("OTEL_TRACES_SAMPLER_ARG", "1"),
-        ],
-    )
-    .await;
+        ])
+        .start(dir.path())
+        .await;
     assert_eq!(put(&gw.url(), "CA").await, 200, "translated");
     assert_eq!(put(&gw.url(), "CB").await, 200, "shadowed");
     for _ in 0..300 {

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::binary::GatewayProcess;
+use common::binary::{Binary, GatewayProcess};
 use common::{client, mount, user_api_headers};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
@@ -118,22 +118,13 @@ async fn a_changed_configuration_file_takes_effect_without_a_signal() {
 
 #[tokio::test]
 async fn watching_needs_a_configuration_file() {
-    let out = tokio::process::Command::new(common::binary::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--watch-config"])
-        .env_remove("LEGACY_GATEWAY_CONFIG")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+    let out = Binary::new(["serve", "--listen", "127.0.0.1:0", "--watch-config"]).run();
+    assert!(!out.success());
+    assert!(out.stderr.contains("needs a configuration file"));
     // The same from the environment (any boolish value).
-    let out = tokio::process::Command::new(common::binary::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("LEGACY_GATEWAY_CONFIG")
+    let out = Binary::new(["serve", "--listen", "127.0.0.1:0"])
         .env("LEGACY_GATEWAY_WATCH_CONFIG", "1")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+        .run();
+    assert!(!out.success());
+    assert!(out.stderr.contains("needs a configuration file"));
 }
