@@ -1,18 +1,35 @@
 //! Test harness: start the real gateway on 127.0.0.1:0 in front of a real fake upstream
-//! (wiremock, also on loopback) and talk to it over HTTP.
-#![allow(dead_code)]
+//! (wiremock, also on loopback) and talk to it over HTTP. `tests/README.md` says how the parts
+//! fit together.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code, unused_imports)]
 
 pub mod binary;
+pub mod fakes;
+pub mod jwt;
+
+pub use fakes::{dead_url, mount, received, v4};
 
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::Running;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use wiremock::MockServer;
 
 pub const TOKEN: &str = "Bearer tok-9f8e7d6c5b4a";
 pub const PASSWORD: &str = "S3cretPassw0rd";
+/// The action API's path (the user-registry clients' `$` included).
+pub const REGISTRY: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
+/// One action-API tenant, chosen by the `Host` header `paper-a.test`.
+pub const REGISTRY_TENANT: &str = r#"
+[[tenants]]
+host = "paper-a.test"
+source_system = "dwo3rd-userregistry"
+client_code = "CA"
+paper_code = "PA"
+client_group_code = "GA"
+return_url = "https://paper-a.test/reset-password"
+"#;
 
 /// The gateway with `extra` TOML configuration, pointed at `orchestrator` (None: sandbox).
 pub async fn gateway_with(extra: &str, orchestrator: Option<&str>) -> Running {
@@ -53,19 +70,6 @@ pub fn user_api_headers() -> HeaderMap {
     h
 }
 
-/// A v4 envelope as the orchestrator writes it.
-pub fn v4(code: &str, text: &str, ty: &str) -> Value {
-    serde_json::json!({"message": {"code": format!("UsersOrchestrator_{code}"), "text": text, "type": ty}, "meta": null})
-}
-
-/// A loopback address with nothing listening on it.
-pub fn dead_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
-}
-
 /// `http://ADMIN/_gateway/{path}`: the operator endpoints answer only on the admin listener.
 pub fn admin(gw: &Running, path: &str) -> String {
     format!("{}/_gateway/{path}", gw.admin_url())
@@ -88,19 +92,22 @@ pub async fn metrics_text_at(url: &str) -> String {
         .expect("metrics body")
 }
 
-/// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
-pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
-    let resp = client()
-        .put(format!("{}/User/{}", gw.url(), id_path))
+/// `PUT {base}/User/{id_path}` with the five mandatory headers, to be completed (body, more
+/// headers, a timeout) and sent by the caller.
+pub fn put_request(base: &str, id_path: &str) -> reqwest::RequestBuilder {
+    client()
+        .put(format!("{base}/User/{id_path}"))
         .headers(user_api_headers())
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let json = resp.json().await.expect("a JSON answer");
-    (status, json)
+}
+
+/// `PUT /User/{id_path}` with the mandatory headers and a JSON `body`; the answer must be JSON.
+pub async fn put_user(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
+    send(
+        put_request(&gw.url(), id_path)
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await
 }
 
 /// One answer of the gateway, as received.
@@ -158,26 +165,4 @@ pub async fn send(req: reqwest::RequestBuilder) -> Answer {
         text,
         json,
     }
-}
-
-/// What a fake upstream received, in order.
-pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
-}
-
-/// A fake upstream answers `template` to `method path` (the mount every test repeats).
-pub async fn mount(
-    server: &MockServer,
-    method: &str,
-    path: &str,
-    template: wiremock::ResponseTemplate,
-) {
-    wiremock::Mock::given(wiremock::matchers::method(method))
-        .and(wiremock::matchers::path(path))
-        .respond_with(template)
-        .mount(server)
-        .await;
 }
