@@ -4,13 +4,11 @@
 
 mod common;
 
-use common::{client, metrics_text, received, v4, PASSWORD};
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::{client, metrics_text, received, v4, PASSWORD, REGISTRY};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 const TENANT: &str = "[[tenants]]\nhost = \"127.0.0.1\"\nsource_system = \"s\"\nclient_code = \"C\"\npaper_code = \"P\"\nclient_group_code = \"G\"\nreturn_url = \"https://paper.test/reset\"\n";
 
 async fn v4_accepting() -> MockServer {
@@ -44,7 +42,7 @@ async fn call(
     forwarded_for: Option<&str>,
 ) -> Reply {
     let mut req = client()
-        .post(format!("{}{PATH}?{query}", gw.url()))
+        .post(format!("{}{REGISTRY}?{query}", gw.url()))
         .header("Authorization", auth)
         .body(body.to_string());
     if let Some(x) = forwarded_for {
@@ -73,13 +71,7 @@ async fn reset_mail(gw: &legacy_gateway::Running, email: &str, xff: Option<&str>
 }
 
 fn jwt(sub: &str) -> String {
-    let t = encode(
-        &Header::default(),
-        &json!({"sub": sub}),
-        &EncodingKey::from_secret(b"x"),
-    )
-    .unwrap();
-    format!("Bearer {t}")
+    common::jwt::hs256(&json!({"sub": sub}), b"x")
 }
 
 fn assert_limited(r: &Reply, action: &str) {
@@ -259,7 +251,7 @@ async fn the_key_table_is_bounded() {
 async fn calls_the_legacy_backend_answers_are_limited_too() {
     let legacy = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path(PATH))
+        .and(path(REGISTRY))
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"status":"OK"}"#))
         .mount(&legacy)
         .await;

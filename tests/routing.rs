@@ -3,13 +3,10 @@
 
 mod common;
 
-use common::{client, received, send, user_api_headers, v4, PASSWORD};
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::{client, received, send, user_api_headers, v4, PASSWORD, REGISTRY};
 use serde_json::{json, Value};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 
 fn tenant(host: &str, client_code: &str) -> String {
     format!(
@@ -18,13 +15,7 @@ fn tenant(host: &str, client_code: &str) -> String {
 }
 
 fn jwt(claims: Value) -> String {
-    let t = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(b"unverified"),
-    )
-    .unwrap();
-    format!("Bearer {t}")
+    common::jwt::hs256(&claims, b"unverified")
 }
 
 async fn accepting_v4() -> MockServer {
@@ -72,7 +63,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
         "paper.test",
         "only-port.test:8443",
     ] {
-        let (s, a) = change_password(&gw, PATH, host).await;
+        let (s, a) = change_password(&gw, REGISTRY, host).await;
         assert_eq!((s, &a["status"]), (200, &json!("OK")), "{host}: {a}");
     }
     assert_eq!(
@@ -81,7 +72,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
     );
     // A tenant with a port does not match another port, nor no port.
     for host in ["only-port.test:9000", "only-port.test"] {
-        let (s, a) = change_password(&gw, PATH, host).await;
+        let (s, a) = change_password(&gw, REGISTRY, host).await;
         assert_eq!((s, &a["error"]), (404, &json!("Unknown tenant")), "{host}");
     }
     assert_eq!(received(&v4s).await.len(), 5, "nothing more forwarded");
@@ -92,7 +83,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
 async fn a_percent_encoded_dollar_reaches_the_action_api() {
     let v4s = accepting_v4().await;
     let gw = common::gateway_with(&tenant("paper.test", "CA"), Some(&v4s.uri())).await;
-    let encoded = PATH.replace('$', "%24");
+    let encoded = REGISTRY.replace('$', "%24");
     let (s, a) = change_password(&gw, &encoded, "paper.test").await;
     assert_eq!(
         (s, a),
@@ -154,7 +145,10 @@ async fn a_tenant_header_sent_twice_is_refused_by_name_in_every_mode() {
         }
         // The action API's tenant is its Host.
         let resp = client()
-            .post(format!("{}{PATH}?action=updatechangepassword", gw.url()))
+            .post(format!(
+                "{}{REGISTRY}?action=updatechangepassword",
+                gw.url()
+            ))
             .header("Host", "a.test")
             .header("Authorization", jwt(json!({"sub": "1001"})))
             .body("{}")
@@ -184,7 +178,7 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
         .mount(&legacy)
         .await;
     Mock::given(method("POST"))
-        .and(path(PATH))
+        .and(path(REGISTRY))
         .respond_with(
             ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
         )
@@ -208,7 +202,7 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
     assert_eq!(resp.status(), 204);
     assert_eq!(resp.headers()["x-legacy"], "yes");
     let resp = client()
-        .post(format!("{}{PATH}?action=nosuch", gw.url()))
+        .post(format!("{}{REGISTRY}?action=nosuch", gw.url()))
         .header("Host", "paper.test")
         .body("{}")
         .send()
@@ -220,7 +214,7 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
         r#"{"status":"OK","action":"nosuch"}"#
     );
     // The translated ones still go to v4.
-    let (s, _) = change_password(&gw, PATH, "paper.test").await;
+    let (s, _) = change_password(&gw, REGISTRY, "paper.test").await;
     assert_eq!(s, 200);
     let r = send(
         client()
