@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::fakes::password_changes;
 use common::{client, metrics_text, mount, user_api_headers, v4};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
@@ -53,17 +54,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
     let legacy = MockServer::start().await;
-    mount(
-        &live,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&live, "1001").await;
     mount(
         &staging,
         "PATCH",

@@ -5,12 +5,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::mount_method;
 use common::{client, metrics_text, mount, user_api_headers, v4};
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
 use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// The value of one exact series (`name{labels}`) in a scrape.
 fn value(metrics: &str, series: &str) -> Option<f64> {
@@ -138,10 +138,7 @@ async fn fakes(staging_answer: ResponseTemplate) -> Fakes {
         staging: MockServer::start().await,
         legacy: MockServer::start().await,
     };
-    Mock::given(method("PATCH"))
-        .respond_with(staging_answer)
-        .mount(&f.staging)
-        .await;
+    mount_method(&f.staging, "PATCH", staging_answer).await;
     mount(
         &f.legacy,
         "PUT",

@@ -5,10 +5,11 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::fakes::ok_on;
 use common::jwt::rs256;
-use common::{client, v4, PASSWORD, REGISTRY};
+use common::{client, PASSWORD, REGISTRY};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &[u8] = b"hs256-test-secret-0123456789abcdef";
@@ -46,11 +47,7 @@ fn hs256(c: &Value) -> String {
 
 async fn v4_accepting() -> MockServer {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&v4s)
-        .await;
+    ok_on(&v4s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
     v4s
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::{client, jwt, v4, PASSWORD, REGISTRY, REGISTRY_TENANT};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 struct Setup {
@@ -54,11 +54,7 @@ impl Setup {
 }
 
 async fn ok_on(s: &Setup, m: &str, p: &str, code: &str) {
-    Mock::given(method(m))
-        .and(path(p))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(code, "ok", "Success")))
-        .mount(&s.v4)
-        .await;
+    common::fakes::ok_on(&s.v4, m, p, code).await;
 }
 
 #[tokio::test]

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{client, received, send, user_api_headers, v4, PASSWORD, REGISTRY};
+use common::fakes::success;
+use common::{client, received, send, user_api_headers, PASSWORD, REGISTRY};
+use common::{mount, mount_method};
 use serde_json::{json, Value};
-use wiremock::matchers::{any, method, path};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn tenant(host: &str, client_code: &str) -> String {
@@ -20,10 +22,7 @@ fn jwt(claims: Value) -> String {
 
 async fn accepting_v4() -> MockServer {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&v4s)
-        .await;
+    mount_method(&v4s, "PATCH", success("S200_11", "ok")).await;
     v4s
 }
 
@@ -172,18 +171,20 @@ async fn a_tenant_header_sent_twice_is_refused_by_name_in_every_mode() {
 async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
     let v4s = accepting_v4().await;
     let legacy = MockServer::start().await;
-    Mock::given(method("DELETE"))
-        .and(path("/User/1001"))
-        .respond_with(ResponseTemplate::new(204).insert_header("X-Legacy", "yes"))
-        .mount(&legacy)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(REGISTRY))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
-        )
-        .mount(&legacy)
-        .await;
+    mount(
+        &legacy,
+        "DELETE",
+        "/User/1001",
+        ResponseTemplate::new(204).insert_header("X-Legacy", "yes"),
+    )
+    .await;
+    mount(
+        &legacy,
+        "POST",
+        REGISTRY,
+        ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
+    )
+    .await;
     let gw = common::gateway_with(
         &format!(
             "user_api_url = \"{1}\"\nregistry_api_url = \"{1}\"\n{0}",

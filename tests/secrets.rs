@@ -28,6 +28,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::binary::GatewayProcess;
+use common::mount_method;
 use common::{jwt, mount, PASSWORD, REGISTRY, TOKEN};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
@@ -1112,13 +1113,13 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_echoed_by_v4_is_not_passed_on() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(envelope("E401", &format!("Token '{TOKEN}' is expired."))),
-        )
-        .mount(&v4s)
-        .await;
+    mount_method(
+        &v4s,
+        "PATCH",
+        ResponseTemplate::new(401)
+            .set_body_json(envelope("E401", &format!("Token '{TOKEN}' is expired."))),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&dir, "", &["--orchestrator", &v4s.uri()], "debug").await;
     let secrets = secrets(&[TOKEN]);

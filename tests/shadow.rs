@@ -7,11 +7,12 @@ mod common;
 use std::time::Duration;
 
 use common::binary::Binary;
+use common::fakes::{password_changes, success};
+use common::mount_method;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 fn legacy_ok(id: &str) -> Value {
     json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": id, "Updated": true}, "SessionId": null, "RequestId": "legacy-req-1"})
@@ -29,17 +30,7 @@ async fn fakes() -> Fakes {
         staging: MockServer::start().await,
         legacy: MockServer::start().await,
     };
-    mount(
-        &f.staging,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&f.staging, "1001").await;
     mount(
         &f.legacy,
         "PUT",
@@ -240,10 +231,12 @@ fn the_staging_orchestrator_must_not_be_the_live_one() {
 async fn a_hanging_v4_never_holds_the_client() {
     let f = fakes().await;
     f.staging.reset().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .mount(&f.staging)
-        .await;
+    mount_method(
+        &f.staging,
+        "PATCH",
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
+    )
+    .await;
     let gw = common::gateway_with(&shadow_config(&f, "", ""), Some(&f.v4.uri())).await;
     let resp = put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
     assert_eq!(resp.status(), 200);
@@ -316,10 +309,12 @@ async fn sampling_zero_and_hundred_percent() {
 async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
     let f = fakes().await;
     f.staging.reset().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .mount(&f.staging)
-        .await;
+    mount_method(
+        &f.staging,
+        "PATCH",
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
+    )
+    .await;
     let cfg = shadow_config(
         &f,
         "",
@@ -369,14 +364,12 @@ async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
 async fn the_kill_switch_pauses_a_failing_route_and_resumes_after_the_cooldown() {
     let f = fakes().await;
     f.staging.reset().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(v4(
-            "E500",
-            "Internal Server Error",
-            "Error",
-        )))
-        .mount(&f.staging)
-        .await;
+    mount_method(
+        &f.staging,
+        "PATCH",
+        ResponseTemplate::new(500).set_body_json(v4("E500", "Internal Server Error", "Error")),
+    )
+    .await;
     // A cool-down long enough that the paused call below always falls inside it, even on a
     // loaded machine (copies run at idle CPU priority).
     let route = "kill_window = 2\nkill_error_rate_percent = 50\nkill_cooldown_ms = 1500";
@@ -407,10 +400,12 @@ async fn real_differences_are_recorded_masked_and_noise_is_not() {
     f.legacy.reset().await;
     // The legacy backend refuses with its own validation and echoes the password back.
     let echoed = json!({"Code": 400, "Errors": [{"Message": format!("Password {PASSWORD} is too weak"), "Code": "PWD", "Type": {"Id": 3, "Code": "PasswordComplexity"}, "ErrorSource": "UserApi"}], "Result": {"CustomerRegistrationId": "1001", "Updated": false}, "SessionId": null, "RequestId": "x"});
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(echoed))
-        .mount(&f.legacy)
-        .await;
+    mount_method(
+        &f.legacy,
+        "PUT",
+        ResponseTemplate::new(400).set_body_json(echoed),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
     let cfg = shadow_config(
@@ -453,14 +448,13 @@ async fn real_differences_are_recorded_masked_and_noise_is_not() {
 #[tokio::test]
 async fn modes_per_tenant_and_the_stable_canary_split() {
     let f = fakes().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&f.v4)
-        .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(legacy_ok("any")))
-        .mount(&f.legacy)
-        .await;
+    mount_method(&f.v4, "PATCH", success("S200_11", "ok")).await;
+    mount_method(
+        &f.legacy,
+        "PUT",
+        ResponseTemplate::new(200).set_body_json(legacy_ok("any")),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"translate\"\n\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"translate\"\ntranslate_percent = 50\n",
         f.legacy.uri()
@@ -509,10 +503,7 @@ async fn modes_per_tenant_and_the_stable_canary_split() {
 #[tokio::test]
 async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     let f = fakes().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&f.v4)
-        .await;
+    mount_method(&f.v4, "PATCH", success("S200_11", "ok")).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     let base = format!(
@@ -631,10 +622,7 @@ async fn a_call_the_gateway_itself_refuses_is_not_shadowed() {
 #[tokio::test]
 async fn sighup_reloads_the_configuration_of_the_running_binary() {
     let f = fakes().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&f.v4)
-        .await;
+    mount_method(&f.v4, "PATCH", success("S200_11", "ok")).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     let base = format!(

@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::fakes::password_changes;
 use common::{client, mount, user_api_headers, v4, PASSWORD, TOKEN};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
@@ -36,17 +37,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
         )),
     )
     .await;
-    mount(
-        &staging,
-        "PATCH",
-        "/v4/Users/1002/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&staging, "1002").await;
     for id in ["1001", "1002"] {
         mount(
             &legacy,

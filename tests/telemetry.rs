@@ -8,14 +8,14 @@ mod common;
 use std::collections::HashMap;
 
 use common::binary::Binary;
+use common::fakes::password_changes;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD, TOKEN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -57,11 +57,7 @@ async fn put(url: &str, tenant: &str) -> u16 {
 #[tokio::test]
 async fn spans_parent_links_and_propagation_over_otlp() {
     let collector = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/traces"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&collector)
-        .await;
+    mount(&collector, "POST", "/v1/traces", ResponseTemplate::new(200)).await;
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
     let legacy = MockServer::start().await;
@@ -247,17 +243,7 @@ async fn spans_parent_links_and_propagation_over_otlp() {
 async fn off_by_default_the_client_trace_headers_reach_v4_untouched() {
     assert!(!legacy_gateway::telemetry::enabled());
     let live = MockServer::start().await;
-    mount(
-        &live,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&live, "1001").await;
     let gw = common::gateway(&live.uri()).await;
     assert_eq!(put(&gw.url(), "CA").await, 200);
     let sent = received(&live).await;

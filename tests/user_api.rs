@@ -7,6 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
+use common::mount_method;
 use common::{
     client, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer, PASSWORD,
     TOKEN,
@@ -14,7 +15,7 @@ use common::{
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{any, method};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// PUT /User/{id_path} with the five mandatory headers and `body`.
@@ -450,18 +451,17 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
 #[tokio::test]
 async fn mixed_body_failing_first_part_attempts_nothing_else() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(v4(
+    mount_method(
+        &v4s,
+        "PUT",
+        ResponseTemplate::new(400).set_body_json(v4(
             "E400_22",
             "There was an error trying to update the user.",
             "Error",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .respond_with(password_ok())
-        .mount(&v4s)
-        .await;
+        )),
+    )
+    .await;
+    mount_method(&v4s, "PATCH", password_ok()).await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(

@@ -8,10 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::binary::GatewayProcess;
+use common::fakes::password_changes;
+use common::mount_method;
 use common::{client, gateway, gateway_with, mount, received, send, user_api_headers, v4, TOKEN};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// v4's user 1001, as `GET /v4/Users/1001/` answers it.
 fn v4_user(first_name: &str) -> Value {
@@ -194,17 +195,7 @@ async fn head_has_the_status_and_headers_of_get_and_no_body() {
 #[tokio::test]
 async fn a_trailing_slash_is_the_same_route_for_put_and_get() {
     let v4s = v4_with_user().await;
-    mount(
-        &v4s,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
     let a = send(
         client()
@@ -532,11 +523,13 @@ async fn reads_are_shadowed_by_default_and_compared() {
         )
         .await;
     }
-    Mock::given(method("PUT"))
-        .and(path("/User/1001"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#))
-        .mount(&legacy)
-        .await;
+    mount(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
     // No staging orchestrator and no `writes`: reads only are copied, to the live v4.
@@ -624,15 +617,19 @@ async fn reads_are_shadowed_by_default_and_compared() {
 #[tokio::test]
 async fn reads_follow_the_per_user_canary() {
     let v4s = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4_user("Alice")))
-        .mount(&v4s)
-        .await;
+    mount_method(
+        &v4s,
+        "GET",
+        ResponseTemplate::new(200).set_body_json(v4_user("Alice")),
+    )
+    .await;
     let legacy = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(LEGACY_BYTES))
-        .mount(&legacy)
-        .await;
+    mount_method(
+        &legacy,
+        "GET",
+        ResponseTemplate::new(200).set_body_string(LEGACY_BYTES),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\nroute = \"user-api\"\nmode = \"translate\"\ntranslate_percent = 50\n",
         legacy.uri()
@@ -662,10 +659,12 @@ async fn reads_follow_the_per_user_canary() {
 async fn reads_can_be_cut_over_alone() {
     let v4s = v4_with_user().await;
     let legacy = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#))
-        .mount(&legacy)
-        .await;
+    mount_method(
+        &legacy,
+        "PUT",
+        ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\nroute = \"user-api.read\"\nmode = \"translate\"\n",
         legacy.uri()

@@ -7,7 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{dead_url, gateway, gateway_with, mount, put_user, received, v4, PASSWORD};
+use common::fakes::{password_changes, success};
+use common::{dead_url, gateway, gateway_with, mount, put_user, received, PASSWORD};
 use serde_json::{json, Value};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -54,9 +55,7 @@ async fn slow_v4_is_504() {
     let v4s = MockServer::start().await;
     Mock::given(any())
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(v4("S200_11", "Update password completed.", "Success"))
-                .set_delay(Duration::from_secs(2)),
+            success("S200_11", "Update password completed.").set_delay(Duration::from_secs(2)),
         )
         .mount(&v4s)
         .await;
@@ -197,11 +196,7 @@ async fn an_upstream_fault_in_a_mixed_body_names_its_part() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_10",
-            "Update user completed.",
-            "Success",
-        )),
+        success("S200_10", "Update user completed."),
     )
     .await;
     mount(
@@ -211,17 +206,7 @@ async fn an_upstream_fault_in_a_mixed_body_names_its_part() {
         ResponseTemplate::new(200).set_body_string("not json"),
     )
     .await;
-    mount(
-        &v4s,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
     let a = put_user(
         &gw,

@@ -26,6 +26,14 @@ pub async fn mount(server: &MockServer, method: &str, path: &str, template: Resp
         .await;
 }
 
+/// A fake upstream answers `template` to every `method` request, whatever the path.
+pub async fn mount_method(server: &MockServer, method: &str, template: ResponseTemplate) {
+    Mock::given(wiremock::matchers::method(method))
+        .respond_with(template)
+        .mount(server)
+        .await;
+}
+
 /// `method path` answers success `code` (text "ok"): for suites that only need v4 to say yes.
 pub async fn ok_on(server: &MockServer, method: &str, path: &str, code: &str) {
     mount(server, method, path, success(code, "ok")).await;
