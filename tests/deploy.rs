@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::fakes::password_changes;
-use common::{client, metrics_text, mount, user_api_headers, v4};
+use common::put_as;
+use common::{client, metrics_text, mount, v4};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -80,11 +81,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     );
     let gw = common::gateway_with(&cfg, Some(&live.uri())).await;
     for tenant in ["CA", "CB"] {
-        let mut h = user_api_headers();
-        h.insert("X-ClientCode", tenant.parse().unwrap());
-        let status = client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(h)
+        let status = put_as(&gw.url(), "1001", tenant)
             .body(r#"{"Password":"Abcdefg1"}"#)
             .send()
             .await

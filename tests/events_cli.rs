@@ -6,6 +6,7 @@
 mod common;
 
 use common::binary::Binary;
+use common::put_request;
 use serde_json::{json, Value};
 
 fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
@@ -401,9 +402,7 @@ async fn http_events_body_limit_is_its_own() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     // The general limit still holds elsewhere.
-    let resp = common::client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(common::user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .body(format!("{{\"FirstName\":\"{}\"}}", "x".repeat(100 * 1024)))
         .send()
         .await
@@ -420,9 +419,7 @@ async fn every_translated_request_is_audited() {
         .args(["--log-format", "json"])
         .start(dir.path())
         .await;
-    let resp = common::client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(common::user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .header("x-request-id", "audit-req-1")
         .body(r#"{"Email":"alice.new@example.test","Password":"Abcdefg1"}"#)
         .send()

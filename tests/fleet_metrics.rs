@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::mount_method;
-use common::{client, metrics_text, mount, user_api_headers, v4};
+use common::put_request;
+use common::{client, metrics_text, mount, v4};
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
 use serde_json::json;
@@ -159,9 +160,7 @@ fn shadow_config(f: &Fakes, shadow_extra: &str, route_extra: &str) -> String {
 }
 
 async fn put_password(gw: &legacy_gateway::Running) {
-    let status = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let status = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::put_request;
 use common::{client, metrics_text, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
@@ -26,9 +27,7 @@ async fn forwarded_headers_are_replaced_from_untrusted_peers_and_extended_from_t
     let legacy = MockServer::start().await;
     mount(&legacy, "PUT", "/User/1001", ResponseTemplate::new(200)).await;
     let send = |gw_url: String| async move {
-        client()
-            .put(format!("{gw_url}/User/1001"))
-            .headers(user_api_headers())
+        put_request(&gw_url, "1001")
             .header("X-Forwarded-For", "1.2.3.4")
             .header("X-Forwarded-Proto", "https")
             .header("X-Forwarded-Host", "paper.example")
@@ -126,11 +125,7 @@ async fn shadowed(extra: &str) -> (Shadowed, legacy_gateway::Running) {
 }
 
 async fn put_as(gw: &legacy_gateway::Running, client_code: &str) -> u16 {
-    let mut h = user_api_headers();
-    h.insert("X-ClientCode", client_code.parse().unwrap());
-    client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(h)
+    common::put_as(&gw.url(), "1001", client_code)
         .header("Accept-Encoding", "gzip, br")
         .body(json!({"Password": PASSWORD}).to_string())
         .timeout(Duration::from_secs(20))

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::fakes::accepting_anything;
+use common::put_request;
 use common::{client, gateway, gateway_with, put_user, received, send, user_api_headers, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -487,9 +488,7 @@ async fn an_empty_or_unprintable_client_request_id_still_gives_a_usable_id() {
     let values: [&[u8]; 2] = [b"", b"caf\xe9-1"];
     for (i, raw) in values.into_iter().enumerate() {
         let a = send(
-            client()
-                .put(format!("{}/User/1001", gw.url()))
-                .headers(user_api_headers())
+            put_request(&gw.url(), "1001")
                 .header(
                     "x-request-id",
                     reqwest::header::HeaderValue::from_bytes(raw).unwrap(),

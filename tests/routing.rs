@@ -4,6 +4,7 @@
 mod common;
 
 use common::fakes::success;
+use common::put_request;
 use common::{client, received, send, user_api_headers, PASSWORD, REGISTRY};
 use common::{mount, mount_method};
 use serde_json::{json, Value};
@@ -217,13 +218,8 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
     // The translated ones still go to v4.
     let (s, _) = change_password(&gw, REGISTRY, "paper.test").await;
     assert_eq!(s, 200);
-    let r = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
-            .body(json!({"Password": PASSWORD}).to_string()),
-    )
-    .await;
+    let r =
+        send(put_request(&gw.url(), "1001").body(json!({"Password": PASSWORD}).to_string())).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(received(&legacy).await.len(), 2);
     assert_eq!(received(&v4s).await.len(), 2);

@@ -9,6 +9,8 @@ use std::time::Duration;
 use common::binary::Binary;
 use common::fakes::{password_changes, success};
 use common::mount_method;
+use common::put_as;
+use common::put_request;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,9 +55,7 @@ fn shadow_config(f: &Fakes, route_extra: &str, shadow_extra: &str) -> String {
 }
 
 async fn put(gw: &legacy_gateway::Running, id: &str, body: &str) -> reqwest::Response {
-    client()
-        .put(format!("{}/User/{id}", gw.url()))
-        .headers(user_api_headers())
+    put_request(&gw.url(), id)
         .body(body.to_string())
         .send()
         .await
@@ -143,9 +143,7 @@ async fn shadow_mode_answers_with_the_legacy_bytes_and_sends_a_marked_copy() {
     let f = fakes().await;
     let gw = common::gateway_with(&shadow_config(&f, "", ""), Some(&f.v4.uri())).await;
     let body = json!({"Password": PASSWORD}).to_string();
-    let resp = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .header("x-request-id", "req-shadow-1")
         .body(body.clone())
         .send()
@@ -461,11 +459,7 @@ async fn modes_per_tenant_and_the_stable_canary_split() {
     );
     let gw = common::gateway_with(&cfg, Some(&f.v4.uri())).await;
     let send = |tenant: &'static str, id: String| {
-        let mut h = user_api_headers();
-        h.insert("X-ClientCode", tenant.parse().unwrap());
-        client()
-            .put(format!("{}/User/{id}", gw.url()))
-            .headers(h)
+        put_as(&gw.url(), &id, tenant)
             .body(r#"{"Password":"Abcdefg1"}"#)
             .send()
     };

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::fakes::password_changes;
-use common::{client, mount, user_api_headers, v4, PASSWORD, TOKEN};
+use common::put_as;
+use common::{client, mount, v4, PASSWORD, TOKEN};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -63,11 +64,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     let mut expected = 0;
     for (tenant, id, n) in calls {
         for _ in 0..n {
-            let mut h = user_api_headers();
-            h.insert("X-ClientCode", tenant.parse().unwrap());
-            let status = client()
-                .put(format!("{}/User/{id}", gw.url()))
-                .headers(h)
+            let status = put_as(&gw.url(), &id, tenant)
                 .body(json!({"Password": PASSWORD}).to_string())
                 .send()
                 .await

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use common::binary::Binary;
 use common::fakes::password_changes;
-use common::{client, mount, received, user_api_headers, v4, PASSWORD, TOKEN};
+use common::{mount, received, v4, PASSWORD, TOKEN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -36,16 +36,9 @@ fn attr(span: &Span, key: &str) -> Option<String> {
 }
 
 async fn put(url: &str, tenant: &str) -> u16 {
-    let mut h = user_api_headers();
-    h.insert("X-ClientCode", tenant.parse().unwrap());
-    h.insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-{CLIENT_SPAN}-01").parse().unwrap(),
-    );
-    h.insert("tracestate", "vendor=abc".parse().unwrap());
-    client()
-        .put(format!("{url}/User/1001"))
-        .headers(h)
+    common::put_as(url, "1001", tenant)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
+        .header("tracestate", "vendor=abc")
         .body(json!({ "Password": PASSWORD }).to_string())
         .send()
         .await

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{gateway_with, user_api_headers};
+use common::gateway_with;
+use common::put_request;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -148,9 +149,7 @@ impl Drop for TlsV4 {
 }
 
 async fn change_password(gw: &legacy_gateway::Running) -> (u16, Value) {
-    let resp = common::client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .header("Content-Type", "application/json")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .timeout(GUARD)

@@ -8,26 +8,16 @@ mod common;
 use std::net::SocketAddr;
 
 use common::mount_method;
-use common::{
-    client, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer, PASSWORD,
-    TOKEN,
-};
+use common::put_request;
+use common::{client, gateway, gateway_with, mount, received, send, v4, Answer, PASSWORD, TOKEN};
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// PUT /User/{id_path} with the five mandatory headers and `body`.
 async fn put(gw: &Running, id_path: &str, body: &Value) -> Answer {
-    send(
-        client()
-            .put(format!("{}/User/{id_path}", gw.url()))
-            .headers(user_api_headers())
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-    )
-    .await
+    common::put_user(gw, id_path, body.to_string()).await
 }
 
 fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {
@@ -88,9 +78,7 @@ async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
+        put_request(&gw.url(), "1001")
             .header("Content-Type", "application/json")
             .header("Proxy-Authorization", "Basic cHJveHk6c2VjcmV0")
             .header("X-Custom", "do-not-forward")
@@ -141,9 +129,7 @@ async fn a_client_request_id_is_kept_end_to_end() {
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
+        put_request(&gw.url(), "1001")
             .header("x-request-id", "client-req-42")
             .body(json!({"Password": PASSWORD}).to_string()),
     )

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::binary::GatewayProcess;
 use common::fakes::password_changes;
 use common::mount_method;
+use common::put_request;
 use common::{client, gateway, gateway_with, mount, received, send, user_api_headers, v4, TOKEN};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
@@ -197,13 +198,7 @@ async fn a_trailing_slash_is_the_same_route_for_put_and_get() {
     let v4s = v4_with_user().await;
     password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
-    let a = send(
-        client()
-            .put(format!("{}/User/1001/", gw.url()))
-            .headers(user_api_headers())
-            .body(r#"{"Password":"Abcdefg1"}"#),
-    )
-    .await;
+    let a = send(put_request(&gw.url(), "1001/").body(r#"{"Password":"Abcdefg1"}"#)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
         a.json["Result"],
@@ -384,13 +379,7 @@ async fn sandbox_read_and_password_change_log_and_audit_the_get_by_id_step() {
     assert_eq!(event_ids(&read), [4601, 4001]);
     assert_eq!(to_legacy(&gw, &read).await, ["GETUSERBYID"]);
 
-    let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
-            .body(r#"{"Password":"NewPassw0rd"}"#),
-    )
-    .await;
+    let a = send(put_request(&gw.url(), "1001").body(r#"{"Password":"NewPassw0rd"}"#)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let all = sandbox_events(&gw).await;
     let change = &all[read.len()..];
@@ -561,9 +550,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
     );
 
     // A write is not copied (writes stay opt-in).
-    let r = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let r = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await
@@ -675,9 +662,7 @@ async fn reads_can_be_cut_over_alone() {
         (a.status, a.json["Result"]["FirstName"].clone()),
         (200, json!("Alice"))
     );
-    let r = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let r = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::binary::{Binary, GatewayProcess};
-use common::{client, mount, user_api_headers};
+use common::mount;
+use common::put_request;
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -20,9 +21,7 @@ fn config(mode: &str, legacy: &str) -> String {
 
 /// Who answered `PUT /User/1001`: the fake legacy backend or the gateway's translation.
 async fn answered_by(url: &str) -> &'static str {
-    let resp = client()
-        .put(format!("{url}/User/1001"))
-        .headers(user_api_headers())
+    let resp = put_request(url, "1001")
         .body(r#"{"FirstName":"Ada"}"#)
         .send()
         .await

@@ -100,6 +100,16 @@ pub fn put_request(base: &str, id_path: &str) -> reqwest::RequestBuilder {
         .headers(user_api_headers())
 }
 
+/// [`put_request`] from tenant `client_code` (its `X-ClientCode`; the other headers as usual).
+pub fn put_as(base: &str, id_path: &str, client_code: &str) -> reqwest::RequestBuilder {
+    let mut h = user_api_headers();
+    h.insert(
+        "X-ClientCode",
+        HeaderValue::from_str(client_code).expect("a header value"),
+    );
+    client().put(format!("{base}/User/{id_path}")).headers(h)
+}
+
 /// `PUT /User/{id_path}` with the mandatory headers and a JSON `body`; the answer must be JSON.
 pub async fn put_user(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
     send(
