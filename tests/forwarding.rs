@@ -163,14 +163,7 @@ async fn shadow_asks_for_uncompressed_answers_and_bounds_tenant_labels() {
     );
     let m = metrics_text(&gw).await;
     assert!(!m.contains("invented-42"), "{m}");
-    let report: Value = client()
-        .get(common::admin(&gw, "shadow"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = common::shadow_report(&gw).await;
     assert!(!report.to_string().contains("invented-42"), "{report}");
     // The legacy backend was not asked for a compressed answer (it is compared).
     for r in received(&f.legacy).await {

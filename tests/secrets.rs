@@ -812,15 +812,7 @@ writes = true
     // ---- the shadow copies are compared and recorded (off the request path): wait for them
     let deadline = Instant::now() + Duration::from_secs(20);
     let report = loop {
-        let r: Value = d
-            .client
-            .get(gw.admin("shadow"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = common::get_json(gw.admin("shadow")).await;
         let done: u64 = r["rows"]
             .as_array()
             .into_iter()

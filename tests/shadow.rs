@@ -12,6 +12,7 @@ use common::mount_method;
 use common::put_as;
 use common::put_request;
 use common::{client, mount, received, user_api_headers, v4, PASSWORD};
+use common::{shadow_report, user_api_row_when};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::{MockServer, ResponseTemplate};
@@ -60,37 +61,6 @@ async fn put(gw: &legacy_gateway::Running, id: &str, body: &str) -> reqwest::Res
         .send()
         .await
         .unwrap()
-}
-
-async fn report(gw: &legacy_gateway::Running) -> Value {
-    client()
-        .get(common::admin(gw, "shadow"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// The report row of the User API (tenant `ca`), once `done` holds for it.
-async fn row_when(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
-        let r = report(gw).await;
-        if let Some(row) = r["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|x| x["route"] == "user-api"))
-        {
-            if done(row) {
-                return row.clone();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "the shadow report never reached the expected state: {}",
-        report(gw).await
-    );
 }
 
 #[tokio::test]
@@ -156,7 +126,7 @@ async fn shadow_mode_answers_with_the_legacy_bytes_and_sends_a_marked_copy() {
         legacy_bytes.as_slice()
     );
 
-    let row = row_when(&gw, |r| r["compared"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["compared"] == 1).await;
     // Only the request id differs, and it is noise.
     assert_eq!(
         (row["matched"].as_u64(), row["differing"].as_u64()),
@@ -248,7 +218,9 @@ async fn a_hanging_v4_never_holds_the_client() {
     }
     assert_eq!(received(&f.staging).await.len(), 1);
     assert_eq!(
-        report(&gw).await["rows"].as_array().map_or(0, |r| r.len()),
+        shadow_report(&gw).await["rows"]
+            .as_array()
+            .map_or(0, |r| r.len()),
         0,
         "nothing compared yet"
     );
@@ -266,7 +238,7 @@ async fn v4_down_is_counted_and_the_client_is_unaffected() {
     let gw = common::gateway_with(&cfg, Some(&f.v4.uri())).await;
     let resp = put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
     assert_eq!(resp.json::<Value>().await.unwrap(), legacy_ok("1001"));
-    let row = row_when(&gw, |r| r["compared"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["compared"] == 1).await;
     assert_eq!(row["v4_errors"], 1);
     assert_eq!(row["differing"], 1);
 }
@@ -289,7 +261,7 @@ async fn sampling_zero_and_hundred_percent() {
             );
         }
         if expected > 0 {
-            row_when(&gw, |r| r["compared"] == 5).await;
+            user_api_row_when(&gw, |r| r["compared"] == 5).await;
             // The legacy backend carried the five calls out: copies are not audited.
             let metrics = common::metrics_text(&gw).await;
             assert!(
@@ -347,7 +319,7 @@ async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
     // Over the shadow size cap: skipped.
     let big = json!({"Password": "A".repeat(60) + "b1"}).to_string();
     assert_eq!(put(&gw, "1001", &big).await.status(), 200);
-    let row = row_when(&gw, |r| r["dropped"] == 2 && r["skipped"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["dropped"] == 2 && r["skipped"] == 1).await;
     assert_eq!(row["compared"], 0);
     let metrics = common::metrics_text(&gw).await;
     assert!(
@@ -374,21 +346,21 @@ async fn the_kill_switch_pauses_a_failing_route_and_resumes_after_the_cooldown()
     let gw = common::gateway_with(&shadow_config(&f, route, ""), Some(&f.v4.uri())).await;
     for n in 1..=2 {
         put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
-        row_when(&gw, |r| r["compared"] == n).await;
+        user_api_row_when(&gw, |r| r["compared"] == n).await;
     }
     assert_eq!(
-        report(&gw).await["kill_switches"]["user-api"]["paused"],
+        shadow_report(&gw).await["kill_switches"]["user-api"]["paused"],
         true
     );
     put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
-    let row = row_when(&gw, |r| r["paused"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["paused"] == 1).await;
     assert_eq!(row["compared"], 2);
     assert_eq!(received(&f.staging).await.len(), 2);
     tokio::time::sleep(Duration::from_millis(1600)).await;
     put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
-    row_when(&gw, |r| r["compared"] == 3).await;
+    user_api_row_when(&gw, |r| r["compared"] == 3).await;
     assert_eq!(received(&f.staging).await.len(), 3);
-    let r = report(&gw).await;
+    let r = shadow_report(&gw).await;
     assert_eq!(r["kill_switches"]["user-api"]["trips"], 1);
 }
 
@@ -419,7 +391,7 @@ async fn real_differences_are_recorded_masked_and_noise_is_not() {
         400,
         "the client gets the legacy answer, even a refusal"
     );
-    let row = row_when(&gw, |r| r["compared"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["compared"] == 1).await;
     assert_eq!(row["differing"], 1);
     let paths: Vec<&str> = row["top_differing_paths"]
         .as_array()
@@ -607,7 +579,7 @@ async fn a_call_the_gateway_itself_refuses_is_not_shadowed() {
     // The legacy backend takes it; the translated copy would be refused (unknown field).
     let resp = put(&gw, "1001", r#"{"Password":"Abcdefg1","Nickname":"x"}"#).await;
     assert_eq!(resp.status(), 200);
-    let row = row_when(&gw, |r| r["refused"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["refused"] == 1).await;
     assert_eq!(row["compared"], 0);
     assert!(received(&f.staging).await.is_empty());
 }

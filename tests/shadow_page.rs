@@ -76,14 +76,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     }
     // Copies run in the background: wait until all are compared.
     for _ in 0..300 {
-        let r: serde_json::Value = client()
-            .get(common::admin(&gw, "shadow"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: serde_json::Value = common::shadow_report(&gw).await;
         let compared: u64 = r["rows"]
             .as_array()
             .unwrap()

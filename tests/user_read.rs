@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::binary::GatewayProcess;
 use common::fakes::password_changes;
 use common::mount_method;
@@ -463,29 +461,6 @@ async fn the_audit_log_names_get_by_id_first() {
 /// for the same instant): the client must get exactly these bytes.
 const LEGACY_BYTES: &str = r#"{"Code":0,"Errors":[],"Result":{"CustomerRegistrationId":"1001","FirstName":"Alice","LastName":"Anderson","Email":"alice@example.test","Verified":true,"LastLogoutDate":"2026-11-01T10:30:00+02:00","Metadata":{"NewsLetter":true,"Preferences":{"FavouriteSection":"sports","Topics":["a","b"]}}},"SessionId":"legacy-session","RequestId":"legacy-req-7"}"#;
 
-async fn report_row(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..250 {
-        let r: Value = client()
-            .get(common::admin(gw, "shadow"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(row) = r["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|x| x["route"] == "user-api"))
-        {
-            if done(row) {
-                return row.clone();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the shadow report never reached the expected state");
-}
-
 #[tokio::test]
 async fn reads_are_shadowed_by_default_and_compared() {
     let v4s = v4_with_user().await;
@@ -536,7 +511,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
         LEGACY_BYTES,
         "the legacy bytes, untouched"
     );
-    let row = report_row(&gw, |r| r["compared"] == 1).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 1).await;
     assert_eq!(
         (row["matched"].clone(), row["differing"].clone()),
         (json!(1), json!(0)),
@@ -559,7 +534,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
 
     // v4 says "Alicia" where the legacy backend says "Alice": one difference, with its path.
     get(&gw, "/User/1002").send().await.unwrap();
-    let row = report_row(&gw, |r| r["compared"] == 2).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 2).await;
     assert_eq!(
         (row["matched"].clone(), row["differing"].clone()),
         (json!(1), json!(1)),
@@ -719,7 +694,7 @@ async fn shadow_with_sets(sets: &str) -> Value {
         .await
         .unwrap();
     get(&gw, "/User/1001").send().await.unwrap();
-    let row = report_row(&gw, |r| r["compared"] == 1).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 1).await;
     gw.shutdown().await;
     row
 }

@@ -161,6 +161,44 @@ impl Answer {
     }
 }
 
+/// `GET url`, answered with JSON.
+pub async fn get_json(url: String) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The shadow report (`GET /_gateway/shadow`, admin listener) as JSON.
+pub async fn shadow_report(gw: &Running) -> Value {
+    get_json(admin(gw, "shadow")).await
+}
+
+/// The shadow report's User API row once `done` holds for it. Copies are compared off the
+/// request path, so the report is polled; the bound is a hang guard, not a timing assertion.
+pub async fn user_api_row_when(gw: &Running, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..250 {
+        let r = shadow_report(gw).await;
+        if let Some(row) = r["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|x| x["route"] == "user-api"))
+        {
+            if done(row) {
+                return row.clone();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the shadow report never reached the expected state: {}",
+        shadow_report(gw).await
+    );
+}
+
 /// Sends a request and reads the answer, which must be JSON.
 pub async fn send(req: reqwest::RequestBuilder) -> Answer {
     let resp = req.send().await.expect("the gateway answers");
