@@ -17,6 +17,11 @@ fn run(args: &[&str]) -> Ran {
     Binary::new(args).rust_log("info").run()
 }
 
+/// `check --mappings DIR`.
+fn check_mappings(dir: &Path) -> Ran {
+    run(&["check", "--mappings", dir.to_str().unwrap()])
+}
+
 /// A copy of the shipped mappings in a temporary directory.
 fn mappings_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +70,7 @@ fn check_accepts_the_shipped_mappings() {
     assert!(o.stdout.starts_with("ok: "));
 
     let dir = shipped_mappings();
-    let o = run(&["check", "--mappings", dir.to_str().unwrap()]);
+    let o = check_mappings(&dir);
     assert!(o.success(), "{}", o.stderr);
     let out = o.stdout;
     assert!(out.starts_with("ok: "), "{out}");
@@ -77,7 +82,7 @@ fn check_names_an_unknown_event_in_user_api_toml() {
     let dir = mappings_copy();
     let file = dir.path().join("user-api.toml");
     let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,
@@ -97,7 +102,7 @@ fn check_names_an_unknown_event_of_the_read_route() {
         "events = [\"NOPE\"]\n# A read",
         "[read]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(&o, &file, line, "read.events[0]", "\"NOPE\"");
 }
 
@@ -106,7 +111,7 @@ fn check_names_a_duplicate_event_id_in_events_toml() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     let (line, i) = break_file(&file, "id = 22\n", "id = 1042\n", "[[events]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(&o, &file, line, &format!("events[{i}].id"), "1042");
 }
 
@@ -120,7 +125,7 @@ fn check_names_a_bad_regex() {
         "text = \"(?i)pass(word\"",
         "[[errors]]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,
@@ -135,7 +140,7 @@ fn check_names_a_toml_type_error() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     let (line, _) = break_file(&file, "id = 22\n", "id = \"22\"\n", "[[events]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     // CHGPWD is the second [[events]] block.
     assert_error(&o, &file, line, "events[1].id", "invalid type");
 }
@@ -145,7 +150,7 @@ fn check_names_a_missing_mapping_file() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     std::fs::remove_file(&file).unwrap();
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert!(!o.success());
     assert!(
         o.stderr.contains(&format!("{}:0: ", file.display())),
@@ -164,7 +169,7 @@ fn check_names_the_line_of_a_bad_field_type() {
         "IgnoreProvider = \"bool\"",
         "[[parts]]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,

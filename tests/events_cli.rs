@@ -14,6 +14,12 @@ fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
     (ran.code(), ran.stdout, ran.stderr)
 }
 
+/// The `X-Events-Summary` header of an `/_gateway/events/…` answer, as JSON.
+fn summary_of(resp: &reqwest::Response) -> Value {
+    let header = resp.headers()["x-events-summary"].to_str().unwrap();
+    serde_json::from_str(header).unwrap()
+}
+
 fn lines(s: &str) -> Vec<Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -129,8 +135,7 @@ async fn the_same_translation_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(summary["unmatched_groups"], 1);
     assert!(resp.headers().get("x-events-report").is_some());
     assert_eq!(lines(&resp.text().await.unwrap())[0]["correlationId"], "h");
@@ -295,8 +300,7 @@ async fn http_streams_with_the_same_limits_past_the_general_body_limit() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(summary["unmatched_groups"], 3000);
     assert_eq!(summary["flushed_groups"], 2997);
     assert_eq!(summary["peak_open_groups"], 3);
@@ -320,8 +324,7 @@ async fn http_streams_with_the_same_limits_past_the_general_body_limit() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(
         (
             summary["written"].as_u64(),

@@ -44,6 +44,16 @@ async fn fakes() -> Fakes {
     f
 }
 
+/// The configuration lines naming the fakes: v4, and the legacy backend for both routes.
+fn upstreams(f: &Fakes) -> String {
+    format!(
+        "orchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
+        f.v4.uri(),
+        f.legacy.uri(),
+        f.legacy.uri()
+    )
+}
+
 /// Shadow-mode config for the User API, writes opted in towards the staging v4. Tenant `CA`
 /// is configured (a mode rule), so it is reported by name rather than as `other`.
 fn shadow_config(f: &Fakes, route_extra: &str, shadow_extra: &str) -> String {
@@ -473,10 +483,8 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     let base = format!(
-        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\norchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
-        f.v4.uri(),
-        f.legacy.uri(),
-        f.legacy.uri()
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{}",
+        upstreams(&f)
     );
     std::fs::write(&file, format!("{base}mode = \"translate\"\n")).unwrap();
     let config = legacy_gateway::config::Config::load(Some(&file), &Default::default()).unwrap();
@@ -591,12 +599,7 @@ async fn sighup_reloads_the_configuration_of_the_running_binary() {
     mount_method(&f.v4, "PATCH", success("S200_11", "ok")).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
-    let base = format!(
-        "orchestrator_url = \"{}\"\nuser_api_url = \"{}\"\nregistry_api_url = \"{}\"\n",
-        f.v4.uri(),
-        f.legacy.uri(),
-        f.legacy.uri()
-    );
+    let base = upstreams(&f);
     std::fs::write(&file, format!("{base}mode = \"translate\"\n")).unwrap();
     let gw = Binary::serve().config(&file).start(dir.path()).await;
     let url = format!("{}/User/1001", gw.url());

@@ -7,9 +7,9 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::mount_method;
-use common::put_request;
+use common::fakes::{self, password_changes};
 use common::{client, gateway, gateway_with, mount, received, send, v4, Answer, PASSWORD, TOKEN};
+use common::{mount_method, put_request};
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,14 +26,6 @@ fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {
         .iter()
         .map(|v| v.to_str().unwrap())
         .collect()
-}
-
-fn ok(code: &str, text: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(v4(code, text, "Success"))
-}
-
-fn password_ok() -> ResponseTemplate {
-    ok("S200_11", "Update password completed.")
 }
 
 /// The legacy success answer for a single-part body.
@@ -74,7 +66,7 @@ const MANDATORY: [(&str, &str); 5] = [
 #[tokio::test]
 async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
     let v4s = MockServer::start().await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
@@ -123,7 +115,7 @@ async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
 async fn a_client_request_id_is_kept_end_to_end() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -148,7 +140,7 @@ async fn a_client_request_id_is_kept_end_to_end() {
 async fn field_names_are_matched_case_insensitively() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -178,7 +170,7 @@ async fn email_is_one_patch_to_the_email_endpoint() {
         &v4s,
         "PATCH",
         "/v4/Users/1001/Email",
-        ok("S200_12", "Update Email completed."),
+        fakes::success("S200_12", "Update Email completed."),
     )
     .await;
     let gw = gateway(&v4s.uri()).await;
@@ -208,7 +200,7 @@ async fn profile_fields_are_one_put_in_camel_case_at_every_depth() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     let gw = gateway(&v4s.uri()).await;
@@ -267,7 +259,7 @@ async fn profile_fields_are_one_put_in_camel_case_at_every_depth() {
 async fn nullable_profile_fields_forward_null() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(ok("S200_10", "Update user completed."))
+        .respond_with(fakes::success("S200_10", "Update user completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -298,17 +290,17 @@ async fn mixed_body_runs_profile_then_email_then_password() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     mount(
         &v4s,
         "PATCH",
         "/v4/Users/1001/Email",
-        ok("S200_12", "Update Email completed."),
+        fakes::success("S200_12", "Update Email completed."),
     )
     .await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -382,7 +374,7 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     mount(
@@ -396,7 +388,7 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
         )),
     )
     .await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -447,7 +439,12 @@ async fn mixed_body_failing_first_part_attempts_nothing_else() {
         )),
     )
     .await;
-    mount_method(&v4s, "PATCH", password_ok()).await;
+    mount_method(
+        &v4s,
+        "PATCH",
+        fakes::success("S200_11", "Update password completed."),
+    )
+    .await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -596,7 +593,7 @@ async fn v4_success_with_an_integer_type_is_a_success() {
 async fn an_encoded_id_stays_one_encoded_segment() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -642,7 +639,7 @@ async fn raw_http(addr: SocketAddr, request: &str) -> (u16, Value) {
 async fn ids_that_would_leave_their_path_segment_are_refused() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
