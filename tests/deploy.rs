@@ -8,10 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::fakes::legacy_accepts;
 use common::fakes::password_changes;
 use common::put_as;
 use common::{client, metrics_text, mount, v4};
-use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
@@ -67,13 +67,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         )),
     )
     .await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "r").await;
     let cfg = format!(
         "user_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
         l = legacy.uri(),

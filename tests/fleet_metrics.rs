@@ -5,12 +5,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::fakes::legacy_accepts;
 use common::mount_method;
 use common::put_request;
-use common::{client, metrics_text, mount, v4};
+use common::{client, metrics_text, v4};
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
-use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
 /// The value of one exact series (`name{labels}`) in a scrape.
@@ -140,13 +140,7 @@ async fn fakes(staging_answer: ResponseTemplate) -> Fakes {
         legacy: MockServer::start().await,
     };
     mount_method(&f.staging, "PATCH", staging_answer).await;
-    mount(
-        &f.legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    legacy_accepts(&f.legacy, "1001", "r").await;
     f
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::fakes::legacy_accepts;
 use common::put_request;
 use common::{client, metrics_text, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
@@ -98,13 +99,7 @@ async fn shadowed(extra: &str) -> (Shadowed, legacy_gateway::Running) {
         legacy: MockServer::start().await,
         staging: MockServer::start().await,
     };
-    mount(
-        &f.legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    legacy_accepts(&f.legacy, "1001", "r").await;
     mount(
         &f.staging,
         "PATCH",

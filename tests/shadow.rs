@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::binary::Binary;
+use common::fakes::legacy_updated;
 use common::fakes::{password_changes, success};
 use common::mount_method;
 use common::put_as;
@@ -18,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::{MockServer, ResponseTemplate};
 
 fn legacy_ok(id: &str) -> Value {
-    json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": id, "Updated": true}, "SessionId": null, "RequestId": "legacy-req-1"})
+    legacy_updated(id, "legacy-req-1")
 }
 
 struct Fakes {

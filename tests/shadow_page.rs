@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::fakes::legacy_accepts;
 use common::fakes::password_changes;
 use common::put_as;
 use common::{client, mount, v4, PASSWORD, TOKEN};
@@ -40,13 +41,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     .await;
     password_changes(&staging, "1002").await;
     for id in ["1001", "1002"] {
-        mount(
-            &legacy,
-            "PUT",
-            &format!("/User/{id}"),
-            ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": id, "Updated": true}, "SessionId": null, "RequestId": "legacy"})),
-        )
-        .await;
+        legacy_accepts(&legacy, id, "legacy").await;
     }
     let cfg = format!(
         // Tenants are reported by name only when configured (issue #13): a `[[modes]]` rule

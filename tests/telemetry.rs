@@ -8,6 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::binary::Binary;
+use common::fakes::legacy_accepts;
 use common::fakes::password_changes;
 use common::{mount, received, v4, PASSWORD, TOKEN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -69,13 +70,7 @@ async fn spans_parent_links_and_propagation_over_otlp() {
         ResponseTemplate::new(200).set_body_json(ok),
     )
     .await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "x"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "x").await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     std::fs::write(

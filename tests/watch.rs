@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::binary::{Binary, GatewayProcess};
-use common::mount;
+use common::fakes::legacy_accepts;
 use common::put_request;
-use serde_json::{json, Value};
-use wiremock::{MockServer, ResponseTemplate};
+use serde_json::Value;
+use wiremock::MockServer;
 
 /// `mode` for every route; legacy backends point at the fake.
 fn config(mode: &str, legacy: &str) -> String {
@@ -60,13 +60,7 @@ fn publish(dir: &Path, version: &str, text: &str) {
 #[tokio::test]
 async fn a_changed_configuration_file_takes_effect_without_a_signal() {
     let legacy = MockServer::start().await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "from-the-legacy-backend"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "from-the-legacy-backend").await;
     let logs = tempfile::tempdir().unwrap();
     let mount_dir = tempfile::tempdir().unwrap();
     publish(

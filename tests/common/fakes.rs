@@ -61,6 +61,23 @@ pub async fn accepting_anything() -> MockServer {
     v4s
 }
 
+/// The legacy User API's success answer for `id`, with the backend's own `request_id` (which
+/// tells a test that the answer came from the legacy backend).
+pub fn legacy_updated(id: &str, request_id: &str) -> Value {
+    serde_json::json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": id, "Updated": true}, "SessionId": null, "RequestId": request_id})
+}
+
+/// A fake legacy backend accepts `PUT /User/{id}`, answering [`legacy_updated`].
+pub async fn legacy_accepts(server: &MockServer, id: &str, request_id: &str) {
+    mount(
+        server,
+        "PUT",
+        &format!("/User/{id}"),
+        ResponseTemplate::new(200).set_body_json(legacy_updated(id, request_id)),
+    )
+    .await;
+}
+
 /// What a fake upstream received, in order.
 pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
     server
