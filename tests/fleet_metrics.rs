@@ -9,8 +9,6 @@ use common::fakes::legacy_accepts;
 use common::mount_method;
 use common::put_request;
 use common::{client, metrics_text, v4};
-use legacy_gateway::config::{Config, Overrides};
-use legacy_gateway::mapping::Mappings;
 use wiremock::{MockServer, ResponseTemplate};
 
 /// The value of one exact series (`name{labels}`) in a scrape.
@@ -33,22 +31,6 @@ fn config_hash(metrics: &str) -> String {
     hashes[0].to_string()
 }
 
-async fn start_from_file(path: &std::path::Path) -> legacy_gateway::Running {
-    // Every instance its own admin port (the default, 9901, can be taken only once).
-    let overrides = Overrides {
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..Overrides::default()
-    };
-    let config = Config::load(Some(path), &overrides).expect("config");
-    legacy_gateway::start(
-        config,
-        Mappings::embedded().unwrap(),
-        std::future::pending(),
-    )
-    .await
-    .expect("gateway starts")
-}
-
 async fn reload(gw: &legacy_gateway::Running) -> u16 {
     client()
         .post(common::admin(gw, "reload"))
@@ -64,8 +46,8 @@ async fn build_config_hash_and_reload_outcomes_are_exported() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\n").unwrap();
-    let a = start_from_file(&file).await;
-    let b = start_from_file(&file).await;
+    let a = common::gateway_from_file(&file).await;
+    let b = common::gateway_from_file(&file).await;
 
     let m = metrics_text(&a).await;
     let version = env!("CARGO_PKG_VERSION");

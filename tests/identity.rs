@@ -206,22 +206,10 @@ async fn a_jwks_url_is_refreshed_on_a_schedule() {
 }
 
 async fn start_err(extra: &str) -> String {
-    let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}");
-    let config = legacy_gateway::config::Config::from_toml(
-        "t.toml",
-        &text,
-        &legacy_gateway::config::Overrides::default(),
-    )
-    .unwrap();
-    match legacy_gateway::start(
-        config,
-        legacy_gateway::mapping::Mappings::embedded().unwrap(),
-        std::future::pending(),
-    )
-    .await
-    {
+    let mappings = legacy_gateway::mapping::Mappings::embedded().unwrap();
+    match common::try_gateway_with(extra, None, mappings).await {
         Ok(_) => panic!("started"),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     }
 }
 

@@ -488,14 +488,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         upstreams(&f)
     );
     std::fs::write(&file, format!("{base}mode = \"translate\"\n")).unwrap();
-    let config = legacy_gateway::config::Config::load(Some(&file), &Default::default()).unwrap();
-    let gw = legacy_gateway::start(
-        config,
-        legacy_gateway::mapping::Mappings::embedded().unwrap(),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let gw = common::gateway_from_file(&file).await;
     put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
     assert_eq!(
         (received(&f.v4).await.len(), received(&f.legacy).await.len()),

@@ -272,21 +272,9 @@ async fn a_jwks_url_behind_a_private_ca_is_fetched_with_ca_file() {
     let start = |extra: String| {
         let url = url.clone();
         async move {
-            let text = format!(
-            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}[identity]\njwks_url = \"{url}\"\n"
-        );
-            let config = legacy_gateway::config::Config::from_toml(
-                "t.toml",
-                &text,
-                &legacy_gateway::config::Overrides::default(),
-            )
-            .unwrap();
-            legacy_gateway::start(
-                config,
-                legacy_gateway::mapping::Mappings::embedded().unwrap(),
-                std::future::pending(),
-            )
-            .await
+            let extra = format!("{extra}[identity]\njwks_url = \"{url}\"\n");
+            let mappings = legacy_gateway::mapping::Mappings::embedded().unwrap();
+            common::try_gateway_with(&extra, None, mappings).await
         }
     };
     let untrusted = start(String::new()).await;

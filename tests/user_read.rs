@@ -681,16 +681,11 @@ async fn shadow_with_sets(sets: &str) -> Value {
         std::fs::write(dir.path().join(f), text).unwrap();
     }
     let text = format!(
-        "listen = \"127.0.0.1:0\"\nmode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n",
+        "mode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n",
         legacy.uri()
     );
-    let overrides = legacy_gateway::config::Overrides {
-        orchestrator: Some(v4s.uri()),
-        ..Default::default()
-    };
-    let config = legacy_gateway::config::Config::from_toml("t.toml", &text, &overrides).unwrap();
     let mappings = legacy_gateway::mapping::Mappings::load(Some(dir.path())).unwrap();
-    let gw = legacy_gateway::start(config, mappings, std::future::pending())
+    let gw = common::try_gateway_with(&text, Some(&v4s.uri()), mappings)
         .await
         .unwrap();
     get(&gw, "/User/1001").send().await.unwrap();

@@ -33,16 +33,45 @@ return_url = "https://paper-a.test/reset-password"
 
 /// The gateway with `extra` TOML configuration, pointed at `orchestrator` (None: sandbox).
 pub async fn gateway_with(extra: &str, orchestrator: Option<&str>) -> Running {
+    let mappings = Mappings::embedded().expect("mappings");
+    try_gateway_with(extra, orchestrator, mappings)
+        .await
+        .expect("gateway starts")
+}
+
+/// [`gateway_with`] with its own `mappings`, or why it did not start. Both listeners are on
+/// free loopback ports, so `extra` must not set them.
+pub async fn try_gateway_with(
+    extra: &str,
+    orchestrator: Option<&str>,
+    mappings: Mappings,
+) -> Result<Running, String> {
     let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}");
     let overrides = Overrides {
         orchestrator: orchestrator.map(str::to_string),
         ..Overrides::default()
     };
     let config = Config::from_toml("test.toml", &text, &overrides).expect("test config");
-    let mappings = Mappings::embedded().expect("mappings");
     legacy_gateway::start(config, mappings, std::future::pending())
         .await
-        .expect("gateway starts")
+        .map_err(|e| e.to_string())
+}
+
+/// The gateway from a configuration file, as `serve --config FILE` reads it (so that a reload
+/// reads it again), with the admin listener on a free port unless the file sets one.
+pub async fn gateway_from_file(file: &std::path::Path) -> Running {
+    let overrides = Overrides {
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Overrides::default()
+    };
+    let config = Config::load(Some(file), &overrides).expect("config");
+    legacy_gateway::start(
+        config,
+        Mappings::embedded().unwrap(),
+        std::future::pending(),
+    )
+    .await
+    .expect("gateway starts")
 }
 
 pub async fn gateway(orchestrator: &str) -> Running {
