@@ -248,7 +248,7 @@ async fn start(
     let file = dir.path().join("gateway.toml");
     std::fs::write(
         &file,
-        format!("[limits]\nshutdown_grace_ms = 2000\n{config}"),
+        format!("{config}\n[limits]\nshutdown_grace_ms = 2000\n"),
     )
     .unwrap();
     GatewayProcess::start(&file, dir.path(), extra, rust_log).await
@@ -407,26 +407,12 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
 
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"mode = "shadow"
+    let config = format!(
+        r#"mode = "shadow"
 orchestrator_url = "{live}"
 user_api_url = "{legacy}"
 registry_api_url = "{legacy}"
-
-[limits]
-shutdown_grace_ms = 2000
-
-[[tenants]]
-host = "paper-a.test"
-source_system = "dwo3rd-userregistry"
-client_code = "CA"
-paper_code = "PA"
-client_group_code = "GA"
-return_url = "https://paper-a.test/reset-password"
-
+{tenant}
 # The action API translated; the User API translated for tenant CT, shadowed for the others.
 [[modes]]
 route = "registry"
@@ -444,15 +430,13 @@ diff_file = {diff:?}
 [shadow.routes."user-api"]
 writes = true
 "#,
-            live = live.uri(),
-            legacy = legacy.uri(),
-            staging = staging.uri(),
-            diff = diff_file.display().to_string(),
-        ),
-    )
-    .unwrap();
-
-    let gw = GatewayProcess::start(&config, dir.path(), &[], "debug").await;
+        live = live.uri(),
+        legacy = legacy.uri(),
+        tenant = common::REGISTRY_TENANT,
+        staging = staging.uri(),
+        diff = diff_file.display().to_string(),
+    );
+    let gw = start(&dir, &config, &[], "debug").await;
     let mut d = Driver::new(gw.url());
     let pw = json!({"Password": PASSWORD}).to_string();
 
@@ -910,20 +894,15 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode = \"shadow\"\norchestrator_url = \"{live}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n[limits]\nshutdown_grace_ms = 2000\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+    let config = format!(
+            "mode = \"shadow\"\norchestrator_url = \"{live}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
             // Shadow mode never calls the live v4; it must differ from the staging one.
             live = common::dead_url(),
             staging = staging.uri(),
             legacy = legacy.uri(),
             diff = diff_file.display().to_string(),
-        ),
-    )
-    .unwrap();
-    let gw = GatewayProcess::start(&config, dir.path(), &[], "debug").await;
+        );
+    let gw = start(&dir, &config, &[], "debug").await;
     let mut d = Driver::new(gw.url());
     let (s, _) = d
         .user(
