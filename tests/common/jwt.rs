@@ -6,7 +6,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::Value;
 
 /// The test-only RSA private key; `fixtures/jwks.json` holds its public key as kid `test-1`.
-pub const RSA_PEM: &[u8] = include_bytes!("../fixtures/jwt-test-only-rsa.pem");
+const RSA_PEM: &[u8] = include_bytes!("../fixtures/jwt-test-only-rsa.pem");
 
 /// `Bearer <HS256 token of claims>`, signed with `secret`.
 pub fn hs256(claims: &Value, secret: &[u8]) -> String {
