@@ -59,7 +59,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     let mut expected = 0;
     for (tenant, id, n) in calls {
         for _ in 0..n {
-            let status = put_as(&gw.url(), &id, tenant)
+            let status = put_as(&gw.url(), id, tenant)
                 .body(json!({"Password": PASSWORD}).to_string())
                 .send()
                 .await
