@@ -28,6 +28,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::binary::GatewayProcess;
+use common::fakes::{password_changes, success};
 use common::mount_method;
 use common::{jwt, mount, PASSWORD, REGISTRY, TOKEN};
 use serde_json::{json, Value};
@@ -280,14 +281,7 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
 
     // ---- the live v4 (translate mode): successes, and refusals echoing every secret
     let live = MockServer::start().await;
-    mock(
-        &live,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        200,
-        envelope("S200_11", "Update password completed."),
-    )
-    .await;
+    password_changes(&live, "1001").await;
     mock(&live, "PATCH", "/v4/Users/2002/Password", 400, envelope("E400_00", &format!("Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements. Token: {t2002}"))).await;
     mount(
         &live,
@@ -322,12 +316,11 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         ),
     )
     .await;
-    mock(
+    mount(
         &live,
         "PUT",
         "/v4/Users/1001/",
-        200,
-        envelope("S200_10", "Update user completed."),
+        success("S200_10", "Update user completed."),
     )
     .await;
     Mock::given(method("POST"))
@@ -339,12 +332,11 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         )
         .mount(&live)
         .await;
-    mock(
+    mount(
         &live,
         "POST",
         "/v4/Users/ForgotPassword",
-        200,
-        envelope("S200_08", "Start ForgotPassword completed."),
+        success("S200_08", "Start ForgotPassword completed."),
     )
     .await;
     Mock::given(method("POST"))
@@ -365,25 +357,17 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         )))
         .mount(&live)
         .await;
-    mock(
+    mount(
         &live,
         "POST",
         "/v4/Users/ForgotPassword/Finish",
-        200,
-        envelope("S200_09", "Finish ForgotPassword completed."),
+        success("S200_09", "Finish ForgotPassword completed."),
     )
     .await;
 
     // ---- the staging v4 (shadow copies): one success, one refusal echoing password and token
     let staging = MockServer::start().await;
-    mock(
-        &staging,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        200,
-        envelope("S200_11", "Update password completed."),
-    )
-    .await;
+    password_changes(&staging, "1001").await;
     mock(&staging, "PATCH", "/v4/Users/2002/Password", 400, envelope("E400_00", &format!("Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements. ({t2002})"))).await;
 
     // ---- the legacy backend (shadow mode answers): one success, one echoing the password
@@ -875,14 +859,7 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
     let token = token("1001");
     let secrets = secrets(&[token.as_str()]);
     let staging = MockServer::start().await;
-    mock(
-        &staging,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        200,
-        envelope("S200_11", "Update password completed."),
-    )
-    .await;
+    password_changes(&staging, "1001").await;
     let legacy = MockServer::start().await;
     mock(
         &legacy,
