@@ -58,7 +58,8 @@ pub async fn try_gateway_with(
 }
 
 /// The gateway from a configuration file, as `serve --config FILE` reads it (so that a reload
-/// reads it again), with the admin listener on a free port unless the file sets one.
+/// reads it again). The admin listener is put on a free port, as `--admin-listen` would: its
+/// default port can be taken only once, and suites run in parallel.
 pub async fn gateway_from_file(file: &std::path::Path) -> Running {
     let overrides = Overrides {
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
