@@ -1,10 +1,14 @@
 //! The admin listener (issue #13 item 9): the operator endpoints answer only on their own
 //! address, behind an optional bearer token; the client listener keeps the two probes and
-//! answers the rest of `/_gateway/` as any unknown path, never forwarding it.
+//! answers the rest of `/_gateway/` as any unknown path, never forwarding it. Liveness and
+//! readiness with v4 up, down and the sandbox, and what the metrics count after traffic.
 
 mod common;
 
-use common::{admin, client, dead_url, gateway_with, received, send};
+use common::fakes::accepting_anything;
+use common::{
+    admin, client, dead_url, gateway, gateway_with, put_user, received, send, PASSWORD, TOKEN,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -174,8 +178,8 @@ async fn readiness_checks_what_the_modes_need() {
 async fn metrics_are_openmetrics_and_counters_parse_as_counters() {
     let gw = gateway_with("", None).await;
     // One translated call on the sandbox: requests, upstream calls and audit events counted.
-    let (status, _) = common::put_user(&gw, "1001", r#"{"FirstName":"Al"}"#).await;
-    assert_eq!(status, 200);
+    let a = common::put_user(&gw, "1001", r#"{"FirstName":"Al"}"#).await;
+    assert_eq!(a.status, 200, "{}", a.text);
     let resp = client().get(admin(&gw, "metrics")).send().await.unwrap();
     assert_eq!(
         resp.headers()["content-type"],
@@ -227,4 +231,110 @@ fn without_empty_families(text: &str) -> String {
         }
     }
     out
+}
+
+async fn get(url: String) -> (u16, String) {
+    let resp = client().get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let v4s = accepting_anything().await;
+    let gw = gateway(&v4s.uri()).await;
+    let (s, body) = get(common::admin(&gw, "healthz")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ready", "orchestrator": "reachable", "sandbox": false})
+    );
+    gw.shutdown().await;
+
+    let gw = gateway(&dead_url()).await;
+    let (s, body) = get(common::admin(&gw, "healthz")).await;
+    assert_eq!(s, 200, "liveness does not depend on v4");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "not ready", "orchestrator": "orchestrator unreachable"})
+    );
+    gw.shutdown().await;
+
+    let gw = gateway_with("", None).await;
+    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["sandbox"],
+        true
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_upstream_calls_and_audit_events() {
+    let v4s = accepting_anything().await;
+    let gw = gateway(&v4s.uri()).await;
+    let a = put_user(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = put_user(&gw, "1001", "{}").await;
+    assert_eq!(a.status, 400, "{}", a.text);
+
+    let resp = client()
+        .get(common::admin(&gw, "metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // prometheus-client writes OpenMetrics text (ending in `# EOF`): said so, not text/plain.
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
+
+    assert!(
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="400"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(
+            &|l| l.starts_with("gateway_upstream_duration_seconds_count{")
+                && l.contains(r#"outcome="200""#)
+                && l.ends_with(" 1")
+        ),
+        "{text}"
+    );
+    // Nothing in flight: the gauge went back down after each call, and the metrics request
+    // itself is on the admin listener, which client metrics do not count.
+    assert!(lines.contains(&"gateway_in_flight_requests 0"), "{text}");
+    assert!(
+        has(&|l| l.starts_with("gateway_audit_events_total{")
+            && l.contains(r#"legacy_event="CHGPWD""#)
+            && l.contains("4609")
+            && l.contains("4010")
+            && l.contains(r#"outcome="applied""#)
+            && l.ends_with(" 1")),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD) && !text.contains(TOKEN));
+    gw.shutdown().await;
 }

@@ -2,57 +2,24 @@
 //! binary: the exit status, and an error on stderr in the form `FILE:LINE: field `F`: message`
 //! that points at the line and field an operator has to fix.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
+use std::path::{Path, PathBuf};
+
+use common::binary::{Binary, Ran};
 
 fn shipped_mappings() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings")
 }
 
-/// The binary with no `LEGACY_GATEWAY_*` variable of the test environment leaking in.
-fn gateway_cmd(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LEGACY_GATEWAY_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("RUST_LOG", "info");
-    c
+/// Runs to completion (a `serve` that starts by mistake is killed by the harness's guard).
+fn run(args: &[&str]) -> Ran {
+    Binary::new(args).rust_log("info").run()
 }
 
-/// Runs to completion, but never hangs the test run: a `serve` that starts by mistake is
-/// killed after a while and reported.
-fn run(args: &[&str]) -> Output {
-    let mut child = gateway_cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{args:?} did not exit; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `check --mappings DIR`.
+fn check_mappings(dir: &Path) -> Ran {
+    run(&["check", "--mappings", dir.to_str().unwrap()])
 }
 
 /// A copy of the shipped mappings in a temporary directory.
@@ -82,9 +49,9 @@ fn break_file(file: &Path, from: &str, to: &str, block: &str) -> (usize, usize) 
 }
 
 /// The one error line: `error: FILE:LINE: field `FIELD`: message`.
-fn assert_error(o: &Output, file: &Path, line: usize, field: &str, message_part: &str) {
-    assert!(!o.status.success(), "must fail; stderr: {}", stderr(o));
-    let err = stderr(o);
+fn assert_error(o: &Ran, file: &Path, line: usize, field: &str, message_part: &str) {
+    assert!(!o.success(), "must fail; stderr: {}", o.stderr);
+    let err = &o.stderr;
     let prefix = format!("{}:{line}: field `{field}`: ", file.display());
     let hit = err
         .lines()
@@ -99,13 +66,13 @@ fn assert_error(o: &Output, file: &Path, line: usize, field: &str, message_part:
 #[test]
 fn check_accepts_the_shipped_mappings() {
     let o = run(&["check"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ok: "));
+    assert!(o.success(), "{}", o.stderr);
+    assert!(o.stdout.starts_with("ok: "));
 
     let dir = shipped_mappings();
-    let o = run(&["check", "--mappings", dir.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let o = check_mappings(&dir);
+    assert!(o.success(), "{}", o.stderr);
+    let out = o.stdout;
     assert!(out.starts_with("ok: "), "{out}");
     assert!(out.contains(dir.to_str().unwrap()), "{out}");
 }
@@ -115,7 +82,7 @@ fn check_names_an_unknown_event_in_user_api_toml() {
     let dir = mappings_copy();
     let file = dir.path().join("user-api.toml");
     let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,
@@ -135,7 +102,7 @@ fn check_names_an_unknown_event_of_the_read_route() {
         "events = [\"NOPE\"]\n# A read",
         "[read]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(&o, &file, line, "read.events[0]", "\"NOPE\"");
 }
 
@@ -144,7 +111,7 @@ fn check_names_a_duplicate_event_id_in_events_toml() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     let (line, i) = break_file(&file, "id = 22\n", "id = 1042\n", "[[events]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(&o, &file, line, &format!("events[{i}].id"), "1042");
 }
 
@@ -158,7 +125,7 @@ fn check_names_a_bad_regex() {
         "text = \"(?i)pass(word\"",
         "[[errors]]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,
@@ -173,7 +140,7 @@ fn check_names_a_toml_type_error() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     let (line, _) = break_file(&file, "id = 22\n", "id = \"22\"\n", "[[events]]");
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     // CHGPWD is the second [[events]] block.
     assert_error(&o, &file, line, "events[1].id", "invalid type");
 }
@@ -183,12 +150,12 @@ fn check_names_a_missing_mapping_file() {
     let dir = mappings_copy();
     let file = dir.path().join("events.toml");
     std::fs::remove_file(&file).unwrap();
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
-    assert!(!o.status.success());
+    let o = check_mappings(dir.path());
+    assert!(!o.success());
     assert!(
-        stderr(&o).contains(&format!("{}:0: ", file.display())),
+        o.stderr.contains(&format!("{}:0: ", file.display())),
         "{}",
-        stderr(&o)
+        o.stderr
     );
 }
 
@@ -202,7 +169,7 @@ fn check_names_the_line_of_a_bad_field_type() {
         "IgnoreProvider = \"bool\"",
         "[[parts]]",
     );
-    let o = run(&["check", "--mappings", dir.path().to_str().unwrap()]);
+    let o = check_mappings(dir.path());
     assert_error(
         &o,
         &file,
@@ -288,8 +255,8 @@ fn check_names_the_bad_line_of_a_configuration_file() {
         "listen = \"127.0.0.1:0\"\n[limits]\nbody_bytes = 1024\n",
     );
     let o = run(&["check", "--config", f.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(f.to_str().unwrap()));
+    assert!(o.success(), "{}", o.stderr);
+    assert!(o.stdout.contains(f.to_str().unwrap()));
     // A public admin listener is accepted once it has a token.
     let token = dir.path().join("admin-token");
     std::fs::write(&token, "t0ken\n").unwrap();
@@ -298,11 +265,7 @@ fn check_names_the_bad_line_of_a_configuration_file() {
         &format!("admin_listen = \"0.0.0.0:9901\"\nadmin_token_file = {token:?}\n"),
     );
     let o = run(&["check", "--config", f.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = gateway_cmd(&["check", "--config", f.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    assert!(o.success(), "{}", o.stderr);
 }
 
 #[test]
@@ -319,7 +282,7 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         "127.0.0.1:0",
     ]);
     assert_error(&o, &f, 2, "limits.body_bytes", "must be greater than 0");
-    assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
+    assert!(!o.stderr.contains("listening"), "{}", o.stderr);
 
     let maps = mappings_copy();
     let file = maps.path().join("user-api.toml");
@@ -340,7 +303,7 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         &format!("parts[{i}].events[1]"),
         "\"NOPE\"",
     );
-    assert!(!stderr(&o).contains("listening"), "{}", stderr(&o));
+    assert!(!o.stderr.contains("listening"), "{}", o.stderr);
 
     // The same through the configuration file's mappings_dir.
     let f = config_file(
@@ -369,9 +332,6 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
 #[test]
 fn the_example_configuration_is_valid() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.example.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
-        .args(["check", "--config", file])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Binary::new(["check", "--config", file]).run();
+    assert!(o.success(), "{}", o.stderr);
 }

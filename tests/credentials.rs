@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::binary::GatewayProcess;
+use common::binary::{Binary, GatewayProcess};
 
 #[tokio::test]
 async fn credentials_in_configured_urls_are_masked_in_the_logs() {
@@ -33,13 +33,9 @@ async fn credentials_in_configured_urls_are_masked_in_the_logs() {
         format!("[identity]\njwks_url = \"{dead}/jwks.json\"\n"),
     )
     .unwrap();
-    let o = std::process::Command::new(common::binary::BIN)
-        .args(["check", "--config", config.to_str().unwrap()])
-        .env_remove("LEGACY_GATEWAY_JWT_SECRET")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let o = Binary::new(["check", "--config", config.to_str().unwrap()]).run();
+    let text = &o.stderr;
+    assert!(!o.success());
     assert!(text.contains("***:***@"), "{text}");
     assert!(!text.contains("ks-secret"), "{text}");
 }
@@ -61,34 +57,21 @@ async fn start_up_warns_about_unchecked_claims_and_the_admin_address_comes_from_
         .local_addr()
         .unwrap()
         .port();
-    let stderr = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(common::binary::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
+    // No --admin-listen: the address must come from the environment.
+    let gw = Binary::new(["serve", "--listen", "127.0.0.1:0"])
+        .config(&config)
         .env("LEGACY_GATEWAY_ADMIN_LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("LEGACY_GATEWAY_ADMIN_TOKEN")
-        .env_remove("LEGACY_GATEWAY_JWT_SECRET")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-    let mut metrics = None;
-    for _ in 0..300 {
-        if let Ok(r) = common::client()
-            .get(format!("http://127.0.0.1:{port}/_gateway/metrics"))
-            .send()
-            .await
-        {
-            metrics = Some(r.status().as_u16());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&stderr).unwrap();
-    assert_eq!(metrics, Some(200), "{log}");
+        .rust_log("info")
+        .start(dir.path())
+        .await;
+    assert_eq!(gw.admin_addr.port(), port);
+    let metrics = common::client()
+        .get(format!("http://127.0.0.1:{port}/_gateway/metrics"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    let (_, log) = gw.stop().await;
+    assert_eq!(metrics.ok(), Some(200), "{log}");
     assert!(log.contains("identity.audience is not set"), "{log}");
     assert!(log.contains("identity.issuer is not set"), "{log}");
 }

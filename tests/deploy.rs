@@ -8,8 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{client, metrics_text, mount, user_api_headers, v4};
-use serde_json::json;
+use common::fakes::legacy_accepts;
+use common::fakes::password_changes;
+use common::put_as;
+use common::{client, metrics_text, mount, v4};
 use wiremock::{MockServer, ResponseTemplate};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
@@ -53,17 +55,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
     let legacy = MockServer::start().await;
-    mount(
-        &live,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&live, "1001").await;
     mount(
         &staging,
         "PATCH",
@@ -75,13 +67,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         )),
     )
     .await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "r").await;
     let cfg = format!(
         "user_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
         l = legacy.uri(),
@@ -89,11 +75,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     );
     let gw = common::gateway_with(&cfg, Some(&live.uri())).await;
     for tenant in ["CA", "CB"] {
-        let mut h = user_api_headers();
-        h.insert("X-ClientCode", tenant.parse().unwrap());
-        let status = client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(h)
+        let status = put_as(&gw.url(), "1001", tenant)
             .body(r#"{"Password":"Abcdefg1"}"#)
             .send()
             .await
@@ -141,17 +123,8 @@ fn the_configmap_configuration_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, &toml).unwrap();
-    let out = std::process::Command::new(common::binary::BIN)
-        .args(["check", "--config"])
+    let out = common::binary::Binary::new(["check", "--config"])
         .arg(&file)
-        .env_remove("LEGACY_GATEWAY_CONFIG")
-        .env_remove("LEGACY_GATEWAY_MAPPINGS")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
 }

@@ -5,33 +5,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
+use common::binary::Binary;
+use common::put_request;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legacy-gateway");
-
 fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let ran = Binary::new(args).stdin(stdin).run();
+    (ran.code(), ran.stdout, ran.stderr)
+}
+
+/// The `X-Events-Summary` header of an `/_gateway/events/…` answer, as JSON.
+fn summary_of(resp: &reqwest::Response) -> Value {
+    let header = resp.headers()["x-events-summary"].to_str().unwrap();
+    serde_json::from_str(header).unwrap()
 }
 
 fn lines(s: &str) -> Vec<Value> {
@@ -149,8 +135,7 @@ async fn the_same_translation_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(summary["unmatched_groups"], 1);
     assert!(resp.headers().get("x-events-report").is_some());
     assert_eq!(lines(&resp.text().await.unwrap())[0]["correlationId"], "h");
@@ -315,8 +300,7 @@ async fn http_streams_with_the_same_limits_past_the_general_body_limit() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(summary["unmatched_groups"], 3000);
     assert_eq!(summary["flushed_groups"], 2997);
     assert_eq!(summary["peak_open_groups"], 3);
@@ -340,8 +324,7 @@ async fn http_streams_with_the_same_limits_past_the_general_body_limit() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let summary: Value =
-        serde_json::from_str(resp.headers()["x-events-summary"].to_str().unwrap()).unwrap();
+    let summary = summary_of(&resp);
     assert_eq!(
         (
             summary["written"].as_u64(),
@@ -422,9 +405,7 @@ async fn http_events_body_limit_is_its_own() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     // The general limit still holds elsewhere.
-    let resp = common::client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(common::user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .body(format!("{{\"FirstName\":\"{}\"}}", "x".repeat(100 * 1024)))
         .send()
         .await
@@ -434,65 +415,26 @@ async fn http_events_body_limit_is_its_own() {
 
 /// Each translated operation logs one audit event naming the legacy event and the v4 events
 /// it causes, with request id, customer id and outcome.
-#[test]
-fn every_translated_request_is_audited() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+#[tokio::test]
+async fn every_translated_request_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Binary::serve()
+        .args(["--log-format", "json"])
+        .start(dir.path())
+        .await;
+    let resp = put_request(&gw.url(), "1001")
+        .header("x-request-id", "audit-req-1")
+        .body(r#"{"Email":"alice.new@example.test","Password":"Abcdefg1"}"#)
+        .send()
+        .await
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    // Wait for the listening line.
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "gateway exited early"
-        );
-        if line.contains("listening") {
-            break;
-        }
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let resp = common::client()
-            .put(format!("http://127.0.0.1:{port}/User/1001"))
-            .headers(common::user_api_headers())
-            .header("x-request-id", "audit-req-1")
-            .body(r#"{"Email":"alice.new@example.test","Password":"Abcdefg1"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-    });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut audits = Vec::new();
-    for l in reader.lines() {
-        let v: Value = serde_json::from_str(&l.unwrap()).unwrap();
-        if v["target"] == "audit" {
-            audits.push(v);
-        }
-    }
-    assert!(child.wait().unwrap().success());
+    assert_eq!(resp.status(), 200);
+    let (_, stderr) = gw.stop().await;
+    let audits: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["target"] == "audit")
+        .collect();
     // Each v4 call audits its GetById step first (SPEC 2): e-mail, then password.
     let events: Vec<&Value> = audits.iter().map(|a| &a["legacy_event"]).collect();
     assert_eq!(

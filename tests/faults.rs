@@ -1026,91 +1026,22 @@ async fn shutdown_returns_after_the_grace_even_if_a_call_never_finishes() {
     v4.stop().await;
 }
 
-/// The binary, killed (SIGKILL) on drop if it is still running: no stray processes.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn the_binary_exits_0_on_sigterm() {
-    let port = free_port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "info")
-            .env_remove("LEGACY_GATEWAY_ORCHESTRATOR")
-            .env_remove("LEGACY_GATEWAY_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let client = common::client();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/_gateway/healthz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-        {
-            healthy = r.status().is_success();
-            if healthy {
-                break;
-            }
-        }
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "exited early: {}",
-            std::fs::read_to_string(log.path()).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = common::binary::Binary::serve().start(dir.path()).await;
+    let healthz = common::client()
+        .get(format!("{}/_gateway/healthz", gw.url()))
+        .send()
+        .await
+        .expect("healthz answered");
     assert!(
-        healthy,
-        "healthz answered: {}",
-        std::fs::read_to_string(log.path()).unwrap()
+        healthz.status().is_success(),
+        "healthz: {}",
+        gw.stderr_so_far()
     );
-
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
-    let mut status = None;
-    for _ in 0..300 {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let logs = std::fs::read_to_string(log.path()).unwrap();
-    let status = status.unwrap_or_else(|| panic!("still running 15 s after SIGTERM: {logs}"));
-    assert_eq!(status.code(), Some(0), "{logs}");
+    // `stop` sends SIGTERM and requires exit status 0.
+    let (_, logs) = gw.stop().await;
     assert!(logs.contains("shutting down"), "{logs}");
 }
 

@@ -5,12 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, metrics_text, mount, user_api_headers, v4};
-use legacy_gateway::config::{Config, Overrides};
-use legacy_gateway::mapping::Mappings;
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use common::fakes::legacy_accepts;
+use common::mount_method;
+use common::put_request;
+use common::{client, metrics_text, v4};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// The value of one exact series (`name{labels}`) in a scrape.
 fn value(metrics: &str, series: &str) -> Option<f64> {
@@ -32,22 +31,6 @@ fn config_hash(metrics: &str) -> String {
     hashes[0].to_string()
 }
 
-async fn start_from_file(path: &std::path::Path) -> legacy_gateway::Running {
-    // Every instance its own admin port (the default, 9901, can be taken only once).
-    let overrides = Overrides {
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..Overrides::default()
-    };
-    let config = Config::load(Some(path), &overrides).expect("config");
-    legacy_gateway::start(
-        config,
-        Mappings::embedded().unwrap(),
-        std::future::pending(),
-    )
-    .await
-    .expect("gateway starts")
-}
-
 async fn reload(gw: &legacy_gateway::Running) -> u16 {
     client()
         .post(common::admin(gw, "reload"))
@@ -63,8 +46,8 @@ async fn build_config_hash_and_reload_outcomes_are_exported() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\n").unwrap();
-    let a = start_from_file(&file).await;
-    let b = start_from_file(&file).await;
+    let a = common::gateway_from_file(&file).await;
+    let b = common::gateway_from_file(&file).await;
 
     let m = metrics_text(&a).await;
     let version = env!("CARGO_PKG_VERSION");
@@ -138,17 +121,8 @@ async fn fakes(staging_answer: ResponseTemplate) -> Fakes {
         staging: MockServer::start().await,
         legacy: MockServer::start().await,
     };
-    Mock::given(method("PATCH"))
-        .respond_with(staging_answer)
-        .mount(&f.staging)
-        .await;
-    mount(
-        &f.legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    mount_method(&f.staging, "PATCH", staging_answer).await;
+    legacy_accepts(&f.legacy, "1001", "r").await;
     f
 }
 
@@ -162,9 +136,7 @@ fn shadow_config(f: &Fakes, shadow_extra: &str, route_extra: &str) -> String {
 }
 
 async fn put_password(gw: &legacy_gateway::Running) {
-    let status = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let status = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await

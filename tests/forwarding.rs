@@ -6,6 +6,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::fakes::legacy_accepts;
+use common::put_request;
 use common::{client, metrics_text, mount, received, user_api_headers, v4, PASSWORD};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
@@ -26,9 +28,7 @@ async fn forwarded_headers_are_replaced_from_untrusted_peers_and_extended_from_t
     let legacy = MockServer::start().await;
     mount(&legacy, "PUT", "/User/1001", ResponseTemplate::new(200)).await;
     let send = |gw_url: String| async move {
-        client()
-            .put(format!("{gw_url}/User/1001"))
-            .headers(user_api_headers())
+        put_request(&gw_url, "1001")
             .header("X-Forwarded-For", "1.2.3.4")
             .header("X-Forwarded-Proto", "https")
             .header("X-Forwarded-Host", "paper.example")
@@ -99,13 +99,7 @@ async fn shadowed(extra: &str) -> (Shadowed, legacy_gateway::Running) {
         legacy: MockServer::start().await,
         staging: MockServer::start().await,
     };
-    mount(
-        &f.legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "r"})),
-    )
-    .await;
+    legacy_accepts(&f.legacy, "1001", "r").await;
     mount(
         &f.staging,
         "PATCH",
@@ -126,11 +120,7 @@ async fn shadowed(extra: &str) -> (Shadowed, legacy_gateway::Running) {
 }
 
 async fn put_as(gw: &legacy_gateway::Running, client_code: &str) -> u16 {
-    let mut h = user_api_headers();
-    h.insert("X-ClientCode", client_code.parse().unwrap());
-    client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(h)
+    common::put_as(&gw.url(), "1001", client_code)
         .header("Accept-Encoding", "gzip, br")
         .body(json!({"Password": PASSWORD}).to_string())
         .timeout(Duration::from_secs(20))
@@ -168,14 +158,7 @@ async fn shadow_asks_for_uncompressed_answers_and_bounds_tenant_labels() {
     );
     let m = metrics_text(&gw).await;
     assert!(!m.contains("invented-42"), "{m}");
-    let report: Value = client()
-        .get(common::admin(&gw, "shadow"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = common::shadow_report(&gw).await;
     assert!(!report.to_string().contains("invented-42"), "{report}");
     // The legacy backend was not asked for a compressed answer (it is compared).
     for r in received(&f.legacy).await {

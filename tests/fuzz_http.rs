@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::{REGISTRY, REGISTRY_TENANT};
 use legacy_gateway::mapping::Mappings;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -51,16 +51,6 @@ use tokio::net::TcpStream;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const REGISTRY: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
-const TENANTS: &str = r#"
-[[tenants]]
-host = "paper-a.test"
-source_system = "dwo3rd-userregistry"
-client_code = "CA"
-paper_code = "PA"
-client_group_code = "GA"
-return_url = "https://paper-a.test/reset-password"
-"#;
 const REQUESTS: usize = 500;
 const LIMIT: usize = 64 * 1024;
 const TENANT_HEADERS: [&str; 4] = [
@@ -123,13 +113,7 @@ struct Req {
 }
 
 fn jwt(claims: Value) -> String {
-    let t = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(b"fuzz"),
-    )
-    .unwrap();
-    format!("Bearer {t}")
+    common::jwt::hs256(&claims, b"fuzz")
 }
 
 fn authorizations() -> Vec<String> {
@@ -1119,7 +1103,7 @@ async fn fuzzed_requests_get_well_formed_answers_and_v4_only_sees_valid_calls() 
     // covers the limits).
     let gw = common::gateway_with(
         &format!(
-            "{TENANTS}[rate_limits]\nreset_mail_per_email_per_hour = 0\nreset_mail_per_ip_per_hour = 0\npassword_per_user_per_hour = 0\npassword_per_ip_per_hour = 0\n"
+            "{REGISTRY_TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 0\nreset_mail_per_ip_per_hour = 0\npassword_per_user_per_hour = 0\npassword_per_ip_per_hour = 0\n"
         ),
         Some(&v4.uri()),
     )

@@ -3,22 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::binary::{Binary, GatewayProcess, Ran};
 
-use common::binary::{GatewayProcess, BIN};
-
-fn healthcheck(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("healthcheck").args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LEGACY_GATEWAY_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
+fn healthcheck(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    Binary::new(["healthcheck"]).args(args).envs(env).run()
 }
 
 #[tokio::test]
@@ -35,12 +23,8 @@ async fn healthy_gateway_exits_zero_closed_port_exits_nonzero() {
     })
     .await
     .unwrap();
-    assert!(
-        by_flag.status.success(),
-        "flag: {}",
-        String::from_utf8_lossy(&by_flag.stderr)
-    );
-    assert!(String::from_utf8_lossy(&by_flag.stdout).contains("healthy"));
+    assert!(by_flag.status.success(), "flag: {}", by_flag.stderr);
+    assert!(by_flag.stdout.contains("healthy"));
 
     let by_env = tokio::task::spawn_blocking({
         let addr = addr.clone();
@@ -48,7 +32,7 @@ async fn healthy_gateway_exits_zero_closed_port_exits_nonzero() {
     })
     .await
     .unwrap();
-    assert!(by_env.status.success(), "env: {by_env:?}");
+    assert!(by_env.success(), "env: {by_env:?}");
 
     let file = dir.path().join("probe.toml");
     std::fs::write(&file, format!("listen = \"{addr}\"\n")).unwrap();
@@ -58,15 +42,15 @@ async fn healthy_gateway_exits_zero_closed_port_exits_nonzero() {
     })
     .await
     .unwrap();
-    assert!(by_file.status.success(), "file: {by_file:?}");
+    assert!(by_file.success(), "file: {by_file:?}");
 
     // The same port once the gateway has stopped: nothing listens there any more.
     gw.stop().await;
     let closed = tokio::task::spawn_blocking(move || healthcheck(&["--listen", &addr], &[]))
         .await
         .unwrap();
-    assert!(!closed.status.success(), "closed port: {closed:?}");
-    let err = String::from_utf8_lossy(&closed.stderr);
+    assert!(!closed.success(), "closed port: {closed:?}");
+    let err = &closed.stderr;
     assert!(err.contains("unhealthy"), "{err}");
 }
 
@@ -87,8 +71,8 @@ fn a_port_that_is_not_the_gateway_exits_nonzero() {
     });
     let out = healthcheck(&["--listen", &addr, "--timeout-ms", "5000"], &[]);
     server.join().unwrap();
-    assert!(!out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("404"));
 }
 
 #[test]

@@ -5,15 +5,14 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{client, v4, PASSWORD};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use common::fakes::ok_on;
+use common::jwt::rs256;
+use common::{client, PASSWORD, REGISTRY};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 const SECRET: &[u8] = b"hs256-test-secret-0123456789abcdef";
-const RSA: &[u8] = include_bytes!("fixtures/jwt-test-only-rsa.pem");
 const JWKS: &str = include_str!("fixtures/jwks.json");
 /// The test client's Host is 127.0.0.1:PORT; a tenant without a port matches it.
 const TENANT: &str = "[[tenants]]\nhost = \"127.0.0.1\"\nsource_system = \"s\"\nclient_code = \"C\"\npaper_code = \"P\"\nclient_group_code = \"G\"\nreturn_url = \"https://paper.test/reset\"\n";
@@ -43,39 +42,21 @@ fn claims(change: Value) -> Value {
 }
 
 fn hs256(c: &Value) -> String {
-    format!(
-        "Bearer {}",
-        encode(
-            &Header::new(Algorithm::HS256),
-            c,
-            &EncodingKey::from_secret(SECRET)
-        )
-        .unwrap()
-    )
-}
-
-fn rs256(c: &Value, kid: &str) -> String {
-    let mut h = Header::new(Algorithm::RS256);
-    h.kid = Some(kid.to_string());
-    format!(
-        "Bearer {}",
-        encode(&h, c, &EncodingKey::from_rsa_pem(RSA).unwrap()).unwrap()
-    )
+    common::jwt::hs256(c, SECRET)
 }
 
 async fn v4_accepting() -> MockServer {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v4/Users/1001/Password"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&v4s)
-        .await;
+    ok_on(&v4s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
     v4s
 }
 
 async fn status_of(gw: &legacy_gateway::Running, token: &str) -> (u16, Value) {
     let resp = client()
-        .post(format!("{}{PATH}?action=updatechangepassword", gw.url()))
+        .post(format!(
+            "{}{REGISTRY}?action=updatechangepassword",
+            gw.url()
+        ))
         .header("Authorization", token)
         .body(json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD}).to_string())
         .send()
@@ -225,22 +206,10 @@ async fn a_jwks_url_is_refreshed_on_a_schedule() {
 }
 
 async fn start_err(extra: &str) -> String {
-    let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}");
-    let config = legacy_gateway::config::Config::from_toml(
-        "t.toml",
-        &text,
-        &legacy_gateway::config::Overrides::default(),
-    )
-    .unwrap();
-    match legacy_gateway::start(
-        config,
-        legacy_gateway::mapping::Mappings::embedded().unwrap(),
-        std::future::pending(),
-    )
-    .await
-    {
+    let mappings = legacy_gateway::mapping::Mappings::embedded().unwrap();
+    match common::try_gateway_with(extra, None, mappings).await {
         Ok(_) => panic!("started"),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     }
 }
 

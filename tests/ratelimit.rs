@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{client, metrics_text, received, v4, PASSWORD};
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::fakes::ok_on;
+use common::mount;
+use common::{client, metrics_text, received, PASSWORD, REGISTRY};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 const TENANT: &str = "[[tenants]]\nhost = \"127.0.0.1\"\nsource_system = \"s\"\nclient_code = \"C\"\npaper_code = \"P\"\nclient_group_code = \"G\"\nreturn_url = \"https://paper.test/reset\"\n";
 
 async fn v4_accepting() -> MockServer {
@@ -21,11 +20,7 @@ async fn v4_accepting() -> MockServer {
         ("PATCH", "/v4/Users/1001/Password", "S200_11"),
         ("PATCH", "/v4/Users/1002/Password", "S200_11"),
     ] {
-        Mock::given(method(m))
-            .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_json(v4(code, "ok", "Success")))
-            .mount(&v4s)
-            .await;
+        ok_on(&v4s, m, p, code).await;
     }
     v4s
 }
@@ -44,7 +39,7 @@ async fn call(
     forwarded_for: Option<&str>,
 ) -> Reply {
     let mut req = client()
-        .post(format!("{}{PATH}?{query}", gw.url()))
+        .post(format!("{}{REGISTRY}?{query}", gw.url()))
         .header("Authorization", auth)
         .body(body.to_string());
     if let Some(x) = forwarded_for {
@@ -73,13 +68,7 @@ async fn reset_mail(gw: &legacy_gateway::Running, email: &str, xff: Option<&str>
 }
 
 fn jwt(sub: &str) -> String {
-    let t = encode(
-        &Header::default(),
-        &json!({"sub": sub}),
-        &EncodingKey::from_secret(b"x"),
-    )
-    .unwrap();
-    format!("Bearer {t}")
+    common::jwt::hs256(&json!({"sub": sub}), b"x")
 }
 
 fn assert_limited(r: &Reply, action: &str) {
@@ -258,11 +247,13 @@ async fn the_key_table_is_bounded() {
 #[tokio::test]
 async fn calls_the_legacy_backend_answers_are_limited_too() {
     let legacy = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"status":"OK"}"#))
-        .mount(&legacy)
-        .await;
+    mount(
+        &legacy,
+        "POST",
+        REGISTRY,
+        ResponseTemplate::new(200).set_body_string(r#"{"status":"OK"}"#),
+    )
+    .await;
     let gw = common::gateway_with(
         &format!(
             "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 1\npassword_per_user_per_hour = 1\n",

@@ -3,32 +3,10 @@
 
 mod common;
 
-use common::{client, v4, PASSWORD};
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::{client, jwt, v4, PASSWORD, REGISTRY, REGISTRY_TENANT};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
-const TENANTS: &str = r#"
-[[tenants]]
-host = "paper-a.test"
-source_system = "dwo3rd-userregistry"
-client_code = "CA"
-paper_code = "PA"
-client_group_code = "GA"
-return_url = "https://paper-a.test/reset-password"
-"#;
-
-fn jwt(claims: Value, secret: &[u8]) -> String {
-    let t = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap();
-    format!("Bearer {t}")
-}
 
 struct Setup {
     gw: legacy_gateway::Running,
@@ -37,7 +15,7 @@ struct Setup {
 
 async fn setup(extra: &str) -> Setup {
     let v4 = MockServer::start().await;
-    let gw = common::gateway_with(&format!("{TENANTS}{extra}"), Some(&v4.uri())).await;
+    let gw = common::gateway_with(&format!("{REGISTRY_TENANT}{extra}"), Some(&v4.uri())).await;
     Setup { gw, v4 }
 }
 
@@ -50,7 +28,7 @@ impl Setup {
         body: Option<&str>,
     ) -> (u16, Value) {
         let mut req = client()
-            .request(m, format!("{}{PATH}?{query}", self.gw.url()))
+            .request(m, format!("{}{REGISTRY}?{query}", self.gw.url()))
             .header("Host", "paper-a.test");
         if let Some(a) = auth {
             req = req.header("Authorization", a);
@@ -76,18 +54,14 @@ impl Setup {
 }
 
 async fn ok_on(s: &Setup, m: &str, p: &str, code: &str) {
-    Mock::given(method(m))
-        .and(path(p))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(code, "ok", "Success")))
-        .mount(&s.v4)
-        .await;
+    common::fakes::ok_on(&s.v4, m, p, code).await;
 }
 
 #[tokio::test]
 async fn updatechangepassword_patches_the_current_users_password() {
     let s = setup("").await;
     ok_on(&s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
-    let token = jwt(json!({"sub": "1001"}), b"unverified");
+    let token = jwt::hs256(&json!({"sub": "1001"}), b"unverified");
     for field in ["oldpassword", "oldpasswort"] {
         let body = json!({field: "Old-Passw0rd", "password": PASSWORD}).to_string();
         let (status, answer) = s
@@ -194,7 +168,7 @@ async fn activatenewpassword_and_its_old_alias_finish_the_reset() {
 #[tokio::test]
 async fn gateway_validation_answers_validationfailed_and_forwards_nothing() {
     let s = setup("").await;
-    let token = jwt(json!({"sub": "1001"}), b"k");
+    let token = jwt::hs256(&json!({"sub": "1001"}), b"k");
     let cases: Vec<(&str, Option<&str>, &str, &str, &str)> = vec![
         (
             "",
@@ -311,22 +285,22 @@ async fn identity_and_tenant_refusals_forward_nothing() {
             "Not authorized: the token cannot be read.",
         ),
         (
-            Some(jwt(
-                json!({"sub": "1001", "exp": far_future}),
+            Some(jwt::hs256(
+                &json!({"sub": "1001", "exp": far_future}),
                 b"wrong-secret",
             )),
             "Not authorized: the token's signature or expiry is not valid.",
         ),
         (
-            Some(jwt(
-                json!({"sub": "1001", "exp": 1_000_000}),
+            Some(jwt::hs256(
+                &json!({"sub": "1001", "exp": 1_000_000}),
                 b"right-secret",
             )),
             "Not authorized: the token's signature or expiry is not valid.",
         ),
         (
-            Some(jwt(
-                json!({"name": "x", "exp": far_future}),
+            Some(jwt::hs256(
+                &json!({"name": "x", "exp": far_future}),
                 b"right-secret",
             )),
             "Not authorized: the token has no usable user claim.",
@@ -344,7 +318,7 @@ async fn identity_and_tenant_refusals_forward_nothing() {
     }
     // A valid token passes.
     ok_on(&s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
-    let good = jwt(json!({"sub": "1001", "exp": far_future}), b"right-secret");
+    let good = jwt::hs256(&json!({"sub": "1001", "exp": far_future}), b"right-secret");
     let (status, _) = s
         .post("action=updatechangepassword", Some(&good), body)
         .await;
@@ -353,7 +327,10 @@ async fn identity_and_tenant_refusals_forward_nothing() {
 
     // Unknown host.
     let resp = client()
-        .post(format!("{}{PATH}?action=registernewpassword", s.gw.url()))
+        .post(format!(
+            "{}{REGISTRY}?action=registernewpassword",
+            s.gw.url()
+        ))
         .header("Host", "paper-x.test")
         .body(r#"{"email":"a@b.cd"}"#)
         .send()
@@ -369,7 +346,7 @@ async fn identity_and_tenant_refusals_forward_nothing() {
 #[tokio::test]
 async fn v4_failures_become_the_legacy_errors() {
     let s = setup("[limits]\nupstream_timeout_ms = 300\n").await;
-    let token = jwt(json!({"sub": "1001"}), b"k");
+    let token = jwt::hs256(&json!({"sub": "1001"}), b"k");
     let pw_body = json!({"oldpassword": "Old-Passw0rd", "password": "Abcdefg1"}).to_string();
     let complexity = "Invalid InputModel - Password does not meet the complexity requirements.";
     type Case<'a> = (
@@ -551,9 +528,9 @@ async fn v4_failures_become_the_legacy_errors() {
 
 #[tokio::test]
 async fn v4_down_is_an_exception_response() {
-    let gw = common::gateway_with(TENANTS, Some(&common::dead_url())).await;
+    let gw = common::gateway_with(REGISTRY_TENANT, Some(&common::dead_url())).await;
     let resp = client()
-        .post(format!("{}{PATH}?action=registernewpassword", gw.url()))
+        .post(format!("{}{REGISTRY}?action=registernewpassword", gw.url()))
         .header("Host", "paper-a.test")
         .body(r#"{"email":"a@b.cd"}"#)
         .send()
@@ -569,7 +546,7 @@ async fn v4_down_is_an_exception_response() {
 #[tokio::test]
 async fn forgotten_password_round_trip_on_the_sandbox() {
     let gw = common::gateway_with("", None).await;
-    let url = format!("{}{PATH}", gw.url());
+    let url = format!("{}{REGISTRY}", gw.url());
     let post = |q: String, body: Value| client().post(format!("{url}?{q}")).json(&body).send();
     let call = |q: &str, body: Value| {
         let f = post(q.to_string(), body);
@@ -638,15 +615,7 @@ async fn tokens_are_verified_against_a_jwks_file() {
     let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
     let s = setup(&format!("[identity]\njwks_file = {jwks:?}\n")).await;
     ok_on(&s, "PATCH", "/v4/Users/1001/Password", "S200_11").await;
-    let key =
-        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/jwt-test-only-rsa.pem"))
-            .unwrap();
-    let sign = |kid: &str| {
-        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid = Some(kid.to_string());
-        let claims = json!({"sub": "1001", "exp": 4_102_444_800u64});
-        format!("Bearer {}", encode(&header, &claims, &key).unwrap())
-    };
+    let sign = |kid: &str| jwt::rs256(&json!({"sub": "1001", "exp": 4_102_444_800u64}), kid);
     let body = r#"{"oldpassword":"Old-Passw0rd","password":"Abcdefg1"}"#;
     let (status, answer) = s
         .post("action=updatechangepassword", Some(&sign("test-1")), body)
@@ -664,7 +633,10 @@ async fn tokens_are_verified_against_a_jwks_file() {
     let (status, _) = s
         .post(
             "action=updatechangepassword",
-            Some(&jwt(json!({"sub": "1001", "exp": 4_102_444_800u64}), b"k")),
+            Some(&jwt::hs256(
+                &json!({"sub": "1001", "exp": 4_102_444_800u64}),
+                b"k",
+            )),
             body,
         )
         .await;

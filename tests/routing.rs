@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{client, received, send, user_api_headers, v4, PASSWORD};
-use jsonwebtoken::{encode, EncodingKey, Header};
+use common::fakes::success;
+use common::put_request;
+use common::{client, received, send, user_api_headers, PASSWORD, REGISTRY};
+use common::{mount, mount_method};
 use serde_json::{json, Value};
-use wiremock::matchers::{any, method, path};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const PATH: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
 
 fn tenant(host: &str, client_code: &str) -> String {
     format!(
@@ -18,21 +18,12 @@ fn tenant(host: &str, client_code: &str) -> String {
 }
 
 fn jwt(claims: Value) -> String {
-    let t = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(b"unverified"),
-    )
-    .unwrap();
-    format!("Bearer {t}")
+    common::jwt::hs256(&claims, b"unverified")
 }
 
 async fn accepting_v4() -> MockServer {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4("S200_11", "ok", "Success")))
-        .mount(&v4s)
-        .await;
+    mount_method(&v4s, "PATCH", success("S200_11", "ok")).await;
     v4s
 }
 
@@ -72,7 +63,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
         "paper.test",
         "only-port.test:8443",
     ] {
-        let (s, a) = change_password(&gw, PATH, host).await;
+        let (s, a) = change_password(&gw, REGISTRY, host).await;
         assert_eq!((s, &a["status"]), (200, &json!("OK")), "{host}: {a}");
     }
     assert_eq!(
@@ -81,7 +72,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
     );
     // A tenant with a port does not match another port, nor no port.
     for host in ["only-port.test:9000", "only-port.test"] {
-        let (s, a) = change_password(&gw, PATH, host).await;
+        let (s, a) = change_password(&gw, REGISTRY, host).await;
         assert_eq!((s, &a["error"]), (404, &json!("Unknown tenant")), "{host}");
     }
     assert_eq!(received(&v4s).await.len(), 5, "nothing more forwarded");
@@ -92,7 +83,7 @@ async fn a_tenant_host_with_a_port_matches_that_port_and_one_without_matches_any
 async fn a_percent_encoded_dollar_reaches_the_action_api() {
     let v4s = accepting_v4().await;
     let gw = common::gateway_with(&tenant("paper.test", "CA"), Some(&v4s.uri())).await;
-    let encoded = PATH.replace('$', "%24");
+    let encoded = REGISTRY.replace('$', "%24");
     let (s, a) = change_password(&gw, &encoded, "paper.test").await;
     assert_eq!(
         (s, a),
@@ -154,7 +145,10 @@ async fn a_tenant_header_sent_twice_is_refused_by_name_in_every_mode() {
         }
         // The action API's tenant is its Host.
         let resp = client()
-            .post(format!("{}{PATH}?action=updatechangepassword", gw.url()))
+            .post(format!(
+                "{}{REGISTRY}?action=updatechangepassword",
+                gw.url()
+            ))
             .header("Host", "a.test")
             .header("Authorization", jwt(json!({"sub": "1001"})))
             .body("{}")
@@ -178,18 +172,20 @@ async fn a_tenant_header_sent_twice_is_refused_by_name_in_every_mode() {
 async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
     let v4s = accepting_v4().await;
     let legacy = MockServer::start().await;
-    Mock::given(method("DELETE"))
-        .and(path("/User/1001"))
-        .respond_with(ResponseTemplate::new(204).insert_header("X-Legacy", "yes"))
-        .mount(&legacy)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
-        )
-        .mount(&legacy)
-        .await;
+    mount(
+        &legacy,
+        "DELETE",
+        "/User/1001",
+        ResponseTemplate::new(204).insert_header("X-Legacy", "yes"),
+    )
+    .await;
+    mount(
+        &legacy,
+        "POST",
+        REGISTRY,
+        ResponseTemplate::new(200).set_body_string(r#"{"status":"OK","action":"nosuch"}"#),
+    )
+    .await;
     let gw = common::gateway_with(
         &format!(
             "user_api_url = \"{1}\"\nregistry_api_url = \"{1}\"\n{0}",
@@ -208,7 +204,7 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
     assert_eq!(resp.status(), 204);
     assert_eq!(resp.headers()["x-legacy"], "yes");
     let resp = client()
-        .post(format!("{}{PATH}?action=nosuch", gw.url()))
+        .post(format!("{}{REGISTRY}?action=nosuch", gw.url()))
         .header("Host", "paper.test")
         .body("{}")
         .send()
@@ -220,15 +216,10 @@ async fn untranslated_calls_go_to_the_legacy_backend_in_translate_mode() {
         r#"{"status":"OK","action":"nosuch"}"#
     );
     // The translated ones still go to v4.
-    let (s, _) = change_password(&gw, PATH, "paper.test").await;
+    let (s, _) = change_password(&gw, REGISTRY, "paper.test").await;
     assert_eq!(s, 200);
-    let r = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
-            .body(json!({"Password": PASSWORD}).to_string()),
-    )
-    .await;
+    let r =
+        send(put_request(&gw.url(), "1001").body(json!({"Password": PASSWORD}).to_string())).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(received(&legacy).await.len(), 2);
     assert_eq!(received(&v4s).await.len(), 2);

@@ -1,92 +1,189 @@
-//! Secrets never leave the gateway: the real binary runs with debug logging in front of a fake
-//! v4 that even echoes the password back, is driven through success, v4 refusals, gateway
-//! refusals and a dead upstream with a known password and token, and then everything it wrote
-//! (stdout, stderr), every answer and its metrics are searched for them.
+//! Secrets never leave the gateway. The real binary runs with debug logging in front of fakes
+//! that echo the secrets back, is driven with a known password, old password, reset
+//! confirmation id and bearer tokens, and then everything it wrote (stdout, stderr, the shadow
+//! diff file), every answer it gave and its metrics and shadow report are searched for them.
+//!
+//! - One gateway per upstream state (v4 up, v4 down): success, v4 refusals that echo the
+//!   password or the token, an HTML 500 holding the password, gateway refusals (malformed
+//!   JSON, unknown fields, wrong types, duplicate keys, an unusable id), a dead upstream.
+//! - One gateway using every mode at once: the User API in shadow mode (legacy fake answers,
+//!   a copy goes to a staging fake, differences go to a diff file), the User API in translate
+//!   mode for one tenant, and the action API in translate mode on a tenant chosen by `Host`,
+//!   driven through every route and error path: successes, v4 refusals that echo the
+//!   password, the token and the confirmation id back, an HTML 500 holding them, gateway
+//!   refusals (malformed bodies, unknown fields, wrong types, duplicate keys, bad ids, missing
+//!   headers, missing or unusable tokens, empty and malformed inputs, oversized bodies,
+//!   secrets in query strings), all three actions and the old alias, and a legacy backend
+//!   that echoes the password so the shadow diff has it.
+//!
+//! What it proves: none of those secrets (tokens with and without `Bearer `, and the token's
+//! signature alone) appears in what the gateway wrote (answers passed through untouched from
+//! the legacy backend are the legacy backend's own bytes and are not searched); the old
+//! password never even reaches v4. The logs and the diff file are checked to be non-trivial
+//! (debug lines, audit lines, recorded differences), so an empty file cannot pass.
 //! Also: `--log-format json` writes nothing but JSON lines.
 
 mod common;
 
-use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use common::binary::GatewayProcess;
-use common::{dead_url, mount, user_api_headers, v4, PASSWORD, TOKEN};
+use common::fakes::{password_changes, success};
+use common::mount_method;
+use common::{jwt, mount, PASSWORD, REGISTRY, TOKEN};
 use serde_json::{json, Value};
-use wiremock::matchers::method;
+use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The token without its scheme: a log that dropped `Bearer ` would still leak it.
-fn bare_token() -> &'static str {
-    TOKEN.strip_prefix("Bearer ").unwrap()
+/// `oldpassword` of the action API: checked, never forwarded.
+const OLD_PASSWORD: &str = "0ldPassw0rdXq";
+/// The reset confirmation id (`id`/`cid`): a secret input of the action API.
+const CONFIRMATION: &str = "evtConf1rm7c1dA9";
+
+fn token(sub: &str) -> String {
+    jwt::hs256(
+        &json!({"sub": sub, "jti": format!("jti-{sub}-b7e1")}),
+        b"secrets-all",
+    )
 }
 
-/// The binary with a short shutdown grace (the tests end it with SIGTERM).
-struct Gateway {
-    process: GatewayProcess,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
+/// Every form a secret could leak in.
+fn secrets(tokens: &[&str]) -> Vec<String> {
+    let mut s = vec![
+        PASSWORD.to_string(),
+        OLD_PASSWORD.to_string(),
+        CONFIRMATION.to_string(),
+    ];
+    for t in tokens {
+        let bare = t.strip_prefix("Bearer ").unwrap();
+        s.push(t.to_string());
+        s.push(bare.to_string());
+        // The signature alone: what makes the token usable.
+        s.push(bare.rsplit('.').next().unwrap().to_string());
+    }
+    s
 }
 
-impl Gateway {
-    async fn start(extra: &[&str], rust_log: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("gateway.toml");
-        std::fs::write(&config, "[limits]\nshutdown_grace_ms = 2000\n").unwrap();
-        let process = GatewayProcess::start(&config, dir.path(), extra, rust_log).await;
-        Self {
-            addr: process.addr,
-            process,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.process.url()
-    }
-
-    fn admin(&self, path: &str) -> String {
-        self.process.admin(path)
-    }
-
-    async fn stop(self) -> (String, String) {
-        self.process.stop().await
+fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what} contains {secret:?}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret.as_str()))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 
-/// Sends one request and returns status and body; keeps every answer for the final search.
+/// The five User API headers, for tenant `client` with `token`.
+fn user_headers<'a>(client: &'a str, token: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("Authorization", token),
+        ("X-SourceSystem", "legacy-user-api"),
+        ("X-ClientCode", client),
+        ("X-PaperCode", "PA"),
+        ("X-ClientGroupCode", "GA"),
+    ]
+}
+
+/// Sends requests and keeps what the gateway answered (status, headers, body).
 struct Driver {
     client: reqwest::Client,
-    answers: Vec<String>,
+    base: String,
+    answers: Vec<(String, String)>,
 }
 
 impl Driver {
-    fn new() -> Self {
+    fn new(base: String) -> Self {
         Self {
             client: common::client(),
+            base,
             answers: Vec::new(),
         }
     }
 
-    async fn put(&mut self, gw: &Gateway, id: &str, body: impl Into<String>) -> (u16, Value) {
-        let resp = self
-            .client
-            .put(format!("{}/User/{id}", gw.url()))
-            .headers(user_api_headers())
-            .header("Content-Type", "application/json")
-            .body(body.into())
-            .send()
-            .await
-            .expect("the gateway answers");
-        let status = resp.status().as_u16();
-        let mut seen = format!("{:?}\n", resp.headers());
-        let text = resp.text().await.unwrap();
-        seen.push_str(&text);
-        self.answers.push(seen);
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON answer: {text}")),
-        )
+    async fn send(
+        &mut self,
+        label: &str,
+        m: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let base = self.base.clone();
+        self.send_to(&base, label, m, target, headers, body).await
     }
 
+    async fn send_to(
+        &mut self,
+        base: &str,
+        label: &str,
+        m: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(m.parse().unwrap(), format!("{base}{target}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            if b.len() > 64 * 1024 {
+                // The gateway closes the connection after an early 413 without announcing it
+                // (ignored BUG test in tests/fuzz_http.rs): keep it out of the client's pool.
+                req = req.header("Connection", "close");
+            }
+            req = req.header("Content-Type", "application/json").body(b);
+        }
+        let resp = req.send().await.expect("the gateway answers");
+        let status = resp.status().as_u16();
+        let mut seen = format!("{status} {:?}\n", resp.headers());
+        let text = resp.text().await.unwrap();
+        seen.push_str(&text);
+        self.answers.push((label.to_string(), seen));
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn user(
+        &mut self,
+        label: &str,
+        client: &str,
+        token: &str,
+        id: &str,
+        body: String,
+    ) -> (u16, Value) {
+        self.send(
+            label,
+            "PUT",
+            &format!("/User/{id}"),
+            &user_headers(client, token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `PUT /User/{id}` of tenant CA with the common token at `base`; the answer must be JSON.
+    async fn put_to(&mut self, base: &str, id: &str, body: impl Into<String>) -> (u16, Value) {
+        let (s, a) = self
+            .send_to(
+                base,
+                "put",
+                "PUT",
+                &format!("/User/{id}"),
+                &user_headers("CA", TOKEN),
+                Some(body.into()),
+            )
+            .await;
+        assert!(!a.is_null(), "a JSON answer: {:?}", self.answers.last());
+        (s, a)
+    }
+
+    /// `GET url`, kept with the answers.
     async fn get(&mut self, url: String) -> String {
         let text = self
             .client
@@ -97,22 +194,715 @@ impl Driver {
             .text()
             .await
             .unwrap();
-        self.answers.push(text.clone());
+        self.answers.push(("get".to_string(), text.clone()));
         text
+    }
+
+    async fn action(
+        &mut self,
+        label: &str,
+        m: &str,
+        query: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut h = vec![("Host", "paper-a.test")];
+        if let Some(t) = token {
+            h.push(("Authorization", t));
+        }
+        self.send(label, m, &format!("{REGISTRY}?{query}"), &h, body)
+            .await
     }
 }
 
-fn assert_no_secret(what: &str, text: &str) {
-    for secret in [PASSWORD, TOKEN, bare_token()] {
-        assert!(
-            !text.contains(secret),
-            "{what} contains {secret:?}:\n{}",
-            text.lines()
-                .filter(|l| l.contains(secret))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+/// The v4 envelope for `code`: a success for `S…` codes, an error otherwise.
+fn envelope(code: &str, text: &str) -> Value {
+    common::v4(
+        code,
+        text,
+        if code.starts_with('S') {
+            "Success"
+        } else {
+            "Error"
+        },
+    )
+}
+
+async fn mock(server: &MockServer, m: &str, p: &str, status: u16, body: Value) {
+    mount(
+        server,
+        m,
+        p,
+        ResponseTemplate::new(status).set_body_json(body),
+    )
+    .await;
+}
+
+/// The binary with a short shutdown grace (the tests end it with SIGTERM), its configuration
+/// `config` and its logs in `dir`.
+async fn start(
+    dir: &tempfile::TempDir,
+    config: &str,
+    extra: &[&str],
+    rust_log: &str,
+) -> GatewayProcess {
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!("{config}\n[limits]\nshutdown_grace_ms = 2000\n"),
+    )
+    .unwrap();
+    GatewayProcess::start(&file, dir.path(), extra, rust_log).await
+}
+
+fn legacy_envelope(id: &str, code: u16, message: &str) -> Value {
+    json!({
+        "Code": code,
+        "Errors": if code == 0 { json!([]) } else { json!([{"Message": message, "Code": "E1", "Type": {"Id": 1, "Code": "X"}, "ErrorSource": "Legacy"}]) },
+        "Result": {"CustomerRegistrationId": id, "Updated": code == 0},
+        "SessionId": null,
+        "RequestId": "legacy-1"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
+    let t1001 = token("1001");
+    let t2002 = token("2002");
+    let t3003 = token("3003");
+    let t4004 = token("4004");
+    let all_tokens = [
+        t1001.as_str(),
+        t2002.as_str(),
+        t3003.as_str(),
+        t4004.as_str(),
+    ];
+    let secrets = secrets(&all_tokens);
+
+    // ---- the live v4 (translate mode): successes, and refusals echoing every secret
+    let live = MockServer::start().await;
+    password_changes(&live, "1001").await;
+    mock(&live, "PATCH", "/v4/Users/2002/Password", 400, envelope("E400_00", &format!("Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements. Token: {t2002}"))).await;
+    mount(
+        &live,
+        "PATCH",
+        "/v4/Users/3003/Password",
+        ResponseTemplate::new(500).set_body_raw(
+            format!(
+                "<html>NullReferenceException at SetPassword(\"{PASSWORD}\") auth={t3003}</html>"
+            ),
+            "text/html",
+        ),
+    )
+    .await;
+    mock(
+        &live,
+        "PATCH",
+        "/v4/Users/4004/Password",
+        401,
+        envelope("E401", &format!("Token '{t4004}' is expired.")),
+    )
+    .await;
+    mock(
+        &live,
+        "PATCH",
+        "/v4/Users/1001/Email",
+        400,
+        envelope(
+            "E400_08",
+            &format!(
+                "The email is already in use by another user. (request had password {PASSWORD})"
+            ),
+        ),
+    )
+    .await;
+    mount(
+        &live,
+        "PUT",
+        "/v4/Users/1001/",
+        success("S200_10", "Update user completed."),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/Users/ForgotPassword"))
+        .and(body_string_contains("nobody@"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(envelope("E404_01", "No user with this login name.")),
+        )
+        .mount(&live)
+        .await;
+    mount(
+        &live,
+        "POST",
+        "/v4/Users/ForgotPassword",
+        success("S200_08", "Start ForgotPassword completed."),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/Users/ForgotPassword/Finish"))
+        .and(body_string_contains("evt-bad"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(envelope(
+            "E400_00",
+            &format!("Invalid InputModel - Password {PASSWORD} rejected for event evt-bad"),
+        )))
+        .mount(&live)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/Users/ForgotPassword/Finish"))
+        .and(body_string_contains(CONFIRMATION))
+        .respond_with(ResponseTemplate::new(404).set_body_json(envelope(
+            "E404_02",
+            &format!("No request with id {CONFIRMATION} (password {PASSWORD})"),
+        )))
+        .mount(&live)
+        .await;
+    mount(
+        &live,
+        "POST",
+        "/v4/Users/ForgotPassword/Finish",
+        success("S200_09", "Finish ForgotPassword completed."),
+    )
+    .await;
+
+    // ---- the staging v4 (shadow copies): one success, one refusal echoing password and token
+    let staging = MockServer::start().await;
+    password_changes(&staging, "1001").await;
+    mock(&staging, "PATCH", "/v4/Users/2002/Password", 400, envelope("E400_00", &format!("Invalid InputModel - Password '{PASSWORD}' does not meet the complexity requirements. ({t2002})"))).await;
+
+    // ---- the legacy backend (shadow mode answers): one success, one echoing the password
+    let legacy = MockServer::start().await;
+    mock(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        200,
+        legacy_envelope("1001", 0, ""),
+    )
+    .await;
+    mock(
+        &legacy,
+        "PUT",
+        "/User/2002",
+        400,
+        legacy_envelope("2002", 400, &format!("Password '{PASSWORD}' is too weak")),
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let diff_file = dir.path().join("diffs.jsonl");
+    let config = format!(
+        r#"mode = "shadow"
+orchestrator_url = "{live}"
+user_api_url = "{legacy}"
+registry_api_url = "{legacy}"
+{tenant}
+# The action API translated; the User API translated for tenant CT, shadowed for the others.
+[[modes]]
+route = "registry"
+mode = "translate"
+
+[[modes]]
+route = "user-api"
+tenant = "CT"
+mode = "translate"
+
+[shadow]
+orchestrator_url = "{staging}"
+diff_file = {diff:?}
+
+[shadow.routes."user-api"]
+writes = true
+"#,
+        live = live.uri(),
+        legacy = legacy.uri(),
+        tenant = common::REGISTRY_TENANT,
+        staging = staging.uri(),
+        diff = diff_file.display().to_string(),
+    );
+    let gw = start(&dir, &config, &[], "debug").await;
+    let mut d = Driver::new(gw.url());
+    let pw = json!({"Password": PASSWORD}).to_string();
+
+    // ---- User API, shadow mode (tenant CA): the legacy answer passes through untouched
+    let (s, _) = d.user("shadow-ok", "CA", &t1001, "1001", pw.clone()).await;
+    assert_eq!(s, 200);
+    let (s, _) = d
+        .user("shadow-echo", "CA", &t2002, "2002", pw.clone())
+        .await;
+    assert_eq!(s, 400);
+    // Passed through from the legacy backend: its own bytes, password included (not searched).
+    let (label, text) = d.answers.pop().unwrap();
+    assert!(
+        text.contains(PASSWORD),
+        "{label}: the legacy echo passes through untouched"
+    );
+    let (s, _) = d
+        .user(
+            "shadow-malformed",
+            "CA",
+            &t1001,
+            "1001",
+            format!(r#"{{"Password": "{PASSWORD}""#),
+        )
+        .await;
+    assert!(s >= 400 || s == 200, "{s}");
+    let shadowed = 3;
+
+    // ---- User API, translate mode (tenant CT)
+    let (s, a) = d.user("ua-ok", "CT", &t1001, "1001", pw.clone()).await;
+    assert_eq!((s, &a["Code"]), (200, &json!(0)), "{a}");
+    let (s, a) = d.user("ua-echo", "CT", &t2002, "2002", pw.clone()).await;
+    assert_eq!(s, 400, "{a}");
+    assert!(
+        a["Errors"][0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("'***'"),
+        "{a}"
+    );
+    let (s, _) = d.user("ua-html500", "CT", &t3003, "3003", pw.clone()).await;
+    assert_eq!(s, 500);
+    let (s, _) = d
+        .user("ua-token401", "CT", &t4004, "4004", pw.clone())
+        .await;
+    assert_eq!(s, 401);
+    let (s, a) = d
+        .user(
+            "ua-mixed",
+            "CT",
+            &t1001,
+            "1001",
+            json!({"FirstName": "A", "Email": "b@example.test", "Password": PASSWORD}).to_string(),
+        )
+        .await;
+    assert_eq!((s, &a["Errors"][0]["Part"]), (400, &json!("Email")), "{a}");
+    for (i, body) in [
+        format!(r#"{{"Password": "{PASSWORD}""#),
+        format!(r#"{{"Password": {PASSWORD}}}"#),
+        format!(r#"["{PASSWORD}"]"#),
+        json!({"Password": PASSWORD, "Nickname": PASSWORD}).to_string(),
+        json!({"Verified": PASSWORD}).to_string(),
+        json!({"Metadata": {"Secret": PASSWORD, "secret": PASSWORD}}).to_string(),
+        format!(r#"{{"Password": "{PASSWORD}", "password": "{PASSWORD}"}}"#),
+        format!(r#"{{"Password": "{PASSWORD}{}"}}"#, "x".repeat(70 * 1024)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, _) = d
+            .user(&format!("ua-refused-{i}"), "CT", &t1001, "1001", body)
+            .await;
+        assert!((400..500).contains(&s), "refusal {i}: {s}");
     }
+    let (s, _) = d
+        .user("ua-bad-id", "CT", &t1001, "..%2F1002", pw.clone())
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = d
+        .send(
+            "ua-missing-headers",
+            "PUT",
+            "/User/1001",
+            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
+            Some(pw.clone()),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = d
+        .send(
+            "ua-wrong-method",
+            "POST",
+            "/User/1001",
+            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
+            Some(pw.clone()),
+        )
+        .await;
+    // A legacy backend is configured: a method the gateway does not translate goes there
+    // (strangler), and this fake backend has no such route.
+    assert_eq!(s, 404);
+
+    // ---- the action API, translate mode, every action and the old alias
+    let change = |old: &str, new: &str| json!({"oldpassword": old, "password": new}).to_string();
+    let (s, a) = d
+        .action(
+            "uc-ok",
+            "POST",
+            "action=updatechangepassword",
+            Some(&t1001),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
+    let (s, a) = d
+        .action(
+            "uc-oldpasswort",
+            "POST",
+            "action=updatechangepassword",
+            Some(&t1001),
+            Some(json!({"oldpasswort": OLD_PASSWORD, "password": PASSWORD}).to_string()),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
+    let (s, a) = d
+        .action(
+            "uc-echo",
+            "POST",
+            "action=updatechangepassword",
+            Some(&t2002),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("Password complexity")),
+        "{a}"
+    );
+    let (s, _) = d
+        .action(
+            "uc-html500",
+            "POST",
+            "action=updatechangepassword",
+            Some(&t3003),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 500);
+    let (s, a) = d
+        .action(
+            "uc-token401",
+            "POST",
+            "action=updatechangepassword",
+            Some(&t4004),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("Failed to save updated Profile")),
+        "{a}"
+    );
+    let (s, _) = d
+        .action(
+            "uc-no-token",
+            "POST",
+            "action=updatechangepassword",
+            None,
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let garbage = format!("Bearer {PASSWORD}");
+    let (s, _) = d
+        .action(
+            "uc-garbage-token",
+            "POST",
+            "action=updatechangepassword",
+            Some(&garbage),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 401);
+    for (i, body) in [
+        json!({"password": PASSWORD}).to_string(),
+        json!({"oldpassword": OLD_PASSWORD, "password": ""}).to_string(),
+        json!({"oldpassword": "  ", "password": PASSWORD}).to_string(),
+        json!({"oldpassword": OLD_PASSWORD, "password": {"nested": PASSWORD}}).to_string(),
+        format!(r#"{{"oldpassword": "{OLD_PASSWORD}", "password": "{PASSWORD}""#),
+        format!(r#"{{"password": "{PASSWORD}{}"}}"#, "x".repeat(70 * 1024)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, a) = d
+            .action(
+                &format!("uc-refused-{i}"),
+                "POST",
+                "action=updatechangepassword",
+                Some(&t1001),
+                Some(body),
+            )
+            .await;
+        assert!(s == 200 || s == 413, "{i}: {s} {a}");
+        assert_ne!(a["status"], "OK", "{i}");
+    }
+    // Secrets in the query string: never logged (the trace logs the path only).
+    let (s, _) = d
+        .action(
+            "uc-query",
+            "POST",
+            &format!("action=updatechangepassword&password={PASSWORD}&oldpassword={OLD_PASSWORD}"),
+            Some(&t1001),
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, a) = d
+        .action(
+            "rn-ok",
+            "POST",
+            "action=registernewpassword",
+            None,
+            Some(json!({"email": "alice@example.test"}).to_string()),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
+    let (s, a) = d
+        .action(
+            "rn-unknown",
+            "POST",
+            "action=registernewpassword",
+            Some(&t1001),
+            Some(json!({"email": "nobody@example.test", "password": PASSWORD}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("No User found with current mailadress")),
+        "{a}"
+    );
+    let (s, a) = d
+        .action(
+            "rn-bad-email",
+            "POST",
+            "action=registernewpassword",
+            None,
+            Some(json!({"email": format!("{PASSWORD} at example")}).to_string()),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("validationfailed")), "{a}");
+    let pwb = json!({"password": PASSWORD}).to_string();
+    let (s, a) = d
+        .action(
+            "an-ok",
+            "POST",
+            "action=activatenewpassword&id=evt-ok",
+            None,
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
+    let (s, a) = d
+        .action(
+            "an-echo",
+            "POST",
+            "action=activatenewpassword&id=evt-bad",
+            None,
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("Password complexity")),
+        "{a}"
+    );
+    let (s, a) = d
+        .action(
+            "an-unknown-id",
+            "POST",
+            &format!("action=activatenewpassword&id={CONFIRMATION}"),
+            Some(&t1001),
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("No request with this id")),
+        "{a}"
+    );
+    let (s, a) = d
+        .action(
+            "activate-get",
+            "GET",
+            &format!("action=activate&cid={CONFIRMATION}"),
+            None,
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["error"]),
+        (200, &json!("No request with this id")),
+        "{a}"
+    );
+    let (s, a) = d
+        .action(
+            "activate-post",
+            "POST",
+            "action=activate&cid=evt-ok",
+            None,
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
+    let (s, _) = d
+        .action(
+            "activate-missing",
+            "POST",
+            "action=activatenewpassword",
+            None,
+            Some(pwb.clone()),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = d
+        .action(
+            "wrong-method",
+            "GET",
+            "action=updatechangepassword",
+            Some(&t1001),
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 405);
+    let (s, _) = d
+        .send(
+            "unknown-tenant",
+            "POST",
+            &format!("{REGISTRY}?action=updatechangepassword"),
+            &[("Host", "other.test"), ("Authorization", &t1001)],
+            Some(change(OLD_PASSWORD, PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = d
+        .action(
+            "unknown-action",
+            "POST",
+            "action=changepassword",
+            Some(&t1001),
+            Some(pwb.clone()),
+        )
+        .await;
+    // An action the gateway does not know goes to the legacy backend (strangler), which
+    // has no such route here.
+    assert_eq!(s, 404);
+
+    // ---- the shadow copies are compared and recorded (off the request path): wait for them
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let r: Value = common::get_json(gw.admin("shadow")).await;
+        let done: u64 = r["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|row| row["route"] == "user-api")
+            .map(|row| row["compared"].as_u64().unwrap_or(0) + row["refused"].as_u64().unwrap_or(0))
+            .sum();
+        if done >= shadowed && r["in_flight"] == 0 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "shadow copies not done: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let report_text = report.to_string();
+    let metrics = d
+        .client
+        .get(gw.admin("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gateway_requests_total"), "{metrics}");
+
+    let (out, err) = gw.stop().await;
+    let diffs = std::fs::read_to_string(&diff_file).unwrap_or_default();
+
+    // Non-trivial evidence first: an empty log or diff file would prove nothing.
+    assert!(err.contains("DEBUG"), "no debug lines");
+    assert!(err.contains("translated operation"), "no audit lines");
+    assert!(
+        err.contains("shadow difference"),
+        "no shadow difference logged"
+    );
+    assert!(
+        diffs.lines().count() >= 1 && diffs.contains("***"),
+        "the diff file records the echoing call, masked: {diffs}"
+    );
+    // The old password is checked, never forwarded: v4 never even sees it.
+    for server in [&live, &staging] {
+        for r in server.received_requests().await.unwrap_or_default() {
+            assert!(
+                !String::from_utf8_lossy(&r.body).contains(OLD_PASSWORD),
+                "the old password reached v4: {} {}",
+                r.method,
+                r.url
+            );
+        }
+    }
+    // And the password did reach v4 and staging: the gateway had the secrets in hand.
+    assert!(live
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains(PASSWORD)));
+
+    assert_no_secret("stdout", &out, &secrets);
+    assert_no_secret("stderr", &err, &secrets);
+    assert_no_secret("the shadow diff file", &diffs, &secrets);
+    assert_no_secret("/_gateway/metrics", &metrics, &secrets);
+    assert_no_secret("/_gateway/shadow", &report_text, &secrets);
+    for (label, answer) in &d.answers {
+        assert_no_secret(&format!("answer {label}"), answer, &secrets);
+    }
+}
+
+/// The legacy backend echoes the caller's bearer token in its answer (an old service that
+/// says "token … expired"). Shadow mode compares that answer with the translated one and
+/// writes the difference to the diff file and the log. The diff is masked with the secret
+/// *body* values and secret key names only, not with the request's `Authorization`, so the
+/// token lands in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
+    let token = token("1001");
+    let secrets = secrets(&[token.as_str()]);
+    let staging = MockServer::start().await;
+    password_changes(&staging, "1001").await;
+    let legacy = MockServer::start().await;
+    mock(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        401,
+        legacy_envelope("1001", 401, &format!("Token {token} is expired")),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let diff_file = dir.path().join("diffs.jsonl");
+    let config = format!(
+            "mode = \"shadow\"\norchestrator_url = \"{live}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+            // Shadow mode never calls the live v4; it must differ from the staging one.
+            live = common::dead_url(),
+            staging = staging.uri(),
+            legacy = legacy.uri(),
+            diff = diff_file.display().to_string(),
+        );
+    let gw = start(&dir, &config, &[], "debug").await;
+    let mut d = Driver::new(gw.url());
+    let (s, _) = d
+        .user(
+            "shadow-token-echo",
+            "CA",
+            &token,
+            "1001",
+            json!({"Password": PASSWORD}).to_string(),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&diff_file)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "no diff recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, err) = gw.stop().await;
+    let diffs = std::fs::read_to_string(&diff_file).unwrap();
+    assert_no_secret("the shadow diff file", &diffs, &secrets);
+    assert_no_secret("stderr", &err, &secrets);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -122,11 +912,7 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         &v4s,
         "PATCH",
         "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
+        ResponseTemplate::new(200).set_body_json(envelope("S200_11", "Update password completed.")),
     )
     .await;
     // A careless v4 that echoes the password in its error text.
@@ -137,30 +923,25 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         &v4s,
         "PATCH",
         "/v4/Users/2002/Password",
-        ResponseTemplate::new(400).set_body_json(v4("E400_00", &echo, "Error")),
+        ResponseTemplate::new(400).set_body_json(envelope("E400_00", &echo)),
     )
     .await;
     mount(
         &v4s,
         "PUT",
         "/v4/Users/2002/",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_10",
-            "Update user completed.",
-            "Success",
-        )),
+        ResponseTemplate::new(200).set_body_json(envelope("S200_10", "Update user completed.")),
     )
     .await;
     mount(
         &v4s,
         "PATCH",
         "/v4/Users/2002/Email",
-        ResponseTemplate::new(400).set_body_json(v4(
+        ResponseTemplate::new(400).set_body_json(envelope(
             "E400_08",
             &format!(
                 "The email is already in use by another user. (request had password {PASSWORD})"
             ),
-            "Error",
         )),
     )
     .await;
@@ -175,16 +956,25 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
     )
     .await;
 
-    let live = Gateway::start(&["--orchestrator", &v4s.uri()], "debug").await;
-    let dead = Gateway::start(&["--orchestrator", &dead_url()], "debug").await;
-    let mut d = Driver::new();
+    let (live_dir, dead_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let live = start(&live_dir, "", &["--orchestrator", &v4s.uri()], "debug").await;
+    let dead = start(
+        &dead_dir,
+        "",
+        &["--orchestrator", &common::dead_url()],
+        "debug",
+    )
+    .await;
+    let (live_url, dead_url) = (live.url(), dead.url());
+    let secrets = secrets(&[TOKEN]);
+    let mut d = Driver::new(live_url.clone());
     let pw = json!({"Password": PASSWORD}).to_string();
 
     // Success.
-    let (s, a) = d.put(&live, "1001", pw.clone()).await;
+    let (s, a) = d.put_to(&live_url, "1001", pw.clone()).await;
     assert_eq!((s, &a["Code"]), (200, &json!(0)), "{a}");
     // v4 refuses and echoes the password: the text reaches the client scrubbed.
-    let (s, a) = d.put(&live, "2002", pw.clone()).await;
+    let (s, a) = d.put_to(&live_url, "2002", pw.clone()).await;
     assert_eq!(s, 400, "{a}");
     assert_eq!(
         a["Errors"][0]["Message"],
@@ -193,8 +983,8 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
     assert_eq!(a["Errors"][0]["Type"]["Code"], "PasswordComplexity");
     // The same in a mixed body, where the failing part is not the password's.
     let (s, a) = d
-        .put(
-            &live,
+        .put_to(
+            &live_url,
             "2002",
             json!({"Password": PASSWORD, "FirstName": "A", "Email": "b@example.test"}).to_string(),
         )
@@ -206,7 +996,7 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         "The email is already in use by another user. (request had password ***)"
     );
     // An HTML error page holding the password.
-    let (s, a) = d.put(&live, "3003", pw.clone()).await;
+    let (s, a) = d.put_to(&live_url, "3003", pw.clone()).await;
     assert_eq!(s, 500, "{a}");
     // Malformed JSON, in several ways, around the password.
     for body in [
@@ -216,7 +1006,7 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         format!(r#"["{PASSWORD}"]"#),
         format!(r#""{PASSWORD}""#),
     ] {
-        let (s, a) = d.put(&live, "1001", body).await;
+        let (s, a) = d.put_to(&live_url, "1001", body).await;
         assert_eq!(s, 400, "{a}");
     }
     // Unknown field, wrong type, duplicate key, all carrying the password.
@@ -226,14 +1016,14 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
         json!({"Metadata": PASSWORD}).to_string(),
         format!(r#"{{"Password": "{PASSWORD}", "password": "{PASSWORD}"}}"#),
     ] {
-        let (s, a) = d.put(&live, "1001", body).await;
+        let (s, a) = d.put_to(&live_url, "1001", body).await;
         assert_eq!(s, 400, "{a}");
     }
     // Through a path that cannot be used as an id.
-    let (s, _) = d.put(&live, "..%2Fx", pw.clone()).await;
+    let (s, _) = d.put_to(&live_url, "..%2Fx", pw.clone()).await;
     assert_eq!(s, 400);
     // A dead upstream.
-    let (s, a) = d.put(&dead, "1001", pw.clone()).await;
+    let (s, a) = d.put_to(&dead_url, "1001", pw.clone()).await;
     assert_eq!(
         (s, &a["Errors"][0]["Code"]),
         (502, &json!("Gateway_E502_01"))
@@ -242,10 +1032,10 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
     let metrics_live = d.get(live.admin("metrics")).await;
     let metrics_dead = d.get(dead.admin("metrics")).await;
     assert!(metrics_live.contains("gateway_requests_total"));
-    assert_no_secret("metrics (live)", &metrics_live);
-    assert_no_secret("metrics (dead upstream)", &metrics_dead);
-    for (i, answer) in d.answers.iter().enumerate() {
-        assert_no_secret(&format!("answer {i}"), answer);
+    assert_no_secret("metrics (live)", &metrics_live, &secrets);
+    assert_no_secret("metrics (dead upstream)", &metrics_dead, &secrets);
+    for (i, (_, answer)) in d.answers.iter().enumerate() {
+        assert_no_secret(&format!("answer {i}"), answer, &secrets);
     }
     // The fake v4 did get the password: the gateway had it in hand all along.
     let got = v4s.received_requests().await.unwrap();
@@ -263,44 +1053,51 @@ async fn no_password_or_token_in_logs_answers_or_metrics() {
             err.contains("translated operation"),
             "{name}: no audit line"
         );
-        assert_no_secret(&format!("stdout ({name})"), &out);
-        assert_no_secret(&format!("stderr ({name})"), &err);
+        assert_no_secret(&format!("stdout ({name})"), &out, &secrets);
+        assert_no_secret(&format!("stderr ({name})"), &err, &secrets);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_echoed_by_v4_is_not_passed_on() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(v4(
-            "E401",
-            &format!("Token '{TOKEN}' is expired."),
-            "Error",
-        )))
-        .mount(&v4s)
-        .await;
-    let gw = Gateway::start(&["--orchestrator", &v4s.uri()], "debug").await;
-    let mut d = Driver::new();
+    mount_method(
+        &v4s,
+        "PATCH",
+        ResponseTemplate::new(401)
+            .set_body_json(envelope("E401", &format!("Token '{TOKEN}' is expired."))),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&dir, "", &["--orchestrator", &v4s.uri()], "debug").await;
+    let secrets = secrets(&[TOKEN]);
+    let mut d = Driver::new(gw.url());
     let (s, _) = d
-        .put(&gw, "1001", json!({"Password": PASSWORD}).to_string())
+        .put_to(&gw.url(), "1001", json!({"Password": PASSWORD}).to_string())
         .await;
     assert_eq!(s, 401);
     let (_, err) = gw.stop().await;
-    assert_no_secret("stderr", &err);
-    for answer in &d.answers {
-        assert_no_secret("answer", answer);
+    assert_no_secret("stderr", &err, &secrets);
+    for (_, answer) in &d.answers {
+        assert_no_secret("answer", answer, &secrets);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_log_format_writes_only_json_lines() {
-    let gw = Gateway::start(&["--log-format", "json"], "info").await;
-    let mut d = Driver::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&dir, "", &["--log-format", "json"], "info").await;
+    let secrets = secrets(&[TOKEN]);
+    let mut d = Driver::new(gw.url());
     let (s, a) = d
-        .put(&gw, "1001", json!({"Password": "NewPassw0rd"}).to_string())
+        .put_to(
+            &gw.url(),
+            "1001",
+            json!({"Password": "NewPassw0rd"}).to_string(),
+        )
         .await;
     assert_eq!(s, 200, "{a}");
-    let (s, _) = d.put(&gw, "1001", "{not json").await;
+    let (s, _) = d.put_to(&gw.url(), "1001", "{not json").await;
     assert_eq!(s, 400);
     let health = d.get(format!("{}/_gateway/healthz", gw.url())).await;
     assert!(health.contains("ok"));
@@ -335,6 +1132,6 @@ async fn json_log_format_writes_only_json_lines() {
     assert!(lines
         .iter()
         .any(|l| l["message"] == "translated operation" && l["legacy_event"] == "CHGPWD"));
-    assert_no_secret("stderr", &err);
+    assert_no_secret("stderr", &err, &secrets);
     assert!(!err.contains("NewPassw0rd"));
 }

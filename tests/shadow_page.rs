@@ -9,7 +9,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{client, mount, user_api_headers, v4, PASSWORD, TOKEN};
+use common::fakes::legacy_accepts;
+use common::fakes::password_changes;
+use common::put_as;
+use common::{client, mount, v4, PASSWORD, TOKEN};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -36,25 +39,9 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
         )),
     )
     .await;
-    mount(
-        &staging,
-        "PATCH",
-        "/v4/Users/1002/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&staging, "1002").await;
     for id in ["1001", "1002"] {
-        mount(
-            &legacy,
-            "PUT",
-            &format!("/User/{id}"),
-            ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": id, "Updated": true}, "SessionId": null, "RequestId": "legacy"})),
-        )
-        .await;
+        legacy_accepts(&legacy, id, "legacy").await;
     }
     let cfg = format!(
         // Tenants are reported by name only when configured (issue #13): a `[[modes]]` rule
@@ -72,11 +59,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     let mut expected = 0;
     for (tenant, id, n) in calls {
         for _ in 0..n {
-            let mut h = user_api_headers();
-            h.insert("X-ClientCode", tenant.parse().unwrap());
-            let status = client()
-                .put(format!("{}/User/{id}", gw.url()))
-                .headers(h)
+            let status = put_as(&gw.url(), id, tenant)
                 .body(json!({"Password": PASSWORD}).to_string())
                 .send()
                 .await
@@ -88,14 +71,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     }
     // Copies run in the background: wait until all are compared.
     for _ in 0..300 {
-        let r: serde_json::Value = client()
-            .get(common::admin(&gw, "shadow"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: serde_json::Value = common::shadow_report(&gw).await;
         let compared: u64 = r["rows"]
             .as_array()
             .unwrap()

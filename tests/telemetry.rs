@@ -7,15 +7,16 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::binary::GatewayProcess;
-use common::{client, mount, received, user_api_headers, v4, PASSWORD, TOKEN};
+use common::binary::Binary;
+use common::fakes::legacy_accepts;
+use common::fakes::password_changes;
+use common::{mount, received, v4, PASSWORD, TOKEN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -36,16 +37,9 @@ fn attr(span: &Span, key: &str) -> Option<String> {
 }
 
 async fn put(url: &str, tenant: &str) -> u16 {
-    let mut h = user_api_headers();
-    h.insert("X-ClientCode", tenant.parse().unwrap());
-    h.insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-{CLIENT_SPAN}-01").parse().unwrap(),
-    );
-    h.insert("tracestate", "vendor=abc".parse().unwrap());
-    client()
-        .put(format!("{url}/User/1001"))
-        .headers(h)
+    common::put_as(url, "1001", tenant)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
+        .header("tracestate", "vendor=abc")
         .body(json!({ "Password": PASSWORD }).to_string())
         .send()
         .await
@@ -57,11 +51,7 @@ async fn put(url: &str, tenant: &str) -> u16 {
 #[tokio::test]
 async fn spans_parent_links_and_propagation_over_otlp() {
     let collector = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/traces"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&collector)
-        .await;
+    mount(&collector, "POST", "/v1/traces", ResponseTemplate::new(200)).await;
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
     let legacy = MockServer::start().await;
@@ -80,13 +70,7 @@ async fn spans_parent_links_and_propagation_over_otlp() {
         ResponseTemplate::new(200).set_body_json(ok),
     )
     .await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "x"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "x").await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     std::fs::write(
@@ -100,18 +84,15 @@ async fn spans_parent_links_and_propagation_over_otlp() {
     )
     .unwrap();
     let endpoint = collector.uri();
-    let gw = GatewayProcess::start_with_env(
-        &config,
-        dir.path(),
-        &[],
-        "info",
-        &[
+    let gw = Binary::serve()
+        .config(&config)
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_SERVICE_NAME", "gateway-under-test"),
             ("OTEL_TRACES_SAMPLER_ARG", "1"),
-        ],
-    )
-    .await;
+        ])
+        .start(dir.path())
+        .await;
     assert_eq!(put(&gw.url(), "CA").await, 200, "translated");
     assert_eq!(put(&gw.url(), "CB").await, 200, "shadowed");
     for _ in 0..300 {
@@ -250,17 +231,7 @@ async fn spans_parent_links_and_propagation_over_otlp() {
 async fn off_by_default_the_client_trace_headers_reach_v4_untouched() {
     assert!(!legacy_gateway::telemetry::enabled());
     let live = MockServer::start().await;
-    mount(
-        &live,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&live, "1001").await;
     let gw = common::gateway(&live.uri()).await;
     assert_eq!(put(&gw.url(), "CA").await, 200);
     let sent = received(&live).await;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{gateway_with, user_api_headers};
+use common::gateway_with;
+use common::put_request;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -148,9 +149,7 @@ impl Drop for TlsV4 {
 }
 
 async fn change_password(gw: &legacy_gateway::Running) -> (u16, Value) {
-    let resp = common::client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let resp = put_request(&gw.url(), "1001")
         .header("Content-Type", "application/json")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .timeout(GUARD)
@@ -211,79 +210,25 @@ async fn without_the_ca_file_the_upstream_is_untrusted_502_and_nothing_is_sent()
     gw.shutdown().await;
 }
 
-/// The binary, killed (SIGKILL) on drop if it is still running: no stray processes.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Starts `legacy-gateway serve --orchestrator <orchestrator>`, waits until it answers
 /// `/_gateway/healthz`, stops it with SIGTERM and returns what it logged on stderr.
 async fn startup_log(orchestrator: &str) -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_legacy-gateway"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--orchestrator",
-                orchestrator,
-            ])
-            .env("RUST_LOG", "info")
-            .env_remove("LEGACY_GATEWAY_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts"),
+    let dir = tempfile::tempdir().unwrap();
+    let gw = common::binary::Binary::serve()
+        .args(["--orchestrator", orchestrator])
+        .start(dir.path())
+        .await;
+    let health = common::client()
+        .get(format!("{}/_gateway/healthz", gw.url()))
+        .send()
+        .await;
+    assert!(
+        health.is_ok_and(|r| r.status().is_success()),
+        "{orchestrator}: never answered healthz: {}",
+        gw.stderr_so_far()
     );
-    let read = || std::fs::read_to_string(log.path()).unwrap();
-    let client = common::client();
-    let mut up = false;
-    for _ in 0..200 {
-        let health = client
-            .get(format!("http://127.0.0.1:{port}/_gateway/healthz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-        if health.is_ok_and(|r| r.status().is_success()) {
-            up = true;
-            break;
-        }
-        assert!(child.0.try_wait().unwrap().is_none(), "exited: {}", read());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "{orchestrator}: never answered healthz: {}", read());
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
-    let mut exited = None;
-    for _ in 0..300 {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            exited = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let logs = read();
-    let status = exited.unwrap_or_else(|| panic!("still running after SIGTERM: {logs}"));
-    assert_eq!(status.code(), Some(0), "{logs}");
+    // `stop` sends SIGTERM and requires exit status 0.
+    let (_, logs) = gw.stop().await;
     assert!(logs.contains("legacy-gateway listening"), "{logs}");
     logs
 }
@@ -327,21 +272,9 @@ async fn a_jwks_url_behind_a_private_ca_is_fetched_with_ca_file() {
     let start = |extra: String| {
         let url = url.clone();
         async move {
-            let text = format!(
-            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}[identity]\njwks_url = \"{url}\"\n"
-        );
-            let config = legacy_gateway::config::Config::from_toml(
-                "t.toml",
-                &text,
-                &legacy_gateway::config::Overrides::default(),
-            )
-            .unwrap();
-            legacy_gateway::start(
-                config,
-                legacy_gateway::mapping::Mappings::embedded().unwrap(),
-                std::future::pending(),
-            )
-            .await
+            let extra = format!("{extra}[identity]\njwks_url = \"{url}\"\n");
+            let mappings = legacy_gateway::mapping::Mappings::embedded().unwrap();
+            common::try_gateway_with(&extra, None, mappings).await
         }
     };
     let untrusted = start(String::new()).await;

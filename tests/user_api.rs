@@ -7,26 +7,17 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{
-    client, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer, PASSWORD,
-    TOKEN,
-};
+use common::fakes::{self, password_changes};
+use common::{client, gateway, gateway_with, mount, received, send, v4, Answer, PASSWORD, TOKEN};
+use common::{mount_method, put_request};
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{any, method};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// PUT /User/{id_path} with the five mandatory headers and `body`.
 async fn put(gw: &Running, id_path: &str, body: &Value) -> Answer {
-    send(
-        client()
-            .put(format!("{}/User/{id_path}", gw.url()))
-            .headers(user_api_headers())
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-    )
-    .await
+    common::put_user(gw, id_path, body.to_string()).await
 }
 
 fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {
@@ -35,14 +26,6 @@ fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {
         .iter()
         .map(|v| v.to_str().unwrap())
         .collect()
-}
-
-fn ok(code: &str, text: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(v4(code, text, "Success"))
-}
-
-fn password_ok() -> ResponseTemplate {
-    ok("S200_11", "Update password completed.")
 }
 
 /// The legacy success answer for a single-part body.
@@ -83,13 +66,11 @@ const MANDATORY: [(&str, &str); 5] = [
 #[tokio::test]
 async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
     let v4s = MockServer::start().await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
+        put_request(&gw.url(), "1001")
             .header("Content-Type", "application/json")
             .header("Proxy-Authorization", "Basic cHJveHk6c2VjcmV0")
             .header("X-Custom", "do-not-forward")
@@ -134,15 +115,13 @@ async fn password_change_is_one_v4_call_with_headers_forwarded_untouched() {
 async fn a_client_request_id_is_kept_end_to_end() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
+        put_request(&gw.url(), "1001")
             .header("x-request-id", "client-req-42")
             .body(json!({"Password": PASSWORD}).to_string()),
     )
@@ -161,7 +140,7 @@ async fn a_client_request_id_is_kept_end_to_end() {
 async fn field_names_are_matched_case_insensitively() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -191,7 +170,7 @@ async fn email_is_one_patch_to_the_email_endpoint() {
         &v4s,
         "PATCH",
         "/v4/Users/1001/Email",
-        ok("S200_12", "Update Email completed."),
+        fakes::success("S200_12", "Update Email completed."),
     )
     .await;
     let gw = gateway(&v4s.uri()).await;
@@ -221,7 +200,7 @@ async fn profile_fields_are_one_put_in_camel_case_at_every_depth() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     let gw = gateway(&v4s.uri()).await;
@@ -280,7 +259,7 @@ async fn profile_fields_are_one_put_in_camel_case_at_every_depth() {
 async fn nullable_profile_fields_forward_null() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(ok("S200_10", "Update user completed."))
+        .respond_with(fakes::success("S200_10", "Update user completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -311,17 +290,17 @@ async fn mixed_body_runs_profile_then_email_then_password() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     mount(
         &v4s,
         "PATCH",
         "/v4/Users/1001/Email",
-        ok("S200_12", "Update Email completed."),
+        fakes::success("S200_12", "Update Email completed."),
     )
     .await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -395,7 +374,7 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
         &v4s,
         "PUT",
         "/v4/Users/1001/",
-        ok("S200_10", "Update user completed."),
+        fakes::success("S200_10", "Update user completed."),
     )
     .await;
     mount(
@@ -409,7 +388,7 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
         )),
     )
     .await;
-    mount(&v4s, "PATCH", "/v4/Users/1001/Password", password_ok()).await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -450,18 +429,22 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
 #[tokio::test]
 async fn mixed_body_failing_first_part_attempts_nothing_else() {
     let v4s = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(v4(
+    mount_method(
+        &v4s,
+        "PUT",
+        ResponseTemplate::new(400).set_body_json(v4(
             "E400_22",
             "There was an error trying to update the user.",
             "Error",
-        )))
-        .mount(&v4s)
-        .await;
-    Mock::given(method("PATCH"))
-        .respond_with(password_ok())
-        .mount(&v4s)
-        .await;
+        )),
+    )
+    .await;
+    mount_method(
+        &v4s,
+        "PATCH",
+        fakes::success("S200_11", "Update password completed."),
+    )
+    .await;
     let gw = gateway(&v4s.uri()).await;
 
     let a = put(
@@ -610,7 +593,7 @@ async fn v4_success_with_an_integer_type_is_a_success() {
 async fn an_encoded_id_stays_one_encoded_segment() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;
@@ -656,7 +639,7 @@ async fn raw_http(addr: SocketAddr, request: &str) -> (u16, Value) {
 async fn ids_that_would_leave_their_path_segment_are_refused() {
     let v4s = MockServer::start().await;
     Mock::given(any())
-        .respond_with(password_ok())
+        .respond_with(fakes::success("S200_11", "Update password completed."))
         .mount(&v4s)
         .await;
     let gw = gateway(&v4s.uri()).await;

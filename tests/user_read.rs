@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::binary::GatewayProcess;
+use common::fakes::password_changes;
+use common::mount_method;
+use common::put_request;
 use common::{client, gateway, gateway_with, mount, received, send, user_api_headers, v4, TOKEN};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// v4's user 1001, as `GET /v4/Users/1001/` answers it.
 fn v4_user(first_name: &str) -> Value {
@@ -194,25 +194,9 @@ async fn head_has_the_status_and_headers_of_get_and_no_body() {
 #[tokio::test]
 async fn a_trailing_slash_is_the_same_route_for_put_and_get() {
     let v4s = v4_with_user().await;
-    mount(
-        &v4s,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
+    password_changes(&v4s, "1001").await;
     let gw = gateway(&v4s.uri()).await;
-    let a = send(
-        client()
-            .put(format!("{}/User/1001/", gw.url()))
-            .headers(user_api_headers())
-            .body(r#"{"Password":"Abcdefg1"}"#),
-    )
-    .await;
+    let a = send(put_request(&gw.url(), "1001/").body(r#"{"Password":"Abcdefg1"}"#)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
         a.json["Result"],
@@ -393,13 +377,7 @@ async fn sandbox_read_and_password_change_log_and_audit_the_get_by_id_step() {
     assert_eq!(event_ids(&read), [4601, 4001]);
     assert_eq!(to_legacy(&gw, &read).await, ["GETUSERBYID"]);
 
-    let a = send(
-        client()
-            .put(format!("{}/User/1001", gw.url()))
-            .headers(user_api_headers())
-            .body(r#"{"Password":"NewPassw0rd"}"#),
-    )
-    .await;
+    let a = send(put_request(&gw.url(), "1001").body(r#"{"Password":"NewPassw0rd"}"#)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let all = sandbox_events(&gw).await;
     let change = &all[read.len()..];
@@ -483,29 +461,6 @@ async fn the_audit_log_names_get_by_id_first() {
 /// for the same instant): the client must get exactly these bytes.
 const LEGACY_BYTES: &str = r#"{"Code":0,"Errors":[],"Result":{"CustomerRegistrationId":"1001","FirstName":"Alice","LastName":"Anderson","Email":"alice@example.test","Verified":true,"LastLogoutDate":"2026-11-01T10:30:00+02:00","Metadata":{"NewsLetter":true,"Preferences":{"FavouriteSection":"sports","Topics":["a","b"]}}},"SessionId":"legacy-session","RequestId":"legacy-req-7"}"#;
 
-async fn report_row(gw: &legacy_gateway::Running, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..250 {
-        let r: Value = client()
-            .get(common::admin(gw, "shadow"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(row) = r["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|x| x["route"] == "user-api"))
-        {
-            if done(row) {
-                return row.clone();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the shadow report never reached the expected state");
-}
-
 #[tokio::test]
 async fn reads_are_shadowed_by_default_and_compared() {
     let v4s = v4_with_user().await;
@@ -532,11 +487,13 @@ async fn reads_are_shadowed_by_default_and_compared() {
         )
         .await;
     }
-    Mock::given(method("PUT"))
-        .and(path("/User/1001"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#))
-        .mount(&legacy)
-        .await;
+    mount(
+        &legacy,
+        "PUT",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
     // No staging orchestrator and no `writes`: reads only are copied, to the live v4.
@@ -554,7 +511,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
         LEGACY_BYTES,
         "the legacy bytes, untouched"
     );
-    let row = report_row(&gw, |r| r["compared"] == 1).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 1).await;
     assert_eq!(
         (row["matched"].clone(), row["differing"].clone()),
         (json!(1), json!(0)),
@@ -568,9 +525,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
     );
 
     // A write is not copied (writes stay opt-in).
-    let r = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let r = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await
@@ -579,7 +534,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
 
     // v4 says "Alicia" where the legacy backend says "Alice": one difference, with its path.
     get(&gw, "/User/1002").send().await.unwrap();
-    let row = report_row(&gw, |r| r["compared"] == 2).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 2).await;
     assert_eq!(
         (row["matched"].clone(), row["differing"].clone()),
         (json!(1), json!(1)),
@@ -624,15 +579,19 @@ async fn reads_are_shadowed_by_default_and_compared() {
 #[tokio::test]
 async fn reads_follow_the_per_user_canary() {
     let v4s = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4_user("Alice")))
-        .mount(&v4s)
-        .await;
+    mount_method(
+        &v4s,
+        "GET",
+        ResponseTemplate::new(200).set_body_json(v4_user("Alice")),
+    )
+    .await;
     let legacy = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(LEGACY_BYTES))
-        .mount(&legacy)
-        .await;
+    mount_method(
+        &legacy,
+        "GET",
+        ResponseTemplate::new(200).set_body_string(LEGACY_BYTES),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\nroute = \"user-api\"\nmode = \"translate\"\ntranslate_percent = 50\n",
         legacy.uri()
@@ -662,10 +621,12 @@ async fn reads_follow_the_per_user_canary() {
 async fn reads_can_be_cut_over_alone() {
     let v4s = v4_with_user().await;
     let legacy = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#))
-        .mount(&legacy)
-        .await;
+    mount_method(
+        &legacy,
+        "PUT",
+        ResponseTemplate::new(200).set_body_string(r#"{"Code":0}"#),
+    )
+    .await;
     let cfg = format!(
         "mode = \"legacy\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\nroute = \"user-api.read\"\nmode = \"translate\"\n",
         legacy.uri()
@@ -676,9 +637,7 @@ async fn reads_can_be_cut_over_alone() {
         (a.status, a.json["Result"]["FirstName"].clone()),
         (200, json!("Alice"))
     );
-    let r = client()
-        .put(format!("{}/User/1001", gw.url()))
-        .headers(user_api_headers())
+    let r = put_request(&gw.url(), "1001")
         .body(r#"{"Password":"Abcdefg1"}"#)
         .send()
         .await
@@ -722,20 +681,15 @@ async fn shadow_with_sets(sets: &str) -> Value {
         std::fs::write(dir.path().join(f), text).unwrap();
     }
     let text = format!(
-        "listen = \"127.0.0.1:0\"\nmode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n",
+        "mode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n",
         legacy.uri()
     );
-    let overrides = legacy_gateway::config::Overrides {
-        orchestrator: Some(v4s.uri()),
-        ..Default::default()
-    };
-    let config = legacy_gateway::config::Config::from_toml("t.toml", &text, &overrides).unwrap();
     let mappings = legacy_gateway::mapping::Mappings::load(Some(dir.path())).unwrap();
-    let gw = legacy_gateway::start(config, mappings, std::future::pending())
+    let gw = common::try_gateway_with(&text, Some(&v4s.uri()), mappings)
         .await
         .unwrap();
     get(&gw, "/User/1001").send().await.unwrap();
-    let row = report_row(&gw, |r| r["compared"] == 1).await;
+    let row = common::user_api_row_when(&gw, |r| r["compared"] == 1).await;
     gw.shutdown().await;
     row
 }

@@ -8,10 +8,11 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::binary::GatewayProcess;
-use common::{client, mount, user_api_headers};
-use serde_json::{json, Value};
-use wiremock::{MockServer, ResponseTemplate};
+use common::binary::{Binary, GatewayProcess};
+use common::fakes::legacy_accepts;
+use common::put_request;
+use serde_json::Value;
+use wiremock::MockServer;
 
 /// `mode` for every route; legacy backends point at the fake.
 fn config(mode: &str, legacy: &str) -> String {
@@ -20,9 +21,7 @@ fn config(mode: &str, legacy: &str) -> String {
 
 /// Who answered `PUT /User/1001`: the fake legacy backend or the gateway's translation.
 async fn answered_by(url: &str) -> &'static str {
-    let resp = client()
-        .put(format!("{url}/User/1001"))
-        .headers(user_api_headers())
+    let resp = put_request(url, "1001")
         .body(r#"{"FirstName":"Ada"}"#)
         .send()
         .await
@@ -61,13 +60,7 @@ fn publish(dir: &Path, version: &str, text: &str) {
 #[tokio::test]
 async fn a_changed_configuration_file_takes_effect_without_a_signal() {
     let legacy = MockServer::start().await;
-    mount(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [], "Result": {"CustomerRegistrationId": "1001", "Updated": true}, "SessionId": null, "RequestId": "from-the-legacy-backend"})),
-    )
-    .await;
+    legacy_accepts(&legacy, "1001", "from-the-legacy-backend").await;
     let logs = tempfile::tempdir().unwrap();
     let mount_dir = tempfile::tempdir().unwrap();
     publish(
@@ -118,22 +111,13 @@ async fn a_changed_configuration_file_takes_effect_without_a_signal() {
 
 #[tokio::test]
 async fn watching_needs_a_configuration_file() {
-    let out = tokio::process::Command::new(common::binary::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--watch-config"])
-        .env_remove("LEGACY_GATEWAY_CONFIG")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+    let out = Binary::new(["serve", "--listen", "127.0.0.1:0", "--watch-config"]).run();
+    assert!(!out.success());
+    assert!(out.stderr.contains("needs a configuration file"));
     // The same from the environment (any boolish value).
-    let out = tokio::process::Command::new(common::binary::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("LEGACY_GATEWAY_CONFIG")
+    let out = Binary::new(["serve", "--listen", "127.0.0.1:0"])
         .env("LEGACY_GATEWAY_WATCH_CONFIG", "1")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a configuration file"));
+        .run();
+    assert!(!out.success());
+    assert!(out.stderr.contains("needs a configuration file"));
 }

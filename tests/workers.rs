@@ -31,9 +31,9 @@ async fn four_workers_serve_every_connection_count_once_and_stop_together() {
 
     // A new connection per request: the kernel spreads them over the four sockets.
     let calls = (0..40).map(|_| common::put_user(&gw, "1001", r#"{"FirstName":"Ada"}"#));
-    for (status, json) in futures_util::future::join_all(calls).await {
-        assert_eq!(status, 200, "{json}");
-        assert_eq!(json["Code"], 0, "{json}");
+    for a in futures_util::future::join_all(calls).await {
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.json["Code"], 0, "{}", a.text);
     }
     let text = common::metrics_text(&gw).await;
     assert!(

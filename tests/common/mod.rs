@@ -1,31 +1,78 @@
 //! Test harness: start the real gateway on 127.0.0.1:0 in front of a real fake upstream
-//! (wiremock, also on loopback) and talk to it over HTTP.
-#![allow(dead_code)]
+//! (wiremock, also on loopback) and talk to it over HTTP. `tests/README.md` says how the parts
+//! fit together.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code, unused_imports)]
 
 pub mod binary;
+pub mod fakes;
+pub mod jwt;
+
+pub use fakes::{dead_url, mount, mount_method, received, v4};
 
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::Running;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use wiremock::MockServer;
 
 pub const TOKEN: &str = "Bearer tok-9f8e7d6c5b4a";
 pub const PASSWORD: &str = "S3cretPassw0rd";
+/// The action API's path (the user-registry clients' `$` included).
+pub const REGISTRY: &str = "/$dwo3rd-userregistry-api/profileserviceregistration";
+/// One action-API tenant, chosen by the `Host` header `paper-a.test`.
+pub const REGISTRY_TENANT: &str = r#"
+[[tenants]]
+host = "paper-a.test"
+source_system = "dwo3rd-userregistry"
+client_code = "CA"
+paper_code = "PA"
+client_group_code = "GA"
+return_url = "https://paper-a.test/reset-password"
+"#;
 
 /// The gateway with `extra` TOML configuration, pointed at `orchestrator` (None: sandbox).
 pub async fn gateway_with(extra: &str, orchestrator: Option<&str>) -> Running {
+    let mappings = Mappings::embedded().expect("mappings");
+    try_gateway_with(extra, orchestrator, mappings)
+        .await
+        .expect("gateway starts")
+}
+
+/// [`gateway_with`] with its own `mappings`, or why it did not start. Both listeners are on
+/// free loopback ports, so `extra` must not set them.
+pub async fn try_gateway_with(
+    extra: &str,
+    orchestrator: Option<&str>,
+    mappings: Mappings,
+) -> Result<Running, String> {
     let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{extra}");
     let overrides = Overrides {
         orchestrator: orchestrator.map(str::to_string),
         ..Overrides::default()
     };
     let config = Config::from_toml("test.toml", &text, &overrides).expect("test config");
-    let mappings = Mappings::embedded().expect("mappings");
     legacy_gateway::start(config, mappings, std::future::pending())
         .await
-        .expect("gateway starts")
+        .map_err(|e| e.to_string())
+}
+
+/// The gateway from a configuration file, as `serve --config FILE` reads it (so that a reload
+/// reads it again). The admin listener is put on a free port, as `--admin-listen` would: its
+/// default port can be taken only once, and suites run in parallel.
+pub async fn gateway_from_file(file: &std::path::Path) -> Running {
+    let overrides = Overrides {
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Overrides::default()
+    };
+    let config = Config::load(Some(file), &overrides).expect("config");
+    legacy_gateway::start(
+        config,
+        Mappings::embedded().unwrap(),
+        std::future::pending(),
+    )
+    .await
+    .expect("gateway starts")
 }
 
 pub async fn gateway(orchestrator: &str) -> Running {
@@ -53,19 +100,6 @@ pub fn user_api_headers() -> HeaderMap {
     h
 }
 
-/// A v4 envelope as the orchestrator writes it.
-pub fn v4(code: &str, text: &str, ty: &str) -> Value {
-    serde_json::json!({"message": {"code": format!("UsersOrchestrator_{code}"), "text": text, "type": ty}, "meta": null})
-}
-
-/// A loopback address with nothing listening on it.
-pub fn dead_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
-}
-
 /// `http://ADMIN/_gateway/{path}`: the operator endpoints answer only on the admin listener.
 pub fn admin(gw: &Running, path: &str) -> String {
     format!("{}/_gateway/{path}", gw.admin_url())
@@ -88,19 +122,32 @@ pub async fn metrics_text_at(url: &str) -> String {
         .expect("metrics body")
 }
 
-/// Sends a PUT /User/{id} with the standard headers and returns status and JSON.
-pub async fn put_user(gw: &Running, id_path: &str, body: &str) -> (u16, Value) {
-    let resp = client()
-        .put(format!("{}/User/{}", gw.url(), id_path))
+/// `PUT {base}/User/{id_path}` with the five mandatory headers, to be completed (body, more
+/// headers, a timeout) and sent by the caller.
+pub fn put_request(base: &str, id_path: &str) -> reqwest::RequestBuilder {
+    client()
+        .put(format!("{base}/User/{id_path}"))
         .headers(user_api_headers())
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let json = resp.json().await.expect("a JSON answer");
-    (status, json)
+}
+
+/// [`put_request`] from tenant `client_code` (its `X-ClientCode`; the other headers as usual).
+pub fn put_as(base: &str, id_path: &str, client_code: &str) -> reqwest::RequestBuilder {
+    let mut h = user_api_headers();
+    h.insert(
+        "X-ClientCode",
+        HeaderValue::from_str(client_code).expect("a header value"),
+    );
+    client().put(format!("{base}/User/{id_path}")).headers(h)
+}
+
+/// `PUT /User/{id_path}` with the mandatory headers and a JSON `body`; the answer must be JSON.
+pub async fn put_user(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
+    send(
+        put_request(&gw.url(), id_path)
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await
 }
 
 /// One answer of the gateway, as received.
@@ -144,6 +191,44 @@ impl Answer {
     }
 }
 
+/// `GET url`, answered with JSON.
+pub async fn get_json(url: String) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The shadow report (`GET /_gateway/shadow`, admin listener) as JSON.
+pub async fn shadow_report(gw: &Running) -> Value {
+    get_json(admin(gw, "shadow")).await
+}
+
+/// The shadow report's User API row once `done` holds for it. Copies are compared off the
+/// request path, so the report is polled; the bound is a hang guard, not a timing assertion.
+pub async fn user_api_row_when(gw: &Running, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..250 {
+        let r = shadow_report(gw).await;
+        if let Some(row) = r["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|x| x["route"] == "user-api"))
+        {
+            if done(row) {
+                return row.clone();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the shadow report never reached the expected state: {}",
+        shadow_report(gw).await
+    );
+}
+
 /// Sends a request and reads the answer, which must be JSON.
 pub async fn send(req: reqwest::RequestBuilder) -> Answer {
     let resp = req.send().await.expect("the gateway answers");
@@ -158,26 +243,4 @@ pub async fn send(req: reqwest::RequestBuilder) -> Answer {
         text,
         json,
     }
-}
-
-/// What a fake upstream received, in order.
-pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
-}
-
-/// A fake upstream answers `template` to `method path` (the mount every test repeats).
-pub async fn mount(
-    server: &MockServer,
-    method: &str,
-    path: &str,
-    template: wiremock::ResponseTemplate,
-) {
-    wiremock::Mock::given(wiremock::matchers::method(method))
-        .and(wiremock::matchers::path(path))
-        .respond_with(template)
-        .mount(server)
-        .await;
 }

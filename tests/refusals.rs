@@ -1,61 +1,27 @@
-//! The gateway core over real HTTP: every refusal of bad input (status, code, source, and that
-//! the fake v4 saw nothing), every upstream fault (unreachable, slow, broken answers), and the
-//! operator endpoints under `/_gateway/`.
+//! Bad input refused before any v4 call, over real HTTP: missing headers, bad bodies, bodies
+//! over the limit (with `Content-Length` and chunked), wrong methods and paths, a client too
+//! slow to send its body; each answer checked for status, code and source, and the fake v4
+//! checked to have seen nothing. And odd but valid input (deep nesting, query strings, odd
+//! request ids, the path's case) that must still be served.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{
-    client, dead_url, gateway, gateway_with, mount, received, send, user_api_headers, v4, Answer,
-    PASSWORD, TOKEN,
-};
-use legacy_gateway::Running;
+use common::fakes::accepting_anything;
+use common::put_request;
+use common::{client, gateway, gateway_with, put_user, received, send, user_api_headers, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn put_body(gw: &Running, id_path: &str, body: impl Into<reqwest::Body>) -> Answer {
-    send(
-        client()
-            .put(format!("{}/User/{id_path}", gw.url()))
-            .headers(user_api_headers())
-            .header("Content-Type", "application/json")
-            .body(body),
-    )
-    .await
-}
-
-/// A fake v4 that accepts anything, so a refusal that leaks through would show up as a
-/// received request rather than as a failure of the mock.
-async fn accepting_v4() -> MockServer {
-    let v4s = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )))
-        .mount(&v4s)
-        .await;
-    v4s
-}
 
 fn validation_failed() -> Value {
     json!({"Id": 1, "Code": "ValidationFailed"})
 }
 
-fn service_unavailable() -> Value {
-    json!({"Id": 8, "Code": "ServiceUnavailable"})
-}
-
-// --- refusals before any v4 call ---
-
 #[tokio::test]
 async fn missing_mandatory_headers_are_named() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
     let body = json!({"Password": PASSWORD}).to_string();
 
@@ -157,7 +123,7 @@ async fn missing_mandatory_headers_are_named() {
 
 #[tokio::test]
 async fn bad_bodies_are_refused_with_their_code_and_reason() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
 
     fn json_error(body: &str) -> String {
@@ -257,7 +223,7 @@ async fn bad_bodies_are_refused_with_their_code_and_reason() {
         ),
     ];
     for (body, code, msg) in cases {
-        let a = put_body(&gw, "1001", body.to_string()).await;
+        let a = put_user(&gw, "1001", body.to_string()).await;
         a.assert_refused(400, code, body);
         assert_eq!(a.json["Errors"][0]["Type"], validation_failed(), "{body}");
         assert_eq!(
@@ -284,11 +250,11 @@ async fn bad_bodies_are_refused_with_their_code_and_reason() {
 
 #[tokio::test]
 async fn body_over_the_limit_with_content_length_is_413() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway_with("[limits]\nbody_bytes = 1024\n", Some(&v4s.uri())).await;
 
     let big = json!({"Password": "a".repeat(2000)}).to_string();
-    let a = put_body(&gw, "1001", big).await;
+    let a = put_user(&gw, "1001", big).await;
     a.assert_refused(413, "Gateway_E413_01", "content-length over");
     assert_eq!(a.message(), "The request body is larger than 1024 bytes.");
     assert_eq!(a.json["Errors"][0]["Type"], validation_failed());
@@ -297,7 +263,7 @@ async fn body_over_the_limit_with_content_length_is_413() {
     // Just under the limit goes through.
     let fits = json!({"Password": "a".repeat(1000)}).to_string();
     assert!(fits.len() <= 1024);
-    let a = put_body(&gw, "1001", fits).await;
+    let a = put_user(&gw, "1001", fits).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(received(&v4s).await.len(), 1);
     gw.shutdown().await;
@@ -331,7 +297,7 @@ async fn put_chunked(addr: SocketAddr, chunks: &[String]) -> (u16, Value) {
 
 #[tokio::test]
 async fn chunked_body_over_the_limit_is_413() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway_with("[limits]\nbody_bytes = 1024\n", Some(&v4s.uri())).await;
 
     let mut chunks = vec![r#"{"Password": ""#.to_string()];
@@ -364,7 +330,7 @@ async fn chunked_body_over_the_limit_is_413() {
 
 #[tokio::test]
 async fn wrong_method_is_405_and_unknown_path_is_404() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
     let body = json!({"Password": PASSWORD}).to_string();
 
@@ -405,7 +371,7 @@ async fn wrong_method_is_405_and_unknown_path_is_404() {
 
 #[tokio::test]
 async fn the_legacy_path_matches_case_insensitively_and_keeps_the_id_as_sent() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
 
     for (p, id) in [("/user/1001", "1001"), ("/USER/AbC", "AbC")] {
@@ -425,372 +391,23 @@ async fn the_legacy_path_matches_case_insensitively_and_keeps_the_id_as_sent() {
     gw.shutdown().await;
 }
 
-// --- upstream faults ---
-
-/// The legacy answer for a single-part call that failed on the gateway's side of v4.
-fn gateway_fault(status: u16, code: &str, message: &str, request_id: &str) -> Value {
-    json!({
-        "Code": status,
-        "Errors": [{
-            "Message": message,
-            "Code": code,
-            "Type": service_unavailable(),
-            "ErrorSource": "Gateway"
-        }],
-        "Result": {"CustomerRegistrationId": "1001", "Updated": false},
-        "SessionId": null,
-        "RequestId": request_id
-    })
-}
-
-#[tokio::test]
-async fn unreachable_v4_is_502() {
-    let gw = gateway(&dead_url()).await;
-    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-    a.assert_refused(502, "Gateway_E502_01", "dead upstream");
-    assert_eq!(
-        a.json,
-        gateway_fault(
-            502,
-            "Gateway_E502_01",
-            "The Users Orchestrator could not be reached.",
-            &a.request_id()
-        )
-    );
-    gw.shutdown().await;
-}
-
-#[tokio::test]
-async fn slow_v4_is_504() {
-    let v4s = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(v4("S200_11", "Update password completed.", "Success"))
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&v4s)
-        .await;
-    let gw = gateway_with("[limits]\nupstream_timeout_ms = 300\n", Some(&v4s.uri())).await;
-    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-    a.assert_refused(504, "Gateway_E504_01", "slow upstream");
-    assert_eq!(
-        a.json,
-        gateway_fault(
-            504,
-            "Gateway_E504_01",
-            "The Users Orchestrator did not answer in time.",
-            &a.request_id()
-        )
-    );
-    assert_eq!(received(&v4s).await.len(), 1, "no retry");
-    gw.shutdown().await;
-}
-
-#[tokio::test]
-async fn unusable_v4_successes_are_502() {
-    let not_envelopes = [
-        ResponseTemplate::new(200).set_body_string("<html>ok</html>"),
-        ResponseTemplate::new(200),
-        ResponseTemplate::new(200).set_body_json(json!({"ok": true})),
-        ResponseTemplate::new(200).set_body_json(json!({"message": "done"})),
-        ResponseTemplate::new(200).set_body_json(json!({"message": {"text": "no code"}})),
-        ResponseTemplate::new(200).set_body_json(json!({"message": {"code": 200}})),
-        ResponseTemplate::new(200).set_body_json(json!([1, 2])),
-    ];
-    for (i, answer) in not_envelopes.into_iter().enumerate() {
-        let v4s = MockServer::start().await;
-        Mock::given(any()).respond_with(answer).mount(&v4s).await;
-        let gw = gateway(&v4s.uri()).await;
-        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-        a.assert_refused(502, "Gateway_E502_02", &format!("case {i}"));
-        assert_eq!(
-            a.json,
-            gateway_fault(
-                502,
-                "Gateway_E502_02",
-                "The Users Orchestrator answered with an invalid response.",
-                &a.request_id()
-            ),
-            "case {i}"
-        );
-        gw.shutdown().await;
-    }
-}
-
-#[tokio::test]
-async fn v4_errors_without_an_envelope_keep_their_status() {
-    let cases = [
-        (
-            503,
-            ResponseTemplate::new(503),
-            "E503",
-            "Service Unavailable",
-            service_unavailable(),
-        ),
-        (
-            503,
-            ResponseTemplate::new(503).set_body_raw("<html><body>down</body></html>", "text/html"),
-            "E503",
-            "Service Unavailable",
-            service_unavailable(),
-        ),
-        (
-            502,
-            ResponseTemplate::new(502).set_body_raw("<html>bad gateway</html>", "text/html"),
-            "E502",
-            "Bad Gateway",
-            service_unavailable(),
-        ),
-        (
-            401,
-            ResponseTemplate::new(401),
-            "E401",
-            "Unauthorized",
-            json!({"Id": 6, "Code": "NotAuthorized"}),
-        ),
-    ];
-    for (status, answer, code, message, ty) in cases {
-        let v4s = MockServer::start().await;
-        Mock::given(any()).respond_with(answer).mount(&v4s).await;
-        let gw = gateway(&v4s.uri()).await;
-        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-        assert_eq!(a.status, status, "{}", a.text);
-        assert_eq!(
-            a.json,
-            json!({
-                "Code": status,
-                "Errors": [{
-                    "Message": message,
-                    "Code": code,
-                    "Type": ty,
-                    "ErrorSource": "UsersOrchestrator"
-                }],
-                "Result": {"CustomerRegistrationId": "1001", "Updated": false},
-                "SessionId": null,
-                "RequestId": a.request_id()
-            }),
-            "{code}"
-        );
-        gw.shutdown().await;
-    }
-}
-
-#[tokio::test]
-async fn v4_answer_over_the_upstream_limit_is_502() {
-    let padding = "x".repeat(2000);
-    for status in [200, 400] {
-        let v4s = MockServer::start().await;
-        Mock::given(any())
-            .respond_with(ResponseTemplate::new(status).set_body_json(json!({
-                "message": {"code": "UsersOrchestrator_S200_11", "text": "Update password completed.", "type": "Success"},
-                "meta": null,
-                "data": {"padding": padding}
-            })))
-            .mount(&v4s)
-            .await;
-        let gw = gateway_with("[limits]\nupstream_body_bytes = 512\n", Some(&v4s.uri())).await;
-        let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-        a.assert_refused(502, "Gateway_E502_02", &format!("v4 {status}"));
-        assert_eq!(
-            a.message(),
-            "The Users Orchestrator answered with a response that is too large."
-        );
-        assert_eq!(a.json["Errors"][0]["Type"], service_unavailable());
-        gw.shutdown().await;
-    }
-}
-
-#[tokio::test]
-async fn an_upstream_fault_in_a_mixed_body_names_its_part() {
-    let v4s = MockServer::start().await;
-    mount(
-        &v4s,
-        "PUT",
-        "/v4/Users/1001/",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_10",
-            "Update user completed.",
-            "Success",
-        )),
-    )
-    .await;
-    mount(
-        &v4s,
-        "PATCH",
-        "/v4/Users/1001/Email",
-        ResponseTemplate::new(200).set_body_string("not json"),
-    )
-    .await;
-    mount(
-        &v4s,
-        "PATCH",
-        "/v4/Users/1001/Password",
-        ResponseTemplate::new(200).set_body_json(v4(
-            "S200_11",
-            "Update password completed.",
-            "Success",
-        )),
-    )
-    .await;
-    let gw = gateway(&v4s.uri()).await;
-    let a = put_body(
-        &gw,
-        "1001",
-        json!({"FirstName": "Ann", "Email": "ann@example.test", "Password": PASSWORD}).to_string(),
-    )
-    .await;
-    assert_eq!(a.status, 502, "{}", a.text);
-    assert_eq!(
-        a.json,
-        json!({
-            "Code": 502,
-            "Errors": [{
-                "Message": "The Users Orchestrator answered with an invalid response.",
-                "Code": "Gateway_E502_02",
-                "Type": service_unavailable(),
-                "ErrorSource": "Gateway",
-                "Part": "Email"
-            }],
-            "Result": {
-                "CustomerRegistrationId": "1001",
-                "Updated": false,
-                "Applied": ["Profile"],
-                "NotAttempted": ["Password"]
-            },
-            "SessionId": null,
-            "RequestId": a.request_id()
-        })
-    );
-    assert_eq!(received(&v4s).await.len(), 2);
-    gw.shutdown().await;
-}
-
-// --- operator endpoints ---
-
-async fn get(url: String) -> (u16, String) {
-    let resp = client().get(url).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap())
-}
-
-#[tokio::test]
-async fn health_and_readiness() {
-    let v4s = accepting_v4().await;
-    let gw = gateway(&v4s.uri()).await;
-    let (s, body) = get(common::admin(&gw, "healthz")).await;
-    assert_eq!(s, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "ok"})
-    );
-    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "ready", "orchestrator": "reachable", "sandbox": false})
-    );
-    gw.shutdown().await;
-
-    let gw = gateway(&dead_url()).await;
-    let (s, body) = get(common::admin(&gw, "healthz")).await;
-    assert_eq!(s, 200, "liveness does not depend on v4");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "ok"})
-    );
-    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
-    assert_eq!(s, 503, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "not ready", "orchestrator": "orchestrator unreachable"})
-    );
-    gw.shutdown().await;
-
-    let gw = gateway_with("", None).await;
-    let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["sandbox"],
-        true
-    );
-    gw.shutdown().await;
-}
-
-#[tokio::test]
-async fn metrics_count_requests_upstream_calls_and_audit_events() {
-    let v4s = accepting_v4().await;
-    let gw = gateway(&v4s.uri()).await;
-    let a = put_body(&gw, "1001", json!({"Password": PASSWORD}).to_string()).await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    let a = put_body(&gw, "1001", "{}").await;
-    assert_eq!(a.status, 400, "{}", a.text);
-
-    let resp = client()
-        .get(common::admin(&gw, "metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    // prometheus-client writes OpenMetrics text (ending in `# EOF`): said so, not text/plain.
-    assert_eq!(
-        resp.headers()["content-type"],
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
-    );
-    let text = resp.text().await.unwrap();
-    assert!(text.ends_with("# EOF\n"), "{text}");
-    let lines: Vec<&str> = text.lines().collect();
-    let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
-
-    assert!(
-        lines.contains(&r#"gateway_requests_total{route="user-api",status="200"} 1"#),
-        "{text}"
-    );
-    assert!(
-        lines.contains(&r#"gateway_requests_total{route="user-api",status="400"} 1"#),
-        "{text}"
-    );
-    assert!(
-        has(
-            &|l| l.starts_with("gateway_upstream_duration_seconds_count{")
-                && l.contains(r#"outcome="200""#)
-                && l.ends_with(" 1")
-        ),
-        "{text}"
-    );
-    // Nothing in flight: the gauge went back down after each call, and the metrics request
-    // itself is on the admin listener, which client metrics do not count.
-    assert!(lines.contains(&"gateway_in_flight_requests 0"), "{text}");
-    assert!(
-        has(&|l| l.starts_with("gateway_audit_events_total{")
-            && l.contains(r#"legacy_event="CHGPWD""#)
-            && l.contains("4609")
-            && l.contains("4010")
-            && l.contains(r#"outcome="applied""#)
-            && l.ends_with(" 1")),
-        "{text}"
-    );
-    assert!(!text.contains(PASSWORD) && !text.contains(TOKEN));
-    gw.shutdown().await;
-}
-
 #[tokio::test]
 async fn odd_but_valid_inputs_do_not_break_the_gateway() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
 
     // Not UTF-8.
-    let a = put_body(&gw, "1001", vec![b'{', 0xff, 0xfe, b'}']).await;
+    let a = put_user(&gw, "1001", vec![b'{', 0xff, 0xfe, b'}']).await;
     a.assert_refused(400, "Gateway_E400_02", "not UTF-8");
     // Ids too long or not UTF-8 once decoded.
-    let a = put_body(
+    let a = put_user(
         &gw,
         &"a".repeat(257),
         json!({"Password": PASSWORD}).to_string(),
     )
     .await;
     a.assert_refused(400, "Gateway_E400_07", "long id");
-    let a = put_body(&gw, "%FF", json!({"Password": PASSWORD}).to_string()).await;
+    let a = put_user(&gw, "%FF", json!({"Password": PASSWORD}).to_string()).await;
     a.assert_refused(400, "Gateway_E400_07", "%FF");
     // Nesting beyond what the JSON parser takes is a JSON error, not a crash.
     let deep = format!(
@@ -798,7 +415,7 @@ async fn odd_but_valid_inputs_do_not_break_the_gateway() {
         "{\"A\":".repeat(200),
         "}".repeat(200)
     );
-    let a = put_body(&gw, "1001", deep).await;
+    let a = put_user(&gw, "1001", deep).await;
     a.assert_refused(400, "Gateway_E400_02", "too deep");
     assert!(received(&v4s).await.is_empty(), "nothing may reach v4");
 
@@ -808,7 +425,7 @@ async fn odd_but_valid_inputs_do_not_break_the_gateway() {
         "{\"LevelKey\":".repeat(100),
         "}".repeat(100)
     );
-    let a = put_body(&gw, "1001", deep).await;
+    let a = put_user(&gw, "1001", deep).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let got = received(&v4s).await;
     assert_eq!(got.len(), 1);
@@ -817,7 +434,7 @@ async fn odd_but_valid_inputs_do_not_break_the_gateway() {
     assert!(!sent.contains("LevelKey"));
 
     // A query string on the legacy URL is not carried to v4.
-    let a = put_body(
+    let a = put_user(
         &gw,
         "1001?debug=1&Password=x",
         json!({"Password": PASSWORD}).to_string(),
@@ -833,7 +450,7 @@ async fn odd_but_valid_inputs_do_not_break_the_gateway() {
 
 #[tokio::test]
 async fn a_client_too_slow_to_send_its_body_gets_408() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway_with(
         "[limits]\nrequest_timeout_ms = 400\nupstream_timeout_ms = 200\n",
         Some(&v4s.uri()),
@@ -866,14 +483,12 @@ async fn a_client_too_slow_to_send_its_body_gets_408() {
 
 #[tokio::test]
 async fn an_empty_or_unprintable_client_request_id_still_gives_a_usable_id() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
     let values: [&[u8]; 2] = [b"", b"caf\xe9-1"];
     for (i, raw) in values.into_iter().enumerate() {
         let a = send(
-            client()
-                .put(format!("{}/User/1001", gw.url()))
-                .headers(user_api_headers())
+            put_request(&gw.url(), "1001")
                 .header(
                     "x-request-id",
                     reqwest::header::HeaderValue::from_bytes(raw).unwrap(),
@@ -899,7 +514,7 @@ async fn an_empty_or_unprintable_client_request_id_still_gives_a_usable_id() {
 
 #[tokio::test]
 async fn method_not_allowed_lists_the_allowed_method() {
-    let v4s = accepting_v4().await;
+    let v4s = accepting_anything().await;
     let gw = gateway(&v4s.uri()).await;
     let a = send(
         client()
