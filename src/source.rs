@@ -5,14 +5,44 @@ use std::ops::Range;
 
 use serde::de::DeserializeOwned;
 
-/// An invalid configuration or mapping file: where, which field, and what is wrong.
+/// An invalid configuration or mapping file: where, which field, and what is wrong. `line` 0
+/// means the value did not come from a line of a file: `file` then names where it came from
+/// (a flag, an environment variable) or the whole file (it cannot be read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: field `{field}`: {message}")]
+#[error("{}", self.describe())]
 pub struct SourceError {
     pub file: String,
     pub line: usize,
     pub field: String,
     pub message: String,
+}
+
+impl SourceError {
+    /// An error in a value set outside any file: `origin` names the flag and environment
+    /// variable, so the operator is not sent to a line of a file that does not hold it.
+    pub fn outside_file(
+        origin: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: origin.into(),
+            line: 0,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let place = match self.line {
+            0 => self.file.clone(),
+            n => format!("{}:{n}", self.file),
+        };
+        match self.field.as_str() {
+            "" => format!("{place}: {}", self.message),
+            f => format!("{place}: field `{f}`: {}", self.message),
+        }
+    }
 }
 
 /// The text of one TOML file and the name it is reported under.
@@ -32,11 +62,12 @@ impl Source {
 
     /// Reads a file from disk; an unreadable file is reported like any other error in it.
     pub fn read(path: &std::path::Path) -> Result<Self, SourceError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SourceError {
-            file: path.display().to_string(),
-            line: 0,
-            field: String::new(),
-            message: format!("cannot read the file: {e}"),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SourceError::outside_file(
+                path.display().to_string(),
+                "",
+                format!("cannot read the file: {e}"),
+            )
         })?;
         Ok(Self::new(path.display().to_string(), text))
     }

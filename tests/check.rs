@@ -152,8 +152,10 @@ fn check_names_a_missing_mapping_file() {
     std::fs::remove_file(&file).unwrap();
     let o = check_mappings(dir.path());
     assert!(!o.success());
+    // The whole file is missing: no line to name.
     assert!(
-        o.stderr.contains(&format!("{}:0: ", file.display())),
+        o.stderr
+            .contains(&format!("{}: cannot read the file", file.display())),
         "{}",
         o.stderr
     );
@@ -326,6 +328,37 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         &format!("parts[{i}].events[1]"),
         "\"NOPE\"",
     );
+}
+
+/// A value set by a flag or the environment is blamed on that flag and variable, not on a
+/// line of a file that does not hold it.
+#[test]
+fn serve_names_the_environment_variable_that_opened_the_admin_listener() {
+    let o = Binary::new(["serve", "--listen", "127.0.0.1:0"])
+        .env("LEGACY_GATEWAY_ADMIN_LISTEN", "0.0.0.0:0")
+        .rust_log("info")
+        .run();
+    assert!(!o.status.success(), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("--admin-listen or LEGACY_GATEWAY_ADMIN_LISTEN: field `admin_listen`: is not a loopback address"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("<defaults>"), "{}", o.stderr);
+    assert!(!o.stderr.contains("listening"), "{}", o.stderr);
+
+    // In a file, the same value is named by its line.
+    let dir = tempfile::tempdir().unwrap();
+    let f = config_file(dir.path(), "workers = 1\nadmin_listen = \"0.0.0.0:0\"\n");
+    let o = run(&[
+        "serve",
+        "--config",
+        f.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_error(&o, &f, 2, "admin_listen", "is not a loopback address");
 }
 
 /// The example configuration the README points to stays valid.

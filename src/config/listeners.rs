@@ -42,12 +42,11 @@ pub(super) fn check(
     };
     let workers = match (o.workers, &raw.workers) {
         (Some(0), _) => {
-            return Err(SourceError {
-                file: "--workers".into(),
-                line: 0,
-                field: "workers".into(),
-                message: "expected at least 1 worker".into(),
-            })
+            return Err(SourceError::outside_file(
+                "--workers or LEGACY_GATEWAY_WORKERS",
+                "workers",
+                "expected at least 1 worker",
+            ))
         }
         (Some(n), _) => Some(n),
         (None, Some(n)) if *n.get_ref() == 0 => {
@@ -69,12 +68,15 @@ pub(super) fn check(
     };
     let admin_token = admin_token(src, raw, o)?;
     if !admin_listen.ip().is_loopback() && admin_token.is_none() {
-        let span = raw.admin_listen.as_ref().map_or(0..0, |s| s.span());
-        return Err(src.error(
-            span,
-            "admin_listen",
-            "is not a loopback address: set LEGACY_GATEWAY_ADMIN_TOKEN or admin_token_file, or anyone who reaches it can reload the configuration and read the metrics",
-        ));
+        let why = "is not a loopback address: set LEGACY_GATEWAY_ADMIN_TOKEN or admin_token_file, or anyone who reaches it can reload the configuration and read the metrics";
+        return Err(match (o.admin_listen, &raw.admin_listen) {
+            (None, Some(s)) => src.error(s.span(), "admin_listen", why),
+            _ => SourceError::outside_file(
+                "--admin-listen or LEGACY_GATEWAY_ADMIN_LISTEN",
+                "admin_listen",
+                why,
+            ),
+        });
     }
     Ok(Listeners {
         listen,

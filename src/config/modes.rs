@@ -67,12 +67,11 @@ pub(super) fn check(
 ) -> Result<Modes, SourceError> {
     if default != Mode::Translate {
         if let Some(missing) = backends.missing_for(None) {
-            return Err(SourceError {
-                file: src.name.clone(),
-                line: 0,
-                field: "mode".into(),
-                message: format!("mode {default:?} needs the legacy backends: set {missing}"),
-            });
+            return Err(SourceError::outside_file(
+                src.name.clone(),
+                "mode",
+                format!("mode {default:?} needs the legacy backends: set {missing}"),
+            ));
         }
     }
     let mut rules = Vec::new();

@@ -54,11 +54,9 @@ fn url(
     field: &str,
 ) -> Result<Option<reqwest::Url>, SourceError> {
     match (flag, raw) {
-        (Some(u), _) => parse_url(u).map(Some).map_err(|m| SourceError {
-            file: format!("--{}", field.replace('_', "-").trim_end_matches("-url")),
-            line: 0,
-            field: field.into(),
-            message: m,
+        (Some(u), _) => parse_url(u).map(Some).map_err(|m| {
+            let flag = format!("--{}", field.replace('_', "-").trim_end_matches("-url"));
+            SourceError::outside_file(flag, field, m)
         }),
         (None, Some(s)) => parse_url(s.get_ref())
             .map(Some)
