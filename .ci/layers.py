@@ -19,6 +19,7 @@ LAYERS = [
     ["gateway"],                                               # runtime swaps, process-long state
     ["ops", "router", "layers", "watch"],                      # what serves a request or an operator
     ["admin", "stack", "server", "sandbox"],                   # listeners and services
+    ["start"],                                                 # a gateway wired together
     ["cli"],                                                   # commands
 ]
 
