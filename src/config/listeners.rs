@@ -138,7 +138,10 @@ mod tests {
             ..Default::default()
         };
         let e = load("workers = 4\n", &o).unwrap_err();
-        assert_eq!((e.file.as_str(), e.line), ("--workers or LEGACY_GATEWAY_WORKERS", 0));
+        assert_eq!(
+            (e.file.as_str(), e.line),
+            ("--workers or LEGACY_GATEWAY_WORKERS", 0)
+        );
         let c = load("workers = 4\n", &Overrides::default()).unwrap();
         assert_eq!(c.workers, Some(4));
     }
