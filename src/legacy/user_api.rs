@@ -6,6 +6,8 @@ use serde::Serialize;
 use crate::error::GatewayError;
 use crate::mapping::user_api::ErrorType;
 use crate::mapping::{Failure, Mappings};
+use crate::redact::scrub;
+use crate::translate::envelope::V4Answer;
 
 /// Where an error was produced: by v4, or by the gateway before or instead of v4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,4 +94,33 @@ impl GatewayError {
             part: None,
         }
     }
+}
+
+/// A v4 failure as the User API reports it: v4's status, its text with this call's secrets
+/// scrubbed, its code, and the legacy `Type` the mapping gives that code. `part` names the
+/// part of a mixed body that failed.
+pub fn v4_failure(
+    mappings: &Mappings,
+    answer: V4Answer,
+    secrets: &[&str],
+    part: Option<String>,
+) -> (http::StatusCode, ErrorEntry) {
+    let text = scrub(&answer.text, secrets);
+    let ty = mappings.user_api.error_type(&Failure {
+        status: answer.status,
+        code: mappings.v4.short_code(&answer.code),
+        text: &text,
+        action: None,
+    });
+    let status = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    (
+        status,
+        ErrorEntry {
+            message: text,
+            code: answer.code,
+            ty: ty.into(),
+            error_source: ErrorSource::UsersOrchestrator,
+            part,
+        },
+    )
 }

@@ -17,11 +17,10 @@ use serde_json::{Map, Value};
 use crate::audit::{self, Operation};
 use crate::body::Body;
 use crate::error::{GatewayError, Reply};
-use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource, ResultBody};
+use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry, ResultBody};
 use crate::legacy::{json, Family};
-use crate::mapping::{Failure, UserApi};
+use crate::mapping::UserApi;
 use crate::metrics::Metrics;
-use crate::redact::scrub;
 use crate::request::{self, REQUEST_ID};
 use crate::routes::Target;
 use crate::routes::SHADOW_OF;
@@ -263,25 +262,11 @@ async fn run(
                 ("applied", answer.status)
             }
             Ok(answer) => {
-                let text = scrub(&answer.text, &secrets(ua, &planned, &headers));
-                let ty = ua.error_type(&Failure {
-                    status: answer.status,
-                    code: rt.mappings.v4.short_code(&answer.code),
-                    text: &text,
-                    action: None,
-                });
-                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                failure = Some((
-                    status,
-                    ErrorEntry {
-                        message: text,
-                        code: answer.code,
-                        ty: ty.into(),
-                        error_source: ErrorSource::UsersOrchestrator,
-                        part: multi.then(|| part.label.clone()),
-                    },
-                ));
-                ("failed", answer.status)
+                let status = answer.status;
+                let secrets = secrets(ua, &planned, &headers);
+                let part = multi.then(|| part.label.clone());
+                failure = Some(v4_failure(&rt.mappings, answer, &secrets, part));
+                ("failed", status)
             }
             Err(e) => {
                 let e = GatewayError::Upstream(e);

@@ -10,12 +10,10 @@ use serde_json::{Map, Value};
 use crate::audit::{self, Operation};
 use crate::body::Body;
 use crate::error::{GatewayError, Reply};
-use crate::legacy::user_api::{Envelope, ErrorEntry, ErrorSource};
+use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry};
 use crate::legacy::{json, Family};
 use crate::mapping::user_api::Read;
-use crate::mapping::Failure;
 use crate::metrics::Metrics;
-use crate::redact::scrub;
 use crate::request;
 use crate::routes::Target;
 use crate::routes::SHADOW_OF;
@@ -90,27 +88,8 @@ pub async fn handle(
             Err(e) => Err(failure_of_gateway(rt, GatewayError::Upstream(e))),
         },
         Ok(a) => {
-            let text = scrub(
-                &a.text,
-                &crate::redact::authorization_secrets(&parts.headers),
-            );
-            let ty = ua.error_type(&Failure {
-                status: a.status,
-                code: rt.mappings.v4.short_code(&a.code),
-                text: &text,
-                action: None,
-            });
-            let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            Err((
-                status,
-                ErrorEntry {
-                    message: text,
-                    code: a.code,
-                    ty: ty.into(),
-                    error_source: ErrorSource::UsersOrchestrator,
-                    part: None,
-                },
-            ))
+            let secrets = crate::redact::authorization_secrets(&parts.headers);
+            Err(v4_failure(&rt.mappings, a, &secrets, None))
         }
         Err(e) => Err(failure_of_gateway(rt, GatewayError::Upstream(e))),
     };
