@@ -121,7 +121,7 @@ where
         }
         // Below the registry path: no route, but the registry's shape.
         Family::Registry => None,
-        Family::UserApi => match_user_api(&rt, &path).map(|raw_id| Matched {
+        Family::UserApi => rt.user_api_raw_id(&path).map(|raw_id| Matched {
             family: Family::UserApi,
             // `[[modes]] route = "user-api.read"` cuts over reads alone.
             action: user_api_operation(&rt, &parts.method).map(str::to_string),
@@ -226,9 +226,4 @@ fn display_name(m: &crate::mapping::Mappings, name: &http::HeaderName) -> String
         .find(|(n, _)| n == name)
         .map(|(_, shown)| shown.clone())
         .unwrap_or_else(|| name.to_string())
-}
-
-/// The raw id segment when the path is the User API route (see `Runtime::user_api_raw_id`).
-fn match_user_api(rt: &Runtime, path: &str) -> Option<String> {
-    rt.user_api_raw_id(path)
 }
