@@ -71,28 +71,25 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let path = req.uri().path().to_string();
-    if path.starts_with("/_gateway/") {
+    if req.uri().path().starts_with("/_gateway/") {
         // Only the probes answer here; the rest of `/_gateway/` is on the admin listener and
         // is, on this one, an unknown path that never reaches a legacy backend.
-        if ops::is_probe(&path) {
+        if ops::is_probe(req.uri().path()) {
             let mut resp = ops::handle(&gw, req).await;
             resp.extensions_mut().insert(RouteLabel("ops"));
             return resp;
         }
         let rt = gw.runtime();
         let (parts, _) = req.into_parts();
-        let mut resp = refuse(&rt, rt.family_of(&path), &parts, GatewayError::NotFound);
+        let family = rt.family_of(parts.uri.path());
+        let mut resp = refuse(&rt, family, &parts, GatewayError::NotFound);
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
     let rt = gw.runtime();
     let (parts, body) = req.into_parts();
-    let path = if path.contains("%24") {
-        rt.route_path(&path).into_owned()
-    } else {
-        path
-    };
+    // Borrowed from the request unless `%24` has to be decoded.
+    let path = rt.route_path(parts.uri.path());
     let family = rt.family_of(&path);
     let twice = match family {
         Family::UserApi => duplicate_tenant_header(&rt, &parts.headers),
