@@ -185,15 +185,7 @@ impl Driver {
 
     /// `GET url`, kept with the answers.
     async fn get(&mut self, url: String) -> String {
-        let text = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::get_text(url).await;
         self.answers.push(("get".to_string(), text.clone()));
         text
     }
@@ -212,6 +204,87 @@ impl Driver {
         }
         self.send(label, m, &format!("{REGISTRY}?{query}"), &h, body)
             .await
+    }
+}
+
+/// What one call must answer; a failure names the call's label and shows the answer.
+enum Expect {
+    /// This status.
+    Status(u16),
+    /// This status, and the field at a JSON pointer equal to the value.
+    Field(u16, &'static str, Value),
+    /// This status, and the text at a JSON pointer containing the part.
+    FieldHas(u16, &'static str, &'static str),
+    /// Any 4xx status.
+    ClientError,
+    /// One of these statuses, and no `"status": "OK"`: the action API refuses with a 200.
+    NotOk(&'static [u16]),
+}
+
+use Expect::{ClientError, Field, FieldHas, NotOk, Status};
+
+impl Expect {
+    fn check(&self, label: &str, s: u16, a: &Value) {
+        match self {
+            Status(want) => assert_eq!(s, *want, "{label}: {a}"),
+            Field(want, at, value) => {
+                assert_eq!((s, a.pointer(at)), (*want, Some(value)), "{label}: {a}")
+            }
+            FieldHas(want, at, part) => {
+                assert_eq!(s, *want, "{label}: {a}");
+                let text = a.pointer(at).and_then(Value::as_str).unwrap_or_default();
+                assert!(text.contains(part), "{label}: {a}");
+            }
+            ClientError => assert!((400..500).contains(&s), "{label}: {s}"),
+            NotOk(statuses) => {
+                assert!(statuses.contains(&s), "{label}: {s} {a}");
+                assert_ne!(a["status"], "OK", "{label}");
+            }
+        }
+    }
+}
+
+/// One `PUT /User/{id}` of the translated tenant and what it must answer.
+struct UserCase {
+    label: String,
+    token: String,
+    id: String,
+    body: String,
+    expect: Expect,
+}
+
+impl UserCase {
+    fn new(label: &str, token: &str, id: &str, body: &str, expect: Expect) -> Self {
+        Self {
+            label: label.to_string(),
+            token: token.to_string(),
+            id: id.to_string(),
+            body: body.to_string(),
+            expect,
+        }
+    }
+}
+
+/// One call of the action API and what it must answer.
+struct ActionCase {
+    label: String,
+    method: &'static str,
+    query: String,
+    token: Option<String>,
+    body: String,
+    expect: Expect,
+}
+
+impl ActionCase {
+    fn post(label: &str, query: &str, token: Option<&str>, body: &str, expect: Expect) -> Self {
+        Self {
+            label: label.to_string(),
+            method: "POST",
+            query: query.to_string(),
+            token: token.map(str::to_string),
+            body: body.to_string(),
+            expect,
+        }
     }
 }
 
@@ -450,33 +523,27 @@ writes = true
     let shadowed = 3;
 
     // ---- User API, translate mode (tenant CT)
-    let (s, a) = d.user("ua-ok", "CT", &t1001, "1001", pw.clone()).await;
-    assert_eq!((s, &a["Code"]), (200, &json!(0)), "{a}");
-    let (s, a) = d.user("ua-echo", "CT", &t2002, "2002", pw.clone()).await;
-    assert_eq!(s, 400, "{a}");
-    assert!(
-        a["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("'***'"),
-        "{a}"
-    );
-    let (s, _) = d.user("ua-html500", "CT", &t3003, "3003", pw.clone()).await;
-    assert_eq!(s, 500);
-    let (s, _) = d
-        .user("ua-token401", "CT", &t4004, "4004", pw.clone())
-        .await;
-    assert_eq!(s, 401);
-    let (s, a) = d
-        .user(
+    let mixed =
+        json!({"FirstName": "A", "Email": "b@example.test", "Password": PASSWORD}).to_string();
+    let mut user_cases = vec![
+        UserCase::new("ua-ok", &t1001, "1001", &pw, Field(200, "/Code", json!(0))),
+        UserCase::new(
+            "ua-echo",
+            &t2002,
+            "2002",
+            &pw,
+            FieldHas(400, "/Errors/0/Message", "'***'"),
+        ),
+        UserCase::new("ua-html500", &t3003, "3003", &pw, Status(500)),
+        UserCase::new("ua-token401", &t4004, "4004", &pw, Status(401)),
+        UserCase::new(
             "ua-mixed",
-            "CT",
             &t1001,
             "1001",
-            json!({"FirstName": "A", "Email": "b@example.test", "Password": PASSWORD}).to_string(),
-        )
-        .await;
-    assert_eq!((s, &a["Errors"][0]["Part"]), (400, &json!("Email")), "{a}");
+            &mixed,
+            Field(400, "/Errors/0/Part", json!("Email")),
+        ),
+    ];
     for (i, body) in [
         format!(r#"{{"Password": "{PASSWORD}""#),
         format!(r#"{{"Password": {PASSWORD}}}"#),
@@ -490,119 +557,74 @@ writes = true
     .into_iter()
     .enumerate()
     {
-        let (s, _) = d
-            .user(&format!("ua-refused-{i}"), "CT", &t1001, "1001", body)
-            .await;
-        assert!((400..500).contains(&s), "refusal {i}: {s}");
+        let label = format!("ua-refused-{i}");
+        user_cases.push(UserCase::new(&label, &t1001, "1001", &body, ClientError));
     }
-    let (s, _) = d
-        .user("ua-bad-id", "CT", &t1001, "..%2F1002", pw.clone())
-        .await;
-    assert_eq!(s, 400);
-    let (s, _) = d
-        .send(
-            "ua-missing-headers",
-            "PUT",
-            "/User/1001",
-            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
-            Some(pw.clone()),
-        )
-        .await;
-    assert_eq!(s, 400);
-    let (s, _) = d
-        .send(
-            "ua-wrong-method",
-            "POST",
-            "/User/1001",
-            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
-            Some(pw.clone()),
-        )
-        .await;
-    // A legacy backend is configured: a method the gateway does not translate goes there
-    // (strangler), and this fake backend has no such route.
-    assert_eq!(s, 404);
+    user_cases.push(UserCase::new(
+        "ua-bad-id",
+        &t1001,
+        "..%2F1002",
+        &pw,
+        Status(400),
+    ));
+    for c in user_cases {
+        let (s, a) = d.user(&c.label, "CT", &c.token, &c.id, c.body).await;
+        c.expect.check(&c.label, s, &a);
+    }
+    // Two headers only. A legacy backend is configured: a method the gateway does not
+    // translate goes there (strangler), and this fake backend has no such route.
+    for (label, m, expect) in [
+        ("ua-missing-headers", "PUT", 400),
+        ("ua-wrong-method", "POST", 404),
+    ] {
+        let headers = [("Authorization", t1001.as_str()), ("X-ClientCode", "CT")];
+        let (s, a) = d
+            .send(label, m, "/User/1001", &headers, Some(pw.clone()))
+            .await;
+        Status(expect).check(label, s, &a);
+    }
 
     // ---- the action API, translate mode, every action and the old alias
-    let change = |old: &str, new: &str| json!({"oldpassword": old, "password": new}).to_string();
-    let (s, a) = d
-        .action(
-            "uc-ok",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
-            "uc-oldpasswort",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(json!({"oldpasswort": OLD_PASSWORD, "password": PASSWORD}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
-            "uc-echo",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t2002),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Password complexity")),
-        "{a}"
-    );
-    let (s, _) = d
-        .action(
-            "uc-html500",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t3003),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 500);
-    let (s, a) = d
-        .action(
-            "uc-token401",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t4004),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Failed to save updated Profile")),
-        "{a}"
-    );
-    let (s, _) = d
-        .action(
-            "uc-no-token",
-            "POST",
-            "action=updatechangepassword",
-            None,
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 401);
+    let change = json!({"oldpassword": OLD_PASSWORD, "password": PASSWORD}).to_string();
     let garbage = format!("Bearer {PASSWORD}");
-    let (s, _) = d
-        .action(
+    let pwb = json!({"password": PASSWORD}).to_string();
+    let update = "action=updatechangepassword";
+    let register = "action=registernewpassword";
+    let ok = || Field(200, "/status", json!("OK"));
+    let error = |text: &str| Field(200, "/error", json!(text));
+    let mut action_cases = vec![
+        ActionCase::post("uc-ok", update, Some(&t1001), &change, ok()),
+        ActionCase::post(
+            "uc-oldpasswort",
+            update,
+            Some(&t1001),
+            &json!({"oldpasswort": OLD_PASSWORD, "password": PASSWORD}).to_string(),
+            ok(),
+        ),
+        ActionCase::post(
+            "uc-echo",
+            update,
+            Some(&t2002),
+            &change,
+            error("Password complexity"),
+        ),
+        ActionCase::post("uc-html500", update, Some(&t3003), &change, Status(500)),
+        ActionCase::post(
+            "uc-token401",
+            update,
+            Some(&t4004),
+            &change,
+            error("Failed to save updated Profile"),
+        ),
+        ActionCase::post("uc-no-token", update, None, &change, Status(401)),
+        ActionCase::post(
             "uc-garbage-token",
-            "POST",
-            "action=updatechangepassword",
+            update,
             Some(&garbage),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 401);
+            &change,
+            Status(401),
+        ),
+    ];
     for (i, body) in [
         json!({"password": PASSWORD}).to_string(),
         json!({"oldpassword": OLD_PASSWORD, "password": ""}).to_string(),
@@ -614,157 +636,121 @@ writes = true
     .into_iter()
     .enumerate()
     {
-        let (s, a) = d
-            .action(
-                &format!("uc-refused-{i}"),
-                "POST",
-                "action=updatechangepassword",
-                Some(&t1001),
-                Some(body),
-            )
-            .await;
-        assert!(s == 200 || s == 413, "{i}: {s} {a}");
-        assert_ne!(a["status"], "OK", "{i}");
+        let label = format!("uc-refused-{i}");
+        let expect = NotOk(&[200, 413]);
+        action_cases.push(ActionCase::post(
+            &label,
+            update,
+            Some(&t1001),
+            &body,
+            expect,
+        ));
     }
-    // Secrets in the query string: never logged (the trace logs the path only).
-    let (s, _) = d
-        .action(
+    action_cases.extend([
+        // Secrets in the query string: never logged (the trace logs the path only).
+        ActionCase::post(
             "uc-query",
-            "POST",
-            &format!("action=updatechangepassword&password={PASSWORD}&oldpassword={OLD_PASSWORD}"),
+            &format!("{update}&password={PASSWORD}&oldpassword={OLD_PASSWORD}"),
             Some(&t1001),
-            Some("{}".into()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, a) = d
-        .action(
+            "{}",
+            Status(200),
+        ),
+        ActionCase::post(
             "rn-ok",
-            "POST",
-            "action=registernewpassword",
+            register,
             None,
-            Some(json!({"email": "alice@example.test"}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
+            &json!({"email": "alice@example.test"}).to_string(),
+            ok(),
+        ),
+        ActionCase::post(
             "rn-unknown",
-            "POST",
-            "action=registernewpassword",
+            register,
             Some(&t1001),
-            Some(json!({"email": "nobody@example.test", "password": PASSWORD}).to_string()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No User found with current mailadress")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &json!({"email": "nobody@example.test", "password": PASSWORD}).to_string(),
+            error("No User found with current mailadress"),
+        ),
+        ActionCase::post(
             "rn-bad-email",
-            "POST",
-            "action=registernewpassword",
+            register,
             None,
-            Some(json!({"email": format!("{PASSWORD} at example")}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("validationfailed")), "{a}");
-    let pwb = json!({"password": PASSWORD}).to_string();
-    let (s, a) = d
-        .action(
+            &json!({"email": format!("{PASSWORD} at example")}).to_string(),
+            Field(200, "/status", json!("validationfailed")),
+        ),
+        ActionCase::post(
             "an-ok",
-            "POST",
             "action=activatenewpassword&id=evt-ok",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
+            &pwb,
+            ok(),
+        ),
+        ActionCase::post(
             "an-echo",
-            "POST",
             "action=activatenewpassword&id=evt-bad",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Password complexity")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &pwb,
+            error("Password complexity"),
+        ),
+        ActionCase::post(
             "an-unknown-id",
-            "POST",
             &format!("action=activatenewpassword&id={CONFIRMATION}"),
             Some(&t1001),
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No request with this id")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
-            "activate-get",
-            "GET",
-            &format!("action=activate&cid={CONFIRMATION}"),
-            None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No request with this id")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &pwb,
+            error("No request with this id"),
+        ),
+        ActionCase {
+            method: "GET",
+            ..ActionCase::post(
+                "activate-get",
+                &format!("action=activate&cid={CONFIRMATION}"),
+                None,
+                &pwb,
+                error("No request with this id"),
+            )
+        },
+        ActionCase::post(
             "activate-post",
-            "POST",
             "action=activate&cid=evt-ok",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, _) = d
-        .action(
+            &pwb,
+            ok(),
+        ),
+        ActionCase::post(
             "activate-missing",
-            "POST",
             "action=activatenewpassword",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, _) = d
-        .action(
-            "wrong-method",
-            "GET",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 405);
-    let (s, _) = d
+            &pwb,
+            Status(200),
+        ),
+        ActionCase {
+            method: "GET",
+            ..ActionCase::post("wrong-method", update, Some(&t1001), &change, Status(405))
+        },
+    ]);
+    for c in action_cases {
+        let (s, a) = d
+            .action(
+                &c.label,
+                c.method,
+                &c.query,
+                c.token.as_deref(),
+                Some(c.body),
+            )
+            .await;
+        c.expect.check(&c.label, s, &a);
+    }
+    let (s, a) = d
         .send(
             "unknown-tenant",
             "POST",
-            &format!("{REGISTRY}?action=updatechangepassword"),
+            &format!("{REGISTRY}?{update}"),
             &[("Host", "other.test"), ("Authorization", &t1001)],
-            Some(change(OLD_PASSWORD, PASSWORD)),
+            Some(change.clone()),
         )
         .await;
-    assert_eq!(s, 404);
-    let (s, _) = d
+    Status(404).check("unknown-tenant", s, &a);
+    // An action the gateway does not know goes to the legacy backend (strangler), which
+    // has no such route here.
+    let (s, a) = d
         .action(
             "unknown-action",
             "POST",
@@ -773,9 +759,7 @@ writes = true
             Some(pwb.clone()),
         )
         .await;
-    // An action the gateway does not know goes to the legacy backend (strangler), which
-    // has no such route here.
-    assert_eq!(s, 404);
+    Status(404).check("unknown-action", s, &a);
 
     // ---- the shadow copies are compared and recorded (off the request path): wait for them
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -795,15 +779,7 @@ writes = true
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let report_text = report.to_string();
-    let metrics = d
-        .client
-        .get(gw.admin("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(gw.admin("metrics")).await;
     assert!(metrics.contains("gateway_requests_total"), "{metrics}");
 
     let (out, err) = gw.stop().await;
