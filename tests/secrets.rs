@@ -328,14 +328,23 @@ async fn start(
     GatewayProcess::start(&file, dir.path(), extra, rust_log).await
 }
 
-fn legacy_envelope(id: &str, code: u16, message: &str) -> Value {
-    json!({
+/// The legacy backend answers `PUT /User/{id}` with its envelope: a success for `code` 0,
+/// otherwise that status with `message`.
+async fn legacy_answers(server: &MockServer, id: &str, code: u16, message: &str) {
+    let errors = if code == 0 {
+        json!([])
+    } else {
+        json!([{"Message": message, "Code": "E1", "Type": {"Id": 1, "Code": "X"}, "ErrorSource": "Legacy"}])
+    };
+    let body = json!({
         "Code": code,
-        "Errors": if code == 0 { json!([]) } else { json!([{"Message": message, "Code": "E1", "Type": {"Id": 1, "Code": "X"}, "ErrorSource": "Legacy"}]) },
+        "Errors": errors,
         "Result": {"CustomerRegistrationId": id, "Updated": code == 0},
         "SessionId": null,
         "RequestId": "legacy-1"
-    })
+    });
+    let status = if code == 0 { 200 } else { code };
+    mock(server, "PUT", &format!("/User/{id}"), status, body).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,20 +454,12 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
 
     // ---- the legacy backend (shadow mode answers): one success, one echoing the password
     let legacy = MockServer::start().await;
-    mock(
+    legacy_answers(&legacy, "1001", 0, "").await;
+    legacy_answers(
         &legacy,
-        "PUT",
-        "/User/1001",
-        200,
-        legacy_envelope("1001", 0, ""),
-    )
-    .await;
-    mock(
-        &legacy,
-        "PUT",
-        "/User/2002",
+        "2002",
         400,
-        legacy_envelope("2002", 400, &format!("Password '{PASSWORD}' is too weak")),
+        &format!("Password '{PASSWORD}' is too weak"),
     )
     .await;
 
@@ -837,14 +838,7 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
     let staging = MockServer::start().await;
     password_changes(&staging, "1001").await;
     let legacy = MockServer::start().await;
-    mock(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        401,
-        legacy_envelope("1001", 401, &format!("Token {token} is expired")),
-    )
-    .await;
+    legacy_answers(&legacy, "1001", 401, &format!("Token {token} is expired")).await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
     let config = format!(

@@ -216,6 +216,17 @@ pub fn legacy_answer(code: u16, errors: Value, result: Value, request_id: &str) 
     })
 }
 
+/// The `Result` of user 1001's body of a profile, an e-mail and a password whose e-mail part
+/// failed: the parts run in that order, so the profile was applied and the password never sent.
+pub fn stopped_at_email() -> Value {
+    serde_json::json!({
+        "CustomerRegistrationId": "1001",
+        "Updated": false,
+        "Applied": ["Profile"],
+        "NotAttempted": ["Password"]
+    })
+}
+
 /// `GET url`, answered with JSON.
 pub async fn get_json(url: String) -> Value {
     client()
