@@ -311,6 +311,18 @@ async fn mock(server: &MockServer, m: &str, p: &str, status: u16, body: Value) {
     .await;
 }
 
+/// `POST {p}` answered with `status` and `body` when the request's body contains `part`. Mount
+/// it before that path's catch-all answer: of two mocks that match, wiremock uses the one
+/// mounted first.
+async fn mock_when(server: &MockServer, p: &str, part: &str, status: u16, body: Value) {
+    Mock::given(method("POST"))
+        .and(path(p))
+        .and(body_string_contains(part))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
 /// The binary with a short shutdown grace (the tests end it with SIGTERM), its configuration
 /// `config` and its logs in `dir`.
 async fn start(
@@ -405,15 +417,14 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         success("S200_10", "Update user completed."),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword"))
-        .and(body_string_contains("nobody@"))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(envelope("E404_01", "No user with this login name.")),
-        )
-        .mount(&live)
-        .await;
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword",
+        "nobody@",
+        404,
+        envelope("E404_01", "No user with this login name."),
+    )
+    .await;
     mount(
         &live,
         "POST",
@@ -421,24 +432,28 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         success("S200_08", "Start ForgotPassword completed."),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword/Finish"))
-        .and(body_string_contains("evt-bad"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(envelope(
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword/Finish",
+        "evt-bad",
+        400,
+        envelope(
             "E400_00",
             &format!("Invalid InputModel - Password {PASSWORD} rejected for event evt-bad"),
-        )))
-        .mount(&live)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword/Finish"))
-        .and(body_string_contains(CONFIRMATION))
-        .respond_with(ResponseTemplate::new(404).set_body_json(envelope(
+        ),
+    )
+    .await;
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword/Finish",
+        CONFIRMATION,
+        404,
+        envelope(
             "E404_02",
             &format!("No request with id {CONFIRMATION} (password {PASSWORD})"),
-        )))
-        .mount(&live)
-        .await;
+        ),
+    )
+    .await;
     mount(
         &live,
         "POST",
