@@ -397,9 +397,10 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
         stopped_at_email(),
         "the e-mail part refused",
     );
-    let got = received(&v4s).await;
-    let paths: Vec<&str> = got.iter().map(|r| r.url.path()).collect();
-    assert_eq!(paths, ["/v4/Users/1001/", "/v4/Users/1001/Email"]);
+    assert_eq!(
+        common::received_paths(&v4s).await,
+        ["/v4/Users/1001/", "/v4/Users/1001/Email"]
+    );
     gw.shutdown().await;
 }
 

@@ -197,12 +197,10 @@ async fn a_trailing_slash_is_the_same_route_for_put_and_get() {
     // Two slashes are not one.
     let a = send(get(&gw, "/User/1001//")).await;
     assert_eq!(a.status, 404, "{}", a.text);
-    let paths: Vec<String> = received(&v4s)
-        .await
-        .iter()
-        .map(|r| r.url.path().to_string())
-        .collect();
-    assert_eq!(paths, ["/v4/Users/1001/Password", "/v4/Users/1001/"]);
+    assert_eq!(
+        common::received_paths(&v4s).await,
+        ["/v4/Users/1001/Password", "/v4/Users/1001/"]
+    );
     gw.shutdown().await;
 }
 

@@ -8,7 +8,7 @@ pub mod binary;
 pub mod fakes;
 pub mod jwt;
 
-pub use fakes::{dead_url, mount, mount_method, received, v4};
+pub use fakes::{dead_url, mount, mount_method, received, received_paths, v4};
 
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
