@@ -149,7 +149,7 @@ async fn v4_errors_without_an_envelope_keep_their_status() {
                 "ErrorSource": "UsersOrchestrator"
             }]),
             json!({"CustomerRegistrationId": "1001", "Updated": false}),
-            &code,
+            code,
         );
         gw.shutdown().await;
     }
