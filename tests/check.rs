@@ -77,72 +77,80 @@ fn check_accepts_the_shipped_mappings() {
     assert!(out.contains(dir.to_str().unwrap()), "{out}");
 }
 
+/// Breaks a copy of the shipped mappings (the first `from` in `file_name` becomes `to`) and
+/// asserts that `check` fails naming that file, the changed line, `field(i)` (`i`: the index
+/// of the `block` entry holding the change) and `message_part`.
+fn assert_check_names(
+    file_name: &str,
+    (from, to): (&str, &str),
+    block: &str,
+    field: impl Fn(usize) -> String,
+    message_part: &str,
+) {
+    let dir = mappings_copy();
+    let file = dir.path().join(file_name);
+    let (line, i) = break_file(&file, from, to, block);
+    let o = check_mappings(dir.path());
+    assert_error(&o, &file, line, &field(i), message_part);
+}
+
 #[test]
 fn check_names_an_unknown_event_in_user_api_toml() {
-    let dir = mappings_copy();
-    let file = dir.path().join("user-api.toml");
-    let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
-    let o = check_mappings(dir.path());
-    assert_error(
-        &o,
-        &file,
-        line,
-        &format!("parts[{i}].events[1]"),
+    assert_check_names(
+        "user-api.toml",
+        ("\"CHGPWD\"]", "\"NOPE\"]"),
+        "[[parts]]",
+        |i| format!("parts[{i}].events[1]"),
         "\"NOPE\"",
     );
 }
 
 #[test]
 fn check_names_an_unknown_event_of_the_read_route() {
-    let dir = mappings_copy();
-    let file = dir.path().join("user-api.toml");
-    let (line, _) = break_file(
-        &file,
-        "events = [\"GETUSERBYID\"]\n# A read",
-        "events = [\"NOPE\"]\n# A read",
+    assert_check_names(
+        "user-api.toml",
+        (
+            "events = [\"GETUSERBYID\"]\n# A read",
+            "events = [\"NOPE\"]\n# A read",
+        ),
         "[read]",
+        |_| "read.events[0]".into(),
+        "\"NOPE\"",
     );
-    let o = check_mappings(dir.path());
-    assert_error(&o, &file, line, "read.events[0]", "\"NOPE\"");
 }
 
 #[test]
 fn check_names_a_duplicate_event_id_in_events_toml() {
-    let dir = mappings_copy();
-    let file = dir.path().join("events.toml");
-    let (line, i) = break_file(&file, "id = 22\n", "id = 1042\n", "[[events]]");
-    let o = check_mappings(dir.path());
-    assert_error(&o, &file, line, &format!("events[{i}].id"), "1042");
+    assert_check_names(
+        "events.toml",
+        ("id = 22\n", "id = 1042\n"),
+        "[[events]]",
+        |i| format!("events[{i}].id"),
+        "1042",
+    );
 }
 
 #[test]
 fn check_names_a_bad_regex() {
-    let dir = mappings_copy();
-    let file = dir.path().join("user-api.toml");
-    let (line, i) = break_file(
-        &file,
-        "text = \"(?i)password\"",
-        "text = \"(?i)pass(word\"",
+    assert_check_names(
+        "user-api.toml",
+        ("text = \"(?i)password\"", "text = \"(?i)pass(word\""),
         "[[errors]]",
-    );
-    let o = check_mappings(dir.path());
-    assert_error(
-        &o,
-        &file,
-        line,
-        &format!("errors[{i}].text"),
+        |i| format!("errors[{i}].text"),
         "invalid regex",
     );
 }
 
 #[test]
 fn check_names_a_toml_type_error() {
-    let dir = mappings_copy();
-    let file = dir.path().join("events.toml");
-    let (line, _) = break_file(&file, "id = 22\n", "id = \"22\"\n", "[[events]]");
-    let o = check_mappings(dir.path());
-    // CHGPWD is the second [[events]] block.
-    assert_error(&o, &file, line, "events[1].id", "invalid type");
+    assert_check_names(
+        "events.toml",
+        ("id = 22\n", "id = \"22\"\n"),
+        "[[events]]",
+        // CHGPWD is the second [[events]] block.
+        |_| "events[1].id".into(),
+        "invalid type",
+    );
 }
 
 #[test]
@@ -163,20 +171,11 @@ fn check_names_a_missing_mapping_file() {
 
 #[test]
 fn check_names_the_line_of_a_bad_field_type() {
-    let dir = mappings_copy();
-    let file = dir.path().join("user-api.toml");
-    let (line, i) = break_file(
-        &file,
-        "IgnoreProvider = \"boolean\"",
-        "IgnoreProvider = \"bool\"",
+    assert_check_names(
+        "user-api.toml",
+        ("IgnoreProvider = \"boolean\"", "IgnoreProvider = \"bool\""),
         "[[parts]]",
-    );
-    let o = check_mappings(dir.path());
-    assert_error(
-        &o,
-        &file,
-        line,
-        &format!("parts[{i}].fields.IgnoreProvider"),
+        |i| format!("parts[{i}].fields.IgnoreProvider"),
         "expected one of",
     );
 }
@@ -270,41 +269,33 @@ fn check_names_the_bad_line_of_a_configuration_file() {
     assert!(o.success(), "{}", o.stderr);
 }
 
-#[test]
-fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = config_file(dir.path(), "[limits]\nbody_bytes = 0\n");
-    let o = run(&[
+/// `serve` with `args`, both listeners on free ports: it must refuse before it binds them.
+fn serve_on_free_ports(args: &[&str]) -> Ran {
+    let mut all = vec![
         "serve",
-        "--config",
-        f.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
-    ]);
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = config_file(dir.path(), "[limits]\nbody_bytes = 0\n");
+    let o = serve_on_free_ports(&["--config", f.to_str().unwrap()]);
     assert_error(&o, &f, 2, "limits.body_bytes", "must be greater than 0");
     assert!(!o.stderr.contains("listening"), "{}", o.stderr);
 
     let maps = mappings_copy();
     let file = maps.path().join("user-api.toml");
     let (line, i) = break_file(&file, "\"CHGPWD\"]", "\"NOPE\"]", "[[parts]]");
-    let o = run(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--mappings",
-        maps.path().to_str().unwrap(),
-    ]);
-    assert_error(
-        &o,
-        &file,
-        line,
-        &format!("parts[{i}].events[1]"),
-        "\"NOPE\"",
-    );
+    let field = format!("parts[{i}].events[1]");
+    let o = serve_on_free_ports(&["--mappings", maps.path().to_str().unwrap()]);
+    assert_error(&o, &file, line, &field, "\"NOPE\"");
     assert!(!o.stderr.contains("listening"), "{}", o.stderr);
 
     // The same through the configuration file's mappings_dir.
@@ -312,22 +303,8 @@ fn serve_refuses_to_start_on_a_bad_configuration_or_mappings() {
         dir.path(),
         &format!("mappings_dir = {:?}\n", maps.path().to_str().unwrap()),
     );
-    let o = run(&[
-        "serve",
-        "--config",
-        f.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
-    assert_error(
-        &o,
-        &file,
-        line,
-        &format!("parts[{i}].events[1]"),
-        "\"NOPE\"",
-    );
+    let o = serve_on_free_ports(&["--config", f.to_str().unwrap()]);
+    assert_error(&o, &file, line, &field, "\"NOPE\"");
 }
 
 /// A value set by a flag or the environment is blamed on that flag and variable, not on a

@@ -800,6 +800,13 @@ fn has_header(req: &Req, name: &str) -> bool {
         .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.iter().any(|b| !b.is_ascii_whitespace()))
 }
 
+/// The first of the User API's five mandatory headers that the client did not send.
+fn missing_mandatory_header(req: &Req) -> Option<&'static str> {
+    std::iter::once("authorization")
+        .chain(TENANT_HEADERS)
+        .find(|h| !has_header(req, h))
+}
+
 /// The client sent an `Authorization` the action API can read: it reads the value as text,
 /// so an obs-text value counts as absent there (the User API forwards any value untouched).
 fn has_text_authorization(req: &Req) -> bool {
@@ -942,16 +949,8 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
         if v["Code"] != 0 || !errors.is_empty() || forwarded != 1 {
             return Err(format!("read success not a success envelope: {v}"));
         }
-        for h in [
-            "authorization",
-            "x-sourcesystem",
-            "x-clientcode",
-            "x-papercode",
-            "x-clientgroupcode",
-        ] {
-            if !has_header(req, h) {
-                return Err(format!("2xx without {h}"));
-            }
+        if let Some(h) = missing_mandatory_header(req) {
+            return Err(format!("2xx without {h}"));
         }
         return Ok(());
     }
@@ -971,16 +970,8 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
         if req.method != "PUT" {
             return Err(format!("2xx for {}", req.method));
         }
-        for h in [
-            "authorization",
-            "x-sourcesystem",
-            "x-clientcode",
-            "x-papercode",
-            "x-clientgroupcode",
-        ] {
-            if !has_header(req, h) {
-                return Err(format!("2xx without {h}"));
-            }
+        if let Some(h) = missing_mandatory_header(req) {
+            return Err(format!("2xx without {h}"));
         }
         if let Some(k) = fields.keys().find(|k| m.user_api.field(k).is_none()) {
             return Err(format!("2xx with unknown field {k}"));

@@ -67,6 +67,17 @@ async fn reset_mail(gw: &legacy_gateway::Running, email: &str, xff: Option<&str>
     .await
 }
 
+/// `updatechangepassword` as user `sub` (the token's subject).
+async fn change_password(gw: &legacy_gateway::Running, sub: &str) -> Reply {
+    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
+    call(gw, "action=updatechangepassword", change, &jwt(sub), None).await
+}
+
+/// A reset's last step (`activatenewpassword` or its old alias), named by `query`.
+async fn finish_reset(gw: &legacy_gateway::Running, query: &str) -> Reply {
+    call(gw, query, json!({"password": PASSWORD}), "Bearer s", None).await
+}
+
 fn jwt(sub: &str) -> String {
     common::jwt::hs256(&json!({"sub": sub}), b"x")
 }
@@ -161,63 +172,19 @@ async fn password_changes_are_limited_per_user_and_per_confirmation_id() {
         Some(&v4s.uri()),
     )
     .await;
-    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
-    let r = call(
-        &gw,
-        "action=updatechangepassword",
-        change.clone(),
-        &jwt("1001"),
-        None,
-    )
-    .await;
+    let r = change_password(&gw, "1001").await;
     assert_eq!(r.status, 200, "{}", r.json);
-    let r = call(
-        &gw,
-        "action=updatechangepassword",
-        change.clone(),
-        &jwt("1001"),
-        None,
-    )
-    .await;
+    let r = change_password(&gw, "1001").await;
     assert_limited(&r, "updatechangepassword");
-    let r = call(
-        &gw,
-        "action=updatechangepassword",
-        change,
-        &jwt("1002"),
-        None,
-    )
-    .await;
+    let r = change_password(&gw, "1002").await;
     assert_eq!(r.status, 200, "another user");
 
-    let finish = json!({"password": PASSWORD});
-    let r = call(
-        &gw,
-        "action=activatenewpassword&id=abc",
-        finish.clone(),
-        "Bearer s",
-        None,
-    )
-    .await;
+    let r = finish_reset(&gw, "action=activatenewpassword&id=abc").await;
     assert_eq!(r.status, 200, "{}", r.json);
     // The old alias and its `cid` name the same id.
-    let r = call(
-        &gw,
-        "action=activate&cid=abc",
-        finish.clone(),
-        "Bearer s",
-        None,
-    )
-    .await;
+    let r = finish_reset(&gw, "action=activate&cid=abc").await;
     assert_limited(&r, "activate");
-    let r = call(
-        &gw,
-        "action=activatenewpassword&id=other",
-        finish,
-        "Bearer s",
-        None,
-    )
-    .await;
+    let r = finish_reset(&gw, "action=activatenewpassword&id=other").await;
     assert_eq!(r.status, 200);
     assert_eq!(received(&v4s).await.len(), 4);
     gw.shutdown().await;
@@ -265,24 +232,9 @@ async fn calls_the_legacy_backend_answers_are_limited_too() {
     assert_eq!(reset_mail(&gw, "bob@example.test", None).await.status, 200);
     let r = reset_mail(&gw, "Bob@Example.test", None).await;
     assert_limited(&r, "registernewpassword");
-    let change = json!({"oldpassword": "Old-Passw0rd", "password": PASSWORD});
-    let r = call(
-        &gw,
-        "action=updatechangepassword",
-        change.clone(),
-        &jwt("1001"),
-        None,
-    )
-    .await;
+    let r = change_password(&gw, "1001").await;
     assert_eq!(r.status, 200);
-    let r = call(
-        &gw,
-        "action=updatechangepassword",
-        change,
-        &jwt("1001"),
-        None,
-    )
-    .await;
+    let r = change_password(&gw, "1001").await;
     assert_limited(&r, "updatechangepassword");
     assert_eq!(received(&legacy).await.len(), 2);
     gw.shutdown().await;

@@ -185,15 +185,7 @@ impl Driver {
 
     /// `GET url`, kept with the answers.
     async fn get(&mut self, url: String) -> String {
-        let text = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::get_text(url).await;
         self.answers.push(("get".to_string(), text.clone()));
         text
     }
@@ -212,6 +204,87 @@ impl Driver {
         }
         self.send(label, m, &format!("{REGISTRY}?{query}"), &h, body)
             .await
+    }
+}
+
+/// What one call must answer; a failure names the call's label and shows the answer.
+enum Expect {
+    /// This status.
+    Status(u16),
+    /// This status, and the field at a JSON pointer equal to the value.
+    Field(u16, &'static str, Value),
+    /// This status, and the text at a JSON pointer containing the part.
+    FieldHas(u16, &'static str, &'static str),
+    /// Any 4xx status.
+    ClientError,
+    /// One of these statuses, and no `"status": "OK"`: the action API refuses with a 200.
+    NotOk(&'static [u16]),
+}
+
+use Expect::{ClientError, Field, FieldHas, NotOk, Status};
+
+impl Expect {
+    fn check(&self, label: &str, s: u16, a: &Value) {
+        match self {
+            Status(want) => assert_eq!(s, *want, "{label}: {a}"),
+            Field(want, at, value) => {
+                assert_eq!((s, a.pointer(at)), (*want, Some(value)), "{label}: {a}")
+            }
+            FieldHas(want, at, part) => {
+                assert_eq!(s, *want, "{label}: {a}");
+                let text = a.pointer(at).and_then(Value::as_str).unwrap_or_default();
+                assert!(text.contains(part), "{label}: {a}");
+            }
+            ClientError => assert!((400..500).contains(&s), "{label}: {s}"),
+            NotOk(statuses) => {
+                assert!(statuses.contains(&s), "{label}: {s} {a}");
+                assert_ne!(a["status"], "OK", "{label}");
+            }
+        }
+    }
+}
+
+/// One `PUT /User/{id}` of the translated tenant and what it must answer.
+struct UserCase {
+    label: String,
+    token: String,
+    id: String,
+    body: String,
+    expect: Expect,
+}
+
+impl UserCase {
+    fn new(label: &str, token: &str, id: &str, body: &str, expect: Expect) -> Self {
+        Self {
+            label: label.to_string(),
+            token: token.to_string(),
+            id: id.to_string(),
+            body: body.to_string(),
+            expect,
+        }
+    }
+}
+
+/// One call of the action API and what it must answer.
+struct ActionCase {
+    label: String,
+    method: &'static str,
+    query: String,
+    token: Option<String>,
+    body: String,
+    expect: Expect,
+}
+
+impl ActionCase {
+    fn post(label: &str, query: &str, token: Option<&str>, body: &str, expect: Expect) -> Self {
+        Self {
+            label: label.to_string(),
+            method: "POST",
+            query: query.to_string(),
+            token: token.map(str::to_string),
+            body: body.to_string(),
+            expect,
+        }
     }
 }
 
@@ -238,6 +311,18 @@ async fn mock(server: &MockServer, m: &str, p: &str, status: u16, body: Value) {
     .await;
 }
 
+/// `POST {p}` answered with `status` and `body` when the request's body contains `part`. Mount
+/// it before that path's catch-all answer: of two mocks that match, wiremock uses the one
+/// mounted first.
+async fn mock_when(server: &MockServer, p: &str, part: &str, status: u16, body: Value) {
+    Mock::given(method("POST"))
+        .and(path(p))
+        .and(body_string_contains(part))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
 /// The binary with a short shutdown grace (the tests end it with SIGTERM), its configuration
 /// `config` and its logs in `dir`.
 async fn start(
@@ -255,14 +340,23 @@ async fn start(
     GatewayProcess::start(&file, dir.path(), extra, rust_log).await
 }
 
-fn legacy_envelope(id: &str, code: u16, message: &str) -> Value {
-    json!({
+/// The legacy backend answers `PUT /User/{id}` with its envelope: a success for `code` 0,
+/// otherwise that status with `message`.
+async fn legacy_answers(server: &MockServer, id: &str, code: u16, message: &str) {
+    let errors = if code == 0 {
+        json!([])
+    } else {
+        json!([{"Message": message, "Code": "E1", "Type": {"Id": 1, "Code": "X"}, "ErrorSource": "Legacy"}])
+    };
+    let body = json!({
         "Code": code,
-        "Errors": if code == 0 { json!([]) } else { json!([{"Message": message, "Code": "E1", "Type": {"Id": 1, "Code": "X"}, "ErrorSource": "Legacy"}]) },
+        "Errors": errors,
         "Result": {"CustomerRegistrationId": id, "Updated": code == 0},
         "SessionId": null,
         "RequestId": "legacy-1"
-    })
+    });
+    let status = if code == 0 { 200 } else { code };
+    mock(server, "PUT", &format!("/User/{id}"), status, body).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,15 +417,14 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         success("S200_10", "Update user completed."),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword"))
-        .and(body_string_contains("nobody@"))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(envelope("E404_01", "No user with this login name.")),
-        )
-        .mount(&live)
-        .await;
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword",
+        "nobody@",
+        404,
+        envelope("E404_01", "No user with this login name."),
+    )
+    .await;
     mount(
         &live,
         "POST",
@@ -339,24 +432,28 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
         success("S200_08", "Start ForgotPassword completed."),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword/Finish"))
-        .and(body_string_contains("evt-bad"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(envelope(
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword/Finish",
+        "evt-bad",
+        400,
+        envelope(
             "E400_00",
             &format!("Invalid InputModel - Password {PASSWORD} rejected for event evt-bad"),
-        )))
-        .mount(&live)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v4/Users/ForgotPassword/Finish"))
-        .and(body_string_contains(CONFIRMATION))
-        .respond_with(ResponseTemplate::new(404).set_body_json(envelope(
+        ),
+    )
+    .await;
+    mock_when(
+        &live,
+        "/v4/Users/ForgotPassword/Finish",
+        CONFIRMATION,
+        404,
+        envelope(
             "E404_02",
             &format!("No request with id {CONFIRMATION} (password {PASSWORD})"),
-        )))
-        .mount(&live)
-        .await;
+        ),
+    )
+    .await;
     mount(
         &live,
         "POST",
@@ -372,20 +469,12 @@ async fn no_secret_leaves_the_gateway_on_any_route_or_mode() {
 
     // ---- the legacy backend (shadow mode answers): one success, one echoing the password
     let legacy = MockServer::start().await;
-    mock(
+    legacy_answers(&legacy, "1001", 0, "").await;
+    legacy_answers(
         &legacy,
-        "PUT",
-        "/User/1001",
-        200,
-        legacy_envelope("1001", 0, ""),
-    )
-    .await;
-    mock(
-        &legacy,
-        "PUT",
-        "/User/2002",
+        "2002",
         400,
-        legacy_envelope("2002", 400, &format!("Password '{PASSWORD}' is too weak")),
+        &format!("Password '{PASSWORD}' is too weak"),
     )
     .await;
 
@@ -450,33 +539,27 @@ writes = true
     let shadowed = 3;
 
     // ---- User API, translate mode (tenant CT)
-    let (s, a) = d.user("ua-ok", "CT", &t1001, "1001", pw.clone()).await;
-    assert_eq!((s, &a["Code"]), (200, &json!(0)), "{a}");
-    let (s, a) = d.user("ua-echo", "CT", &t2002, "2002", pw.clone()).await;
-    assert_eq!(s, 400, "{a}");
-    assert!(
-        a["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("'***'"),
-        "{a}"
-    );
-    let (s, _) = d.user("ua-html500", "CT", &t3003, "3003", pw.clone()).await;
-    assert_eq!(s, 500);
-    let (s, _) = d
-        .user("ua-token401", "CT", &t4004, "4004", pw.clone())
-        .await;
-    assert_eq!(s, 401);
-    let (s, a) = d
-        .user(
+    let mixed =
+        json!({"FirstName": "A", "Email": "b@example.test", "Password": PASSWORD}).to_string();
+    let mut user_cases = vec![
+        UserCase::new("ua-ok", &t1001, "1001", &pw, Field(200, "/Code", json!(0))),
+        UserCase::new(
+            "ua-echo",
+            &t2002,
+            "2002",
+            &pw,
+            FieldHas(400, "/Errors/0/Message", "'***'"),
+        ),
+        UserCase::new("ua-html500", &t3003, "3003", &pw, Status(500)),
+        UserCase::new("ua-token401", &t4004, "4004", &pw, Status(401)),
+        UserCase::new(
             "ua-mixed",
-            "CT",
             &t1001,
             "1001",
-            json!({"FirstName": "A", "Email": "b@example.test", "Password": PASSWORD}).to_string(),
-        )
-        .await;
-    assert_eq!((s, &a["Errors"][0]["Part"]), (400, &json!("Email")), "{a}");
+            &mixed,
+            Field(400, "/Errors/0/Part", json!("Email")),
+        ),
+    ];
     for (i, body) in [
         format!(r#"{{"Password": "{PASSWORD}""#),
         format!(r#"{{"Password": {PASSWORD}}}"#),
@@ -490,119 +573,74 @@ writes = true
     .into_iter()
     .enumerate()
     {
-        let (s, _) = d
-            .user(&format!("ua-refused-{i}"), "CT", &t1001, "1001", body)
-            .await;
-        assert!((400..500).contains(&s), "refusal {i}: {s}");
+        let label = format!("ua-refused-{i}");
+        user_cases.push(UserCase::new(&label, &t1001, "1001", &body, ClientError));
     }
-    let (s, _) = d
-        .user("ua-bad-id", "CT", &t1001, "..%2F1002", pw.clone())
-        .await;
-    assert_eq!(s, 400);
-    let (s, _) = d
-        .send(
-            "ua-missing-headers",
-            "PUT",
-            "/User/1001",
-            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
-            Some(pw.clone()),
-        )
-        .await;
-    assert_eq!(s, 400);
-    let (s, _) = d
-        .send(
-            "ua-wrong-method",
-            "POST",
-            "/User/1001",
-            &[("Authorization", &t1001), ("X-ClientCode", "CT")],
-            Some(pw.clone()),
-        )
-        .await;
-    // A legacy backend is configured: a method the gateway does not translate goes there
-    // (strangler), and this fake backend has no such route.
-    assert_eq!(s, 404);
+    user_cases.push(UserCase::new(
+        "ua-bad-id",
+        &t1001,
+        "..%2F1002",
+        &pw,
+        Status(400),
+    ));
+    for c in user_cases {
+        let (s, a) = d.user(&c.label, "CT", &c.token, &c.id, c.body).await;
+        c.expect.check(&c.label, s, &a);
+    }
+    // Two headers only. A legacy backend is configured: a method the gateway does not
+    // translate goes there (strangler), and this fake backend has no such route.
+    for (label, m, expect) in [
+        ("ua-missing-headers", "PUT", 400),
+        ("ua-wrong-method", "POST", 404),
+    ] {
+        let headers = [("Authorization", t1001.as_str()), ("X-ClientCode", "CT")];
+        let (s, a) = d
+            .send(label, m, "/User/1001", &headers, Some(pw.clone()))
+            .await;
+        Status(expect).check(label, s, &a);
+    }
 
     // ---- the action API, translate mode, every action and the old alias
-    let change = |old: &str, new: &str| json!({"oldpassword": old, "password": new}).to_string();
-    let (s, a) = d
-        .action(
-            "uc-ok",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
-            "uc-oldpasswort",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(json!({"oldpasswort": OLD_PASSWORD, "password": PASSWORD}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
-            "uc-echo",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t2002),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Password complexity")),
-        "{a}"
-    );
-    let (s, _) = d
-        .action(
-            "uc-html500",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t3003),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 500);
-    let (s, a) = d
-        .action(
-            "uc-token401",
-            "POST",
-            "action=updatechangepassword",
-            Some(&t4004),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Failed to save updated Profile")),
-        "{a}"
-    );
-    let (s, _) = d
-        .action(
-            "uc-no-token",
-            "POST",
-            "action=updatechangepassword",
-            None,
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 401);
+    let change = json!({"oldpassword": OLD_PASSWORD, "password": PASSWORD}).to_string();
     let garbage = format!("Bearer {PASSWORD}");
-    let (s, _) = d
-        .action(
+    let pwb = json!({"password": PASSWORD}).to_string();
+    let update = "action=updatechangepassword";
+    let register = "action=registernewpassword";
+    let ok = || Field(200, "/status", json!("OK"));
+    let error = |text: &str| Field(200, "/error", json!(text));
+    let mut action_cases = vec![
+        ActionCase::post("uc-ok", update, Some(&t1001), &change, ok()),
+        ActionCase::post(
+            "uc-oldpasswort",
+            update,
+            Some(&t1001),
+            &json!({"oldpasswort": OLD_PASSWORD, "password": PASSWORD}).to_string(),
+            ok(),
+        ),
+        ActionCase::post(
+            "uc-echo",
+            update,
+            Some(&t2002),
+            &change,
+            error("Password complexity"),
+        ),
+        ActionCase::post("uc-html500", update, Some(&t3003), &change, Status(500)),
+        ActionCase::post(
+            "uc-token401",
+            update,
+            Some(&t4004),
+            &change,
+            error("Failed to save updated Profile"),
+        ),
+        ActionCase::post("uc-no-token", update, None, &change, Status(401)),
+        ActionCase::post(
             "uc-garbage-token",
-            "POST",
-            "action=updatechangepassword",
+            update,
             Some(&garbage),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 401);
+            &change,
+            Status(401),
+        ),
+    ];
     for (i, body) in [
         json!({"password": PASSWORD}).to_string(),
         json!({"oldpassword": OLD_PASSWORD, "password": ""}).to_string(),
@@ -614,157 +652,121 @@ writes = true
     .into_iter()
     .enumerate()
     {
-        let (s, a) = d
-            .action(
-                &format!("uc-refused-{i}"),
-                "POST",
-                "action=updatechangepassword",
-                Some(&t1001),
-                Some(body),
-            )
-            .await;
-        assert!(s == 200 || s == 413, "{i}: {s} {a}");
-        assert_ne!(a["status"], "OK", "{i}");
+        let label = format!("uc-refused-{i}");
+        let expect = NotOk(&[200, 413]);
+        action_cases.push(ActionCase::post(
+            &label,
+            update,
+            Some(&t1001),
+            &body,
+            expect,
+        ));
     }
-    // Secrets in the query string: never logged (the trace logs the path only).
-    let (s, _) = d
-        .action(
+    action_cases.extend([
+        // Secrets in the query string: never logged (the trace logs the path only).
+        ActionCase::post(
             "uc-query",
-            "POST",
-            &format!("action=updatechangepassword&password={PASSWORD}&oldpassword={OLD_PASSWORD}"),
+            &format!("{update}&password={PASSWORD}&oldpassword={OLD_PASSWORD}"),
             Some(&t1001),
-            Some("{}".into()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, a) = d
-        .action(
+            "{}",
+            Status(200),
+        ),
+        ActionCase::post(
             "rn-ok",
-            "POST",
-            "action=registernewpassword",
+            register,
             None,
-            Some(json!({"email": "alice@example.test"}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
+            &json!({"email": "alice@example.test"}).to_string(),
+            ok(),
+        ),
+        ActionCase::post(
             "rn-unknown",
-            "POST",
-            "action=registernewpassword",
+            register,
             Some(&t1001),
-            Some(json!({"email": "nobody@example.test", "password": PASSWORD}).to_string()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No User found with current mailadress")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &json!({"email": "nobody@example.test", "password": PASSWORD}).to_string(),
+            error("No User found with current mailadress"),
+        ),
+        ActionCase::post(
             "rn-bad-email",
-            "POST",
-            "action=registernewpassword",
+            register,
             None,
-            Some(json!({"email": format!("{PASSWORD} at example")}).to_string()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("validationfailed")), "{a}");
-    let pwb = json!({"password": PASSWORD}).to_string();
-    let (s, a) = d
-        .action(
+            &json!({"email": format!("{PASSWORD} at example")}).to_string(),
+            Field(200, "/status", json!("validationfailed")),
+        ),
+        ActionCase::post(
             "an-ok",
-            "POST",
             "action=activatenewpassword&id=evt-ok",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, a) = d
-        .action(
+            &pwb,
+            ok(),
+        ),
+        ActionCase::post(
             "an-echo",
-            "POST",
             "action=activatenewpassword&id=evt-bad",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("Password complexity")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &pwb,
+            error("Password complexity"),
+        ),
+        ActionCase::post(
             "an-unknown-id",
-            "POST",
             &format!("action=activatenewpassword&id={CONFIRMATION}"),
             Some(&t1001),
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No request with this id")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
-            "activate-get",
-            "GET",
-            &format!("action=activate&cid={CONFIRMATION}"),
-            None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(
-        (s, &a["error"]),
-        (200, &json!("No request with this id")),
-        "{a}"
-    );
-    let (s, a) = d
-        .action(
+            &pwb,
+            error("No request with this id"),
+        ),
+        ActionCase {
+            method: "GET",
+            ..ActionCase::post(
+                "activate-get",
+                &format!("action=activate&cid={CONFIRMATION}"),
+                None,
+                &pwb,
+                error("No request with this id"),
+            )
+        },
+        ActionCase::post(
             "activate-post",
-            "POST",
             "action=activate&cid=evt-ok",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!((s, &a["status"]), (200, &json!("OK")), "{a}");
-    let (s, _) = d
-        .action(
+            &pwb,
+            ok(),
+        ),
+        ActionCase::post(
             "activate-missing",
-            "POST",
             "action=activatenewpassword",
             None,
-            Some(pwb.clone()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, _) = d
-        .action(
-            "wrong-method",
-            "GET",
-            "action=updatechangepassword",
-            Some(&t1001),
-            Some(change(OLD_PASSWORD, PASSWORD)),
-        )
-        .await;
-    assert_eq!(s, 405);
-    let (s, _) = d
+            &pwb,
+            Status(200),
+        ),
+        ActionCase {
+            method: "GET",
+            ..ActionCase::post("wrong-method", update, Some(&t1001), &change, Status(405))
+        },
+    ]);
+    for c in action_cases {
+        let (s, a) = d
+            .action(
+                &c.label,
+                c.method,
+                &c.query,
+                c.token.as_deref(),
+                Some(c.body),
+            )
+            .await;
+        c.expect.check(&c.label, s, &a);
+    }
+    let (s, a) = d
         .send(
             "unknown-tenant",
             "POST",
-            &format!("{REGISTRY}?action=updatechangepassword"),
+            &format!("{REGISTRY}?{update}"),
             &[("Host", "other.test"), ("Authorization", &t1001)],
-            Some(change(OLD_PASSWORD, PASSWORD)),
+            Some(change.clone()),
         )
         .await;
-    assert_eq!(s, 404);
-    let (s, _) = d
+    Status(404).check("unknown-tenant", s, &a);
+    // An action the gateway does not know goes to the legacy backend (strangler), which
+    // has no such route here.
+    let (s, a) = d
         .action(
             "unknown-action",
             "POST",
@@ -773,9 +775,7 @@ writes = true
             Some(pwb.clone()),
         )
         .await;
-    // An action the gateway does not know goes to the legacy backend (strangler), which
-    // has no such route here.
-    assert_eq!(s, 404);
+    Status(404).check("unknown-action", s, &a);
 
     // ---- the shadow copies are compared and recorded (off the request path): wait for them
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -795,15 +795,7 @@ writes = true
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let report_text = report.to_string();
-    let metrics = d
-        .client
-        .get(gw.admin("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(gw.admin("metrics")).await;
     assert!(metrics.contains("gateway_requests_total"), "{metrics}");
 
     let (out, err) = gw.stop().await;
@@ -861,14 +853,7 @@ async fn a_token_echoed_by_the_legacy_backend_stays_out_of_diffs_and_logs() {
     let staging = MockServer::start().await;
     password_changes(&staging, "1001").await;
     let legacy = MockServer::start().await;
-    mock(
-        &legacy,
-        "PUT",
-        "/User/1001",
-        401,
-        legacy_envelope("1001", 401, &format!("Token {token} is expired")),
-    )
-    .await;
+    legacy_answers(&legacy, "1001", 401, &format!("Token {token} is expired")).await;
     let dir = tempfile::tempdir().unwrap();
     let diff_file = dir.path().join("diffs.jsonl");
     let config = format!(

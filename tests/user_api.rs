@@ -8,8 +8,9 @@ mod common;
 use std::net::SocketAddr;
 
 use common::fakes::{self, password_changes};
-use common::{client, gateway, gateway_with, mount, received, send, v4, Answer, PASSWORD, TOKEN};
-use common::{mount_method, put_request};
+use common::stopped_at_email;
+use common::{gateway, gateway_with, mount, received, send, v4, Answer, PASSWORD, TOKEN};
+use common::{legacy_answer, mount_method, put_request};
 use legacy_gateway::Running;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,29 +31,20 @@ fn header<'a>(r: &'a wiremock::Request, name: &str) -> Vec<&'a str> {
 
 /// The legacy success answer for a single-part body.
 fn success(id: &str, request_id: &str) -> Value {
-    json!({
-        "Code": 0,
-        "Errors": [],
-        "Result": {"CustomerRegistrationId": id, "Updated": true},
-        "SessionId": null,
-        "RequestId": request_id,
-    })
+    let result = json!({"CustomerRegistrationId": id, "Updated": true});
+    legacy_answer(0, json!([]), result, request_id)
 }
 
 /// The legacy answer for a single-part body that v4 refused.
 fn v4_failure(status: u16, message: &str, code: &str, ty: Value, request_id: &str) -> Value {
-    json!({
-        "Code": status,
-        "Errors": [{
-            "Message": message,
-            "Code": code,
-            "Type": ty,
-            "ErrorSource": "UsersOrchestrator",
-        }],
-        "Result": {"CustomerRegistrationId": "1001", "Updated": false},
-        "SessionId": null,
-        "RequestId": request_id,
-    })
+    let errors = json!([{
+        "Message": message,
+        "Code": code,
+        "Type": ty,
+        "ErrorSource": "UsersOrchestrator",
+    }]);
+    let result = json!({"CustomerRegistrationId": "1001", "Updated": false});
+    legacy_answer(status, errors, result, request_id)
 }
 
 const MANDATORY: [(&str, &str); 5] = [
@@ -310,21 +302,16 @@ async fn mixed_body_runs_profile_then_email_then_password() {
     )
     .await;
 
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(
-        a.json,
+    a.assert_legacy(
+        200,
+        json!([]),
         json!({
-            "Code": 0,
-            "Errors": [],
-            "Result": {
-                "CustomerRegistrationId": "1001",
-                "Updated": true,
-                "Applied": ["Profile", "Email", "Password"],
-                "NotAttempted": []
-            },
-            "SessionId": null,
-            "RequestId": a.request_id(),
-        })
+            "CustomerRegistrationId": "1001",
+            "Updated": true,
+            "Applied": ["Profile", "Email", "Password"],
+            "NotAttempted": []
+        }),
+        "all three parts",
     );
     let got = received(&v4s).await;
     let calls: Vec<(String, String, Value)> = got
@@ -398,31 +385,22 @@ async fn mixed_body_stops_at_the_first_failure_and_says_what_was_applied() {
     )
     .await;
 
-    assert_eq!(a.status, 400, "{}", a.text);
-    assert_eq!(
-        a.json,
-        json!({
-            "Code": 400,
-            "Errors": [{
-                "Message": "The email is already in use by another user.",
-                "Code": "UsersOrchestrator_E400_08",
-                "Type": {"Id": 4, "Code": "EmailAlreadyInUse"},
-                "ErrorSource": "UsersOrchestrator",
-                "Part": "Email"
-            }],
-            "Result": {
-                "CustomerRegistrationId": "1001",
-                "Updated": false,
-                "Applied": ["Profile"],
-                "NotAttempted": ["Password"]
-            },
-            "SessionId": null,
-            "RequestId": a.request_id(),
-        })
+    a.assert_legacy(
+        400,
+        json!([{
+            "Message": "The email is already in use by another user.",
+            "Code": "UsersOrchestrator_E400_08",
+            "Type": {"Id": 4, "Code": "EmailAlreadyInUse"},
+            "ErrorSource": "UsersOrchestrator",
+            "Part": "Email"
+        }]),
+        stopped_at_email(),
+        "the e-mail part refused",
     );
-    let got = received(&v4s).await;
-    let paths: Vec<&str> = got.iter().map(|r| r.url.path()).collect();
-    assert_eq!(paths, ["/v4/Users/1001/", "/v4/Users/1001/Email"]);
+    assert_eq!(
+        common::received_paths(&v4s).await,
+        ["/v4/Users/1001/", "/v4/Users/1001/Email"]
+    );
     gw.shutdown().await;
 }
 
@@ -675,14 +653,7 @@ async fn ids_that_would_leave_their_path_segment_are_refused() {
 
 async fn sandbox_events(gw: &Running) -> Vec<Value> {
     let url = format!("{}/_sandbox/events", gw.sandbox.as_ref().unwrap().url());
-    let text = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(url).await;
     text.lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()

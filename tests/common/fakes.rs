@@ -86,6 +86,15 @@ pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
         .expect("request recording is on")
 }
 
+/// The paths `server` received, in order.
+pub async fn received_paths(server: &MockServer) -> Vec<String> {
+    received(server)
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect()
+}
+
 /// A loopback address with nothing listening on it.
 pub fn dead_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -8,7 +8,7 @@ pub mod binary;
 pub mod fakes;
 pub mod jwt;
 
-pub use fakes::{dead_url, mount, mount_method, received, v4};
+pub use fakes::{dead_url, mount, mount_method, received, received_paths, v4};
 
 use legacy_gateway::config::{Config, Overrides};
 use legacy_gateway::mapping::Mappings;
@@ -112,14 +112,19 @@ pub async fn metrics_text(gw: &Running) -> String {
 
 /// The Prometheus text of `GET /_gateway/metrics` of the admin listener at `url`.
 pub async fn metrics_text_at(url: &str) -> String {
+    get_text(format!("{url}/_gateway/metrics")).await
+}
+
+/// `GET url`, answered with any text.
+pub async fn get_text(url: String) -> String {
     client()
-        .get(format!("{url}/_gateway/metrics"))
+        .get(url)
         .send()
         .await
-        .expect("metrics answered")
+        .expect("answered")
         .text()
         .await
-        .expect("metrics body")
+        .expect("a body")
 }
 
 /// `PUT {base}/User/{id_path}` with the five mandatory headers, to be completed (body, more
@@ -172,6 +177,14 @@ impl Answer {
         self.json["Errors"][0]["Message"].as_str().unwrap_or("")
     }
 
+    /// The whole answer: `status`, and exactly the legacy envelope with `errors` and `result`.
+    pub fn assert_legacy(&self, status: u16, errors: Value, result: Value, what: &str) {
+        assert_eq!(self.status, status, "{what}: {}", self.text);
+        let code = if status < 300 { 0 } else { status };
+        let want = legacy_answer(code, errors, result, &self.request_id());
+        assert_eq!(self.json, want, "{what}");
+    }
+
     /// A refusal by the gateway itself: status, one Errors entry with `code` from the
     /// gateway, nothing updated, the request id echoed.
     pub fn assert_refused(&self, status: u16, code: &str, what: &str) {
@@ -189,6 +202,29 @@ impl Answer {
         assert_eq!(self.json["SessionId"], Value::Null, "{what}");
         assert_eq!(self.json["RequestId"], self.request_id(), "{what}");
     }
+}
+
+/// The legacy envelope: `Code` (0 for a success, the status otherwise), `Errors`, `Result`,
+/// no session, and the request id the gateway gave the call.
+pub fn legacy_answer(code: u16, errors: Value, result: Value, request_id: &str) -> Value {
+    serde_json::json!({
+        "Code": code,
+        "Errors": errors,
+        "Result": result,
+        "SessionId": null,
+        "RequestId": request_id,
+    })
+}
+
+/// The `Result` of user 1001's body of a profile, an e-mail and a password whose e-mail part
+/// failed: the parts run in that order, so the profile was applied and the password never sent.
+pub fn stopped_at_email() -> Value {
+    serde_json::json!({
+        "CustomerRegistrationId": "1001",
+        "Updated": false,
+        "Applied": ["Profile"],
+        "NotAttempted": ["Password"]
+    })
 }
 
 /// `GET url`, answered with JSON.
