@@ -78,6 +78,13 @@ for p in $CG_PIDS; do callgrind_control -d "$p" >/dev/null 2>&1 || true; done
 sleep 1
 
 ANSWERS="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total_answers"])' "$OUT/load.json")"
+# Figures of refusals (a 429 from a rate limit, a 4xx from a changed mapping) would look like
+# a faster gateway: only a run where every answer is a success counts.
+FAILED="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["non_2xx"])' "$OUT/load.json")"
+if [ "$FAILED" != "0" ]; then
+    echo "target=$TARGET: $FAILED of $ANSWERS answers were not 2xx; not a measurement (see $OUT/target.log)" >&2
+    exit 1
+fi
 TOTAL=0
 for f in "$OUT"/cg.*.1; do
     [ -e "$f" ] || continue
