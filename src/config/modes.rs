@@ -135,10 +135,10 @@ pub(super) fn check(
                 return Err(default.error(
                     src,
                     format!(
-                        "mode {:?} sends {family} calls to its legacy backend: set {key}, or add a \
-                         [[modes]] rule with route = \"{family}\" and mode = \"translate\" if this \
-                         migration does not serve that API from a legacy backend",
-                        default.mode
+                        "mode = \"{}\" sends {family} calls to its legacy backend: set {key}, or \
+                         add a [[modes]] rule with route = \"{family}\" and mode = \"translate\" \
+                         if this migration does not serve that API from a legacy backend",
+                        format!("{:?}", default.mode).to_lowercase()
                     ),
                 ));
             }
@@ -240,7 +240,7 @@ mod tests {
         );
         assert!(
             e.message.starts_with(
-                "mode Shadow sends user-api calls to its legacy backend: set user_api_url"
+                "mode = \"shadow\" sends user-api calls to its legacy backend: set user_api_url"
             ),
             "{}",
             e.message
