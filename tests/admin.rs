@@ -150,15 +150,14 @@ async fn readiness_reports_upstreams_and_fails_on_them_only_when_asked() {
     assert_eq!(v["status"], "ready");
     assert_eq!(v["readyz_requires_upstreams"], false);
     for name in ["orchestrator", "user_api", "registry_api"] {
-        assert_eq!(v["upstreams"][name]["reachable"], false, "{name}: {v}");
-        assert!(
-            v["upstreams"][name]["url"]
-                .as_str()
-                .unwrap()
-                .starts_with(&dead),
-            "{v}"
+        // Named by role: the probes answer clients too, who need no backend addresses.
+        assert_eq!(
+            v["upstreams"][name],
+            json!({"reachable": false}),
+            "{name}: {v}"
         );
     }
+    assert!(!v.to_string().contains(&dead), "{v}");
     let m = common::metrics_text(&gw).await;
     for name in ["orchestrator", "user_api", "registry_api"] {
         assert!(
@@ -354,7 +353,7 @@ async fn health_and_readiness() {
             "sandbox": false,
             "draining": false,
             "readyz_requires_upstreams": false,
-            "upstreams": {"orchestrator": {"url": format!("{}/", v4s.uri()), "reachable": true}},
+            "upstreams": {"orchestrator": {"reachable": true}},
         })
     );
     gw.shutdown().await;

@@ -82,7 +82,8 @@ pub async fn probe(gw: &Gateway) {
     probe_all(gw, &rt).await;
 }
 
-/// Whether this instance is ready, and the body that says why, naming every upstream.
+/// Whether this instance is ready, and the body that says why, naming every upstream by its
+/// role (and the embedded sandbox as such).
 pub async fn readyz(gw: &Gateway) -> (bool, Value) {
     let rt = gw.runtime();
     let probed = probe_all(gw, &rt).await;
@@ -97,10 +98,9 @@ pub async fn readyz(gw: &Gateway) -> (bool, Value) {
         if requires && t.serves_clients && !up {
             reasons.push(format!("{} unreachable", t.name));
         }
-        let mut entry = json!({
-            "url": crate::redact::url(&t.url),
-            "reachable": up,
-        });
+        // No URL: the probes answer on the client listener too, unauthenticated, and the
+        // backends' addresses are no client's business.
+        let mut entry = json!({ "reachable": up });
         if t.name == "orchestrator" && rt.sandbox {
             entry["embedded_sandbox"] = json!(true);
         }
