@@ -1,5 +1,10 @@
 # Multi-stage: build with the full toolchain, run from a small image as a non-root user.
-FROM rust:1-bookworm AS build
+# Both base images are pinned by version, so a rebuild of the same commit gets the same
+# toolchain and the same C library; bump them together (the runtime must be the builder's
+# Debian release, or the binary may need a newer glibc than the image has).
+ARG RUST_IMAGE=rust:1.95.0-bookworm
+ARG RUNTIME_IMAGE=debian:12.11-slim
+FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 
 # Dependency layer: the manifests alone, with empty sources, so the ~300 crates compile once
@@ -27,7 +32,7 @@ COPY openapi ./openapi
 COPY benches ./benches
 RUN cargo build --release --locked --bin legacy-gateway
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
 # ca-certificates only: upstream TLS uses the webpki roots built in, but an operator's
 # `upstream.ca_file` may point into /etc/ssl. No curl: `legacy-gateway healthcheck` probes.
 RUN apt-get update \
@@ -41,9 +46,13 @@ COPY --from=build /src/target/release/legacy-gateway /usr/local/bin/legacy-gatew
 # their own (LEGACY_GATEWAY_MAPPINGS=/etc/legacy-gateway/mappings).
 COPY mappings /etc/legacy-gateway/mappings
 # The shadow diff file (`shadow.diff_file = "/var/log/legacy-gateway/shadow-diffs.jsonl"`)
-# is written here by the runtime user; mount a volume on it to keep the file.
-VOLUME ["/var/log/legacy-gateway"]
+# is written here by the runtime user. No VOLUME: an anonymous volume is created on every
+# `docker run` and left behind; mount one where you want the file kept
+# (`-v gateway-diffs:/var/log/legacy-gateway`, an emptyDir on Kubernetes).
 USER 10001:10001
+# On 0.0.0.0 the gateway refuses to start without an orchestrator (--orchestrator,
+# LEGACY_GATEWAY_ORCHESTRATOR, or a configuration file): the embedded sandbox serves fake users
+# to anyone, so a demo asks for it by name (-e LEGACY_GATEWAY_SANDBOX=true).
 ENV LEGACY_GATEWAY_LISTEN=0.0.0.0:8080 \
     LEGACY_GATEWAY_LOG_FORMAT=json
 # Probes: GET /_gateway/healthz (liveness), GET /_gateway/readyz (readiness), on 8080 and 9901.

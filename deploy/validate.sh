@@ -59,6 +59,8 @@ for (kind, name), d in docs.items():
             errors.append("HPA targets another Deployment")
         if d["spec"]["minReplicas"] < 2:
             errors.append("HPA minReplicas below 2 defeats the PDB")
+        if "replicas" in dep["spec"]:
+            errors.append("Deployment sets replicas under an HPA: every kubectl apply would reset the count")
 sm = docs[("ServiceMonitor", "legacy-gateway")]
 admin = [d for (k, n), d in docs.items() if k == "Service" and all(d["metadata"]["labels"].get(a) == b for a, b in sm["spec"]["selector"]["matchLabels"].items())]
 if len(admin) != 1:
@@ -79,6 +81,17 @@ delay = int(pre[-1]) if pre[0].endswith("sleep") else 0
 tgps = tmpl["spec"]["terminationGracePeriodSeconds"]
 if tgps * 1000 <= delay * 1000 + grace_ms:
     errors.append(f"terminationGracePeriodSeconds {tgps} <= preStop {delay} s + shutdown_grace_ms {grace_ms}")
+# Site settings: kept out of the cluster, and their defaults already in the manifests they
+# are copied into (so `kubectl apply -f` without kustomize agrees with `apply -k`).
+settings = docs[("ConfigMap", "legacy-gateway-settings")]
+if settings["metadata"].get("annotations", {}).get("config.kubernetes.io/local-config") != "true":
+    errors.append("settings.yaml must stay local-config (never applied)")
+netpol = docs[("NetworkPolicy", "legacy-gateway")]
+admitted = [r["from"][0]["namespaceSelector"]["matchLabels"].get("kubernetes.io/metadata.name") for r in netpol["spec"]["ingress"] if "from" in r]
+if admitted != [settings["data"]["monitoringNamespace"]]:
+    errors.append(f"NetworkPolicy admits {admitted}, settings say {settings['data']['monitoringNamespace']}")
+if sm["metadata"]["labels"].get("release") != settings["data"]["prometheusRelease"]:
+    errors.append("ServiceMonitor release label differs from settings.yaml prometheusRelease")
 secret_keys = set(yaml.safe_load(open("kubernetes/secret.example.yaml"))["stringData"])
 for e in c["env"]:
     ref = e.get("valueFrom", {}).get("secretKeyRef")
@@ -89,6 +102,13 @@ if errors:
     sys.exit(1)
 print(f"ok: {len(docs)} resources, references consistent")
 PY
+
+if command -v kubectl >/dev/null; then
+  echo "== kubectl kustomize (the settings are applied, and not applied themselves)"
+  rendered=$(kubectl kustomize kubernetes)
+  if grep -q "legacy-gateway-settings" <<<"$rendered"; then echo "error: settings.yaml is rendered into the cluster" >&2; exit 1; fi
+  grep -q "release: " <<<"$rendered" || { echo "error: the ServiceMonitor lost its release label" >&2; exit 1; }
+fi
 
 echo "== promtool check rules"
 promtool check rules observability/alerts.yaml

@@ -23,7 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway (on the embedded v4 sandbox when no orchestrator is configured).
+    /// Run the gateway (on the embedded v4 sandbox when no orchestrator is configured: on a
+    /// loopback listener only, unless `--sandbox` asks for it).
     Serve(ServeArgs),
     /// Validate the configuration and every mapping file, then exit.
     Check(CheckArgs),
@@ -47,6 +48,8 @@ pub struct ServeArgs {
     /// Base URL of the Users Orchestrator API; without it the embedded sandbox is used.
     #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
     pub orchestrator: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxFlag,
     /// Directory with the mapping files [default: the copies built into the binary].
     #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
     pub mappings: Option<PathBuf>,
@@ -79,12 +82,33 @@ pub struct ServeArgs {
     pub watch_config: bool,
 }
 
+/// `--sandbox`, shared by `serve` and `check` so both judge a configuration alike.
+#[derive(Debug, Args)]
+pub struct SandboxFlag {
+    /// Serve the embedded sandbox (fake users, any token accepted) even on a non-loopback
+    /// listener; without it, no orchestrator and a public `--listen` refuse to start.
+    #[arg(
+        long = "sandbox",
+        env = "LEGACY_GATEWAY_SANDBOX",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub on: bool,
+}
+
+/// `check` reads what `serve` would: the file, then the flags and variables that decide
+/// where it listens and which upstream it serves, so the two never disagree.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
     pub config: Option<PathBuf>,
     #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
     pub mappings: Option<PathBuf>,
+    #[arg(long, env = "LEGACY_GATEWAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
+    pub orchestrator: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxFlag,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +175,7 @@ impl ServeArgs {
             workers: self.workers,
             admin_listen: self.admin_listen,
             admin_token: admin_token(),
+            sandbox: self.sandbox.on,
         }
     }
 }
@@ -215,6 +240,9 @@ pub fn check(args: CheckArgs) -> ExitCode {
         mappings: args.mappings,
         jwt_secret: jwt_secret(),
         admin_token: admin_token(),
+        listen: args.listen,
+        orchestrator: args.orchestrator,
+        sandbox: args.sandbox.on,
         ..Overrides::default()
     };
     let config = match Config::load(args.config.as_deref(), &o) {
@@ -225,8 +253,12 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail(&e),
     };
+    let upstream = match &config.orchestrator {
+        Some(u) => format!("serves {}", crate::redact::url(u)),
+        None => "serves the embedded sandbox (fake users, any token accepted)".into(),
+    };
     let summary = format!(
-        "ok: configuration {} and mappings {} are valid ({} v4 calls for {} {}, one for {} it, {} actions, {} legacy events)",
+        "ok: configuration {} and mappings {} are valid ({} v4 calls for {} {}, one for {} it, {} actions, {} legacy events); {upstream}",
         config.file.as_ref().map_or("<defaults>".into(), |p| p.display().to_string()),
         config.mappings_dir.as_ref().map_or("<embedded>".into(), |p| p.display().to_string()),
         m.user_api.parts.len(),

@@ -49,6 +49,8 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
     pub shadow: Arc<Shadow>,
+    /// Set once shutdown starts: `readyz` then says not ready while in-flight calls finish.
+    pub draining: std::sync::atomic::AtomicBool,
     /// What a reload starts from: the command-line overrides and, on the embedded sandbox,
     /// its URL (the sandbox keeps running across reloads).
     overrides: Overrides,
@@ -68,6 +70,7 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             shadow: Arc::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             overrides,
             sandbox_url,
             reload_lock: tokio::sync::Mutex::new(()),

@@ -1,13 +1,13 @@
-//! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (are the
-//! upstreams the modes answer from reachable), Prometheus metrics, the shadow report, reload, event-record
-//! translation over HTTP, and the OpenAPI documents of the two legacy APIs as the gateway
-//! accepts them (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
+//! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (see
+//! `readiness`), Prometheus metrics, the shadow report, reload, event-record translation over
+//! HTTP, and the OpenAPI documents of the two legacy APIs as the gateway accepts them
+//! (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
 
-use std::time::Duration;
+pub mod readiness;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::body::{full, Body, BoxError};
 use crate::gateway::Gateway;
@@ -19,9 +19,10 @@ pub fn is_probe(path: &str) -> bool {
 }
 
 /// `GET /_gateway/metrics`: the registry, after sampling the gauges that are read only when
-/// Prometheus scrapes (shadow queue depth, kill-switch state), so they cost nothing per
-/// request.
-fn render_metrics(gw: &Gateway) -> String {
+/// Prometheus scrapes (shadow queue depth, kill-switch state, upstream reachability), so they
+/// cost nothing per request.
+async fn render_metrics(gw: &Gateway) -> String {
+    readiness::probe(gw).await;
     let rt = gw.runtime();
     let shadow = &rt.config.shadow;
     gw.metrics.sample_shadow(
@@ -45,12 +46,20 @@ where
         (Method::GET, "/_gateway/healthz") => {
             json_response(StatusCode::OK, &json!({"status": "ok"}))
         }
-        (Method::GET, "/_gateway/readyz") => readyz(gw).await,
+        (Method::GET, "/_gateway/readyz") => {
+            let (ready, body) = readiness::readyz(gw).await;
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json_response(status, &body)
+        }
         (Method::GET, "/_gateway/metrics") => text(
             StatusCode::OK,
             // What prometheus-client writes: OpenMetrics text, ending in `# EOF`.
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            render_metrics(gw),
+            render_metrics(gw).await,
         ),
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
             StatusCode::OK,
@@ -164,71 +173,6 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
-}
-
-/// Ready when a TCP connection opens within a second to every upstream the configured modes
-/// answer clients from: the orchestrator when some route translates, each configured legacy
-/// backend (legacy and shadow modes, unmapped paths). A gateway in legacy mode does not need
-/// v4 to serve, so v4 being down does not take it out of the load balancer. Cheap, needs no
-/// credentials, and tells a load balancer the one thing it must know.
-async fn readyz(gw: &Gateway) -> Response<Body> {
-    let rt = gw.runtime();
-    let modes = &rt.config.modes;
-    let translates = modes.default == crate::config::Mode::Translate
-        || modes
-            .rules
-            .iter()
-            .any(|r| r.mode == crate::config::Mode::Translate);
-    let mut targets: Vec<(&'static str, String)> = Vec::new();
-    if translates {
-        targets.push(("orchestrator", rt.upstream.base().to_string()));
-    }
-    if let Some(u) = &rt.config.user_api_url {
-        targets.push(("user_api", u.to_string()));
-    }
-    if let Some(u) = &rt.config.registry_api_url {
-        targets.push(("registry_api", u.to_string()));
-    }
-    let checks =
-        futures_util::future::join_all(targets.iter().map(|(_, url)| reachable(url))).await;
-    let mut body = serde_json::Map::new();
-    let ready = checks.iter().all(|ok| *ok);
-    body.insert(
-        "status".into(),
-        json!(if ready { "ready" } else { "not ready" }),
-    );
-    for ((name, _), ok) in targets.iter().zip(&checks) {
-        let state = if *ok {
-            "reachable".to_string()
-        } else {
-            format!("{name} unreachable")
-        };
-        body.insert((*name).into(), json!(state));
-    }
-    if ready {
-        body.insert("sandbox".into(), json!(rt.sandbox));
-        json_response(StatusCode::OK, &Value::Object(body))
-    } else {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, &Value::Object(body))
-    }
-}
-
-async fn reachable(base: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(base) else {
-        return false;
-    };
-    let host = url
-        .host_str()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), connect).await,
-        Ok(Ok(_))
-    )
 }
 
 /// On the embedded sandbox, its event log and outbox through the gateway's own port, so a

@@ -102,10 +102,19 @@ pub async fn start_with(
             let handle = sandbox::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), sb)
                 .await
                 .map_err(StartError::Sandbox)?;
-            tracing::info!(
-                sandbox = %handle.url(),
-                "no orchestrator configured: using the embedded v4 sandbox (in-memory users; not for production)"
-            );
+            if config.listen.ip().is_loopback() {
+                tracing::info!(
+                    sandbox = %handle.url(),
+                    "no orchestrator configured: using the embedded v4 sandbox (in-memory users; not for production)"
+                );
+            } else {
+                // Only with `sandbox = true` (the configuration refuses it otherwise).
+                tracing::warn!(
+                    sandbox = %handle.url(),
+                    listen = %config.listen,
+                    "serving the embedded v4 sandbox off loopback, as asked (--sandbox): fake users, any token accepted; not for production"
+                );
+            }
             let url = reqwest::Url::parse(&handle.url())
                 .map_err(|e| StartError::Invalid(e.to_string()))?;
             (url, Some(handle))
@@ -125,7 +134,8 @@ pub async fn start_with(
     .await
     .map_err(StartError::Invalid)?;
     let sandbox_url = sandbox.as_ref().map(|_| orchestrator.clone());
-    let gw = Gateway::new(runtime, metrics, overrides, sandbox_url);
+    let gw = Gateway::new(runtime, metrics.clone(), overrides, sandbox_url);
+    metrics.sandbox_active(sandbox.is_some());
     spawn_sighup_reload(gw.clone());
     let workers = server::worker_count(runtime_workers);
     let (listeners, addr) =
@@ -191,6 +201,7 @@ pub async fn start_with(
     tracing::info!(%addr, workers, orchestrator = %redact::url(&orchestrator), "legacy-gateway listening");
     tracing::info!(addr = %admin_addr, "legacy-gateway admin endpoints (/_gateway/) on this address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let draining = gw.clone();
     let join = tokio::spawn(async move {
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin_overload = |_: &http::Request<hyper::body::Incoming>| {
@@ -213,6 +224,9 @@ pub async fn start_with(
             _ = shutdown => {},
             _ = stopped => {},
         }
+        draining
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         pool.stop();
         let _ = admin_stop.send(());
         pool.wait().await;

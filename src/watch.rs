@@ -61,21 +61,25 @@ pub fn spawn(gw: &Arc<Gateway>) -> Result<(), String> {
                 continue;
             }
             loaded = now;
-            match gw.reload().await {
-                Ok(()) => tracing::info!("configuration file changed: reloaded"),
-                Err(e) => tracing::error!(
+            tracing::debug!("configuration file changed: reloading");
+            // A success is logged once, by the reload itself ("configuration reloaded").
+            if let Err(e) = gw.reload().await {
+                tracing::error!(
                     error = %e,
                     "configuration file changed but was refused; the running configuration stays"
-                ),
+                );
             }
         }
     });
     Ok(())
 }
 
-/// The directories to watch, each once.
+/// The directories to watch, each once. Each is canonicalized before it is compared: `.` and
+/// its absolute path are one directory, and watching it under both names delivered every
+/// change twice.
 fn directories(file: &Path, mappings: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = BTreeSet::new();
+    let canonical = |d: PathBuf| std::fs::canonicalize(&d).unwrap_or(d);
     let parent = |p: &Path| {
         p.parent()
             .map(|d| {
@@ -87,12 +91,12 @@ fn directories(file: &Path, mappings: Option<&Path>) -> Vec<PathBuf> {
             })
             .unwrap_or_else(|| PathBuf::from("."))
     };
-    dirs.insert(parent(file));
+    dirs.insert(canonical(parent(file)));
     if let Ok(resolved) = std::fs::canonicalize(file) {
-        dirs.insert(parent(&resolved));
+        dirs.insert(canonical(parent(&resolved)));
     }
     if let Some(m) = mappings {
-        dirs.insert(m.to_path_buf());
+        dirs.insert(canonical(m.to_path_buf()));
     }
     dirs.into_iter().collect()
 }
@@ -102,10 +106,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_directory_named_twice_is_watched_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(&file, "").unwrap();
+        let dotted = dir.path().join(".").join("gateway.toml");
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(
+            directories(&dotted, Some(&dir.path().join("."))),
+            vec![root]
+        );
+    }
+
+    #[test]
     fn a_bare_file_name_watches_the_current_directory() {
         assert_eq!(
             directories(Path::new("no-such-gateway.toml"), None),
-            vec![PathBuf::from(".")]
+            vec![std::fs::canonicalize(".").unwrap()]
         );
         assert_eq!(
             directories(Path::new("/nope/a.toml"), Some(Path::new("/nope/maps"))),

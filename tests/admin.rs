@@ -121,53 +121,148 @@ async fn the_admin_token_is_required_except_for_probes() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn readiness_checks_what_the_modes_need() {
-    let legacy = legacy_backend().await;
-    // Legacy mode everywhere: v4 is down, the legacy backend is up → ready.
-    let cfg = |backend: &str| {
-        format!(
-            "mode = \"legacy\"\nuser_api_url = \"{backend}\"\nregistry_api_url = \"{backend}\"\n"
-        )
-    };
-    let gw = gateway_with(&cfg(&legacy.uri()), Some(&dead_url())).await;
-    let r = client().get(admin(&gw, "readyz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v,
-        json!({"status": "ready", "user_api": "reachable", "registry_api": "reachable", "sandbox": false})
-    );
-    gw.shutdown().await;
-
-    // The legacy backend down → not ready, whatever v4 does.
-    let up = legacy_backend().await;
-    let gw = gateway_with(&cfg(&dead_url()), Some(&up.uri())).await;
+/// `readyz` on the client port, as a load balancer probes it.
+async fn readyz(gw: &legacy_gateway::Running) -> (u16, Value) {
     let r = client()
         .get(format!("{}/_gateway/readyz", gw.url()))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 503);
-    let v: Value = r.json().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Readiness says whether this instance can serve. Upstream outages are reported (body and
+/// `gateway_upstream_up`) but fail readiness only with `readyz_requires_upstreams`: every pod
+/// shares the upstreams, so one outage would otherwise empty the whole load balancer.
+#[tokio::test]
+async fn readiness_reports_upstreams_and_fails_on_them_only_when_asked() {
+    let legacy = legacy_backend().await;
+    let cfg = |backend: &str, extra: &str| {
+        format!(
+            "mode = \"legacy\"\nuser_api_url = \"{backend}\"\nregistry_api_url = \"{backend}\"\n{extra}"
+        )
+    };
+    // Every upstream down: still ready, and the body says what is down.
+    let dead = dead_url();
+    let gw = gateway_with(&cfg(&dead, ""), Some(&dead)).await;
+    let (status, v) = readyz(&gw).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["readyz_requires_upstreams"], false);
+    for name in ["orchestrator", "user_api", "registry_api"] {
+        // Named by role: the probes answer clients too, who need no backend addresses.
+        assert_eq!(
+            v["upstreams"][name],
+            json!({"reachable": false}),
+            "{name}: {v}"
+        );
+    }
+    assert!(!v.to_string().contains(&dead), "{v}");
+    let m = common::metrics_text(&gw).await;
+    for name in ["orchestrator", "user_api", "registry_api"] {
+        assert!(
+            m.contains(&format!("gateway_upstream_up{{upstream=\"{name}\"}} 0")),
+            "{name}: {m}"
+        );
+    }
+    gw.shutdown().await;
+
+    // Asked for: legacy mode everywhere needs the legacy backend, not v4.
+    let strict = "readyz_requires_upstreams = true\n";
+    let gw = gateway_with(&cfg(&legacy.uri(), strict), Some(&dead_url())).await;
+    let (status, v) = readyz(&gw).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["upstreams"]["user_api"]["reachable"], true, "{v}");
+    assert_eq!(v["upstreams"]["orchestrator"]["reachable"], false, "{v}");
+    let m = common::metrics_text(&gw).await;
+    assert!(
+        m.contains("gateway_upstream_up{upstream=\"user_api\"} 1"),
+        "{m}"
+    );
+    gw.shutdown().await;
+
+    // The legacy backend down: not ready, saying why.
+    let up = legacy_backend().await;
+    let gw = gateway_with(&cfg(&dead_url(), strict), Some(&up.uri())).await;
+    let (status, v) = readyz(&gw).await;
+    assert_eq!(status, 503, "{v}");
     assert_eq!(v["status"], "not ready");
-    assert_eq!(v["user_api"], "user_api unreachable");
-    assert!(v.get("orchestrator").is_none(), "{v}");
+    assert_eq!(
+        v["reasons"],
+        json!(["user_api unreachable", "registry_api unreachable"])
+    );
     gw.shutdown().await;
 
     // One route translating: v4 is needed again.
     let gw = gateway_with(
-        &format!(
-            "{}[[modes]]\nroute = \"user-api\"\nmode = \"translate\"\n",
-            cfg(&legacy.uri())
+        &cfg(
+            &legacy.uri(),
+            &format!("{strict}[[modes]]\nroute = \"user-api\"\nmode = \"translate\"\n"),
         ),
         Some(&dead_url()),
     )
     .await;
-    let r = client().get(admin(&gw, "readyz")).send().await.unwrap();
-    assert_eq!(r.status(), 503);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["orchestrator"], "orchestrator unreachable");
+    let (status, v) = readyz(&gw).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["reasons"], json!(["orchestrator unreachable"]));
+    gw.shutdown().await;
+}
+
+/// The sandbox is named wherever an operator looks: `readyz`, `gateway_sandbox_active`.
+/// Off loopback it starts only when asked for (`sandbox = true`); this test binds 0.0.0.0
+/// on a free port for that and talks to it on 127.0.0.1 only.
+#[tokio::test]
+async fn the_sandbox_is_named_and_served_off_loopback_only_on_purpose() {
+    use legacy_gateway::config::{Config, Overrides};
+    let public = "listen = \"0.0.0.0:0\"\nadmin_listen = \"127.0.0.1:0\"\n";
+    let e = Config::from_toml("t.toml", public, &Overrides::default()).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (1, "listen"), "{e}");
+    assert!(
+        e.message.contains("--orchestrator") && e.message.contains("--sandbox"),
+        "{e}"
+    );
+
+    let config = Config::from_toml(
+        "t.toml",
+        &format!("{public}sandbox = true\n"),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let mappings = legacy_gateway::mapping::Mappings::embedded().unwrap();
+    let gw = legacy_gateway::start(config, mappings, std::future::pending())
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", gw.addr.port());
+    let v: Value = client()
+        .get(format!("{url}/_gateway/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "ready", "{v}");
+    assert_eq!(v["sandbox"], true, "{v}");
+    assert_eq!(
+        v["upstreams"]["orchestrator"]["embedded_sandbox"], true,
+        "{v}"
+    );
+    let m = common::metrics_text(&gw).await;
+    assert!(m.contains("gateway_sandbox_active 1\n"), "{m}");
+    gw.shutdown().await;
+
+    let v4s = accepting_anything().await;
+    let gw = gateway(&v4s.uri()).await;
+    let m = common::metrics_text(&gw).await;
+    assert!(m.contains("gateway_sandbox_active 0\n"), "{m}");
+    let (_, v) = readyz(&gw).await;
+    assert_eq!(v["sandbox"], false, "{v}");
+    assert!(
+        v["upstreams"]["orchestrator"]
+            .get("embedded_sandbox")
+            .is_none(),
+        "{v}"
+    );
     gw.shutdown().await;
 }
 
@@ -253,10 +348,17 @@ async fn health_and_readiness() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "ready", "orchestrator": "reachable", "sandbox": false})
+        json!({
+            "status": "ready",
+            "sandbox": false,
+            "draining": false,
+            "readyz_requires_upstreams": false,
+            "upstreams": {"orchestrator": {"reachable": true}},
+        })
     );
     gw.shutdown().await;
 
+    // v4 down: alive, and still ready (it can answer the legacy 502), the outage reported.
     let gw = gateway(&dead_url()).await;
     let (s, body) = get(common::admin(&gw, "healthz")).await;
     assert_eq!(s, 200, "liveness does not depend on v4");
@@ -265,11 +367,9 @@ async fn health_and_readiness() {
         json!({"status": "ok"})
     );
     let (s, body) = get(format!("{}/_gateway/readyz", gw.url())).await;
-    assert_eq!(s, 503, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": "not ready", "orchestrator": "orchestrator unreachable"})
-    );
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["upstreams"]["orchestrator"]["reachable"], false, "{v}");
     gw.shutdown().await;
 
     let gw = gateway_with("", None).await;

@@ -153,6 +153,21 @@ fn check_names_a_toml_type_error() {
     );
 }
 
+/// A misspelt secret field masks nothing, and the real field's values would reach logs.
+#[test]
+fn check_names_a_secret_field_the_mapping_does_not_have() {
+    assert_check_names(
+        "user-api.toml",
+        (
+            "secret_fields = [\"Password\"]",
+            "secret_fields = [\"Passwrd\"]",
+        ),
+        "[route]",
+        |_| "route.secret_fields[0]".into(),
+        "\"Passwrd\" is no field of any part",
+    );
+}
+
 #[test]
 fn check_names_a_missing_mapping_file() {
     let dir = mappings_copy();
@@ -260,13 +275,146 @@ fn check_names_the_bad_line_of_a_configuration_file() {
     assert!(o.stdout.contains(f.to_str().unwrap()));
     // A public admin listener is accepted once it has a token.
     let token = dir.path().join("admin-token");
-    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::write(&token, "t0ken-t0ken-t0ken\n").unwrap();
     let f = config_file(
         dir.path(),
         &format!("admin_listen = \"0.0.0.0:9901\"\nadmin_token_file = {token:?}\n"),
     );
     let o = run(&["check", "--config", f.to_str().unwrap()]);
     assert!(o.success(), "{}", o.stderr);
+}
+
+/// The mistakes `check` once let through, each refused with the line to fix.
+#[test]
+fn check_refuses_what_would_silently_misbehave() {
+    let dir = tempfile::tempdir().unwrap();
+    let backends =
+        "user_api_url = \"http://127.0.0.1:1\"\nregistry_api_url = \"http://127.0.0.1:2\"\n";
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "abc\n").unwrap();
+    let cases: Vec<(String, usize, &str, &str)> = vec![
+        // A rule behind a broader one for the same tenant never matches.
+        (
+            format!("{backends}\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"translate\"\n\n[[modes]]\nroute = \"user-api.read\"\ntenant = \"CA\"\nmode = \"legacy\"\n"),
+            9,
+            "modes[1]",
+            "can never match: modes[0] comes first",
+        ),
+        // No X-ClientCode or Host ends in a space.
+        (
+            format!("{backends}[[modes]]\ntenant = \"ca \"\nmode = \"legacy\"\n"),
+            3,
+            "modes[0].tenant",
+            "\"ca \"",
+        ),
+        // A guessable admin token.
+        (
+            format!("admin_token_file = {token:?}\n"),
+            1,
+            "admin_token_file",
+            "shorter than 16 characters",
+        ),
+        // The global mode is blamed on its line.
+        (
+            "# legacy everywhere\nmode = \"legacy\"\nuser_api_url = \"http://127.0.0.1:1\"\n".into(),
+            2,
+            "mode",
+            "set registry_api_url, or add a [[modes]] rule with route = \"registry\"",
+        ),
+        // No orchestrator on a public listener: the sandbox would serve the world.
+        (
+            "listen = \"0.0.0.0:8080\"\n".into(),
+            1,
+            "listen",
+            "not a loopback address and no orchestrator is configured: set --orchestrator",
+        ),
+        (
+            "orchestrator_url = \"http://127.0.0.1:1\"\nsandbox = true\n".into(),
+            2,
+            "sandbox",
+            "both configured",
+        ),
+    ];
+    for (text, line, field, message) in cases {
+        let f = config_file(dir.path(), &text);
+        let o = run(&["check", "--config", f.to_str().unwrap()]);
+        assert_error(&o, &f, line, field, message);
+        assert!(!o.stderr.contains("abc"), "{}", o.stderr);
+    }
+    // A User-API-only migration needs no registry URL once the action API translates.
+    let f = config_file(
+        dir.path(),
+        "mode = \"legacy\"\nuser_api_url = \"http://127.0.0.1:1\"\n\n[[modes]]\nroute = \"registry\"\nmode = \"translate\"\n",
+    );
+    let o = run(&["check", "--config", f.to_str().unwrap()]);
+    assert!(o.success(), "{}", o.stderr);
+    // The admin token from the environment is held to the same minimum, and not echoed.
+    let o = Binary::new(["check"])
+        .env("LEGACY_GATEWAY_ADMIN_TOKEN", "abc")
+        .run();
+    assert!(!o.success());
+    assert!(
+        o.stderr.contains("LEGACY_GATEWAY_ADMIN_TOKEN: field `admin_token`: the admin token is shorter than 16 characters"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("abc"), "{}", o.stderr);
+}
+
+/// The embedded sandbox answers any token with fake users: off loopback it is served only
+/// when asked for by name, and `check` judges the flags and variables as `serve` does.
+#[test]
+fn the_sandbox_off_loopback_is_served_only_on_purpose() {
+    let o = Binary::new(["check"])
+        .env("LEGACY_GATEWAY_LISTEN", "0.0.0.0:8080")
+        .run();
+    assert!(!o.success(), "{}", o.stdout);
+    assert!(
+        o.stderr.contains("--listen or LEGACY_GATEWAY_LISTEN: field `listen`: 0.0.0.0:8080 is not a loopback address"),
+        "{}",
+        o.stderr
+    );
+    for named in ["--orchestrator", "--sandbox", "LEGACY_GATEWAY_SANDBOX"] {
+        assert!(o.stderr.contains(named), "{named}: {}", o.stderr);
+    }
+    // `serve` refuses the same, before it binds anything (as the Docker image is set up).
+    let o = Binary::new(["serve", "--admin-listen", "127.0.0.1:0"])
+        .env("LEGACY_GATEWAY_LISTEN", "0.0.0.0:0")
+        .rust_log("info")
+        .run();
+    assert!(!o.success());
+    assert!(
+        o.stderr
+            .contains("no orchestrator is configured: set --orchestrator"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("listening"), "{}", o.stderr);
+    // Asked for by name: accepted, and `check` says what it will serve.
+    for (var, value) in [
+        ("LEGACY_GATEWAY_SANDBOX", "true"),
+        ("LEGACY_GATEWAY_ORCHESTRATOR", "https://v4.example.test"),
+    ] {
+        let o = Binary::new(["check"])
+            .env("LEGACY_GATEWAY_LISTEN", "0.0.0.0:8080")
+            .env(var, value)
+            .run();
+        assert!(o.success(), "{var}: {}", o.stderr);
+    }
+    let o = run(&["check", "--listen", "0.0.0.0:8080", "--sandbox"]);
+    assert!(
+        o.stdout.contains("serves the embedded sandbox"),
+        "{}",
+        o.stdout
+    );
+    // The quick start: loopback, no orchestrator, no flag.
+    let o = run(&["check"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert!(
+        o.stdout.contains("serves the embedded sandbox"),
+        "{}",
+        o.stdout
+    );
 }
 
 /// `serve` with `args`, both listeners on free ports: it must refuse before it binds them.

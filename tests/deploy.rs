@@ -123,8 +123,53 @@ fn the_configmap_configuration_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, &toml).unwrap();
+    // On the Deployment's public listener: the orchestrator URL must be there.
     let out = common::binary::Binary::new(["check", "--config"])
         .arg(&file)
+        .env("LEGACY_GATEWAY_LISTEN", "0.0.0.0:8080")
         .run();
     assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("serves https://users-orchestrator"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// The image is rebuilt from pinned base images, and leaves no anonymous volume behind.
+#[test]
+fn the_dockerfile_pins_its_base_images_and_declares_no_volume() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile");
+    let text = std::fs::read_to_string(root).unwrap();
+    let instructions: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(
+        !instructions.iter().any(|l| l.starts_with("VOLUME")),
+        "{text}"
+    );
+    let images: Vec<&str> = instructions
+        .iter()
+        .filter_map(|l| l.strip_prefix("ARG "))
+        .filter_map(|a| a.split_once('=').map(|(_, v)| v))
+        .filter(|v| v.contains(':'))
+        .collect();
+    assert_eq!(images.len(), 2, "{text}");
+    // A full version (x.y or x.y.z) in the tag, not `1-bookworm`, `bookworm-slim` or `latest`.
+    let pinned = regex::Regex::new(r"^[a-z/]+:\d+\.\d+(\.\d+)?-[a-z-]+$").unwrap();
+    for image in images {
+        assert!(pinned.is_match(image), "{image} is not pinned by version");
+    }
+    let from: Vec<&str> = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .copied()
+        .collect();
+    assert_eq!(
+        from,
+        ["FROM ${RUST_IMAGE} AS build", "FROM ${RUNTIME_IMAGE}"],
+        "every FROM takes a pinned ARG"
+    );
 }

@@ -284,6 +284,16 @@ fn progress_never_prints_nothing_but_the_summary() {
         err.lines().last().unwrap().starts_with("events: 100 lines"),
         "{err}"
     );
+    // Plain off a terminal: no blank lines, no escape codes (colours, cursor moves), and the
+    // last progress line has the final figures, the rate in whole records a second.
+    assert!(err.lines().all(|l| !l.trim().is_empty()), "{err:?}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let last = progress.last().unwrap();
+    let rate = regex::Regex::new(
+        r"^events: 100 records, \d{1,3}(,\d{3})* records/s, 0 open groups, 0 unmatched \[\d+s\]$",
+    )
+    .unwrap();
+    assert!(rate.is_match(last), "{last:?}");
 }
 
 #[tokio::test]

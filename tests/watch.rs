@@ -109,6 +109,58 @@ async fn a_changed_configuration_file_takes_effect_without_a_signal() {
     assert!(stderr.contains("was refused"), "{stderr}");
 }
 
+/// Polls the admin listener until `gateway_config_reloads_total{result="success"}` is `n`.
+async fn until_reloads(gw: &GatewayProcess, n: u32) {
+    let want = format!("gateway_config_reloads_total{{result=\"success\"}} {n}\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = common::metrics_text_at(&format!("http://{}", gw.admin_addr)).await;
+        if m.contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A file named relative to the working directory: its folder is `.` and its absolute path,
+/// one directory under two names, watched once. Each change is one reload and one log line.
+#[tokio::test]
+async fn a_change_reloads_once_with_a_relative_path() {
+    let logs = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, "log_format = \"text\"\n").unwrap();
+    let gw = Binary::serve()
+        .current_dir(dir.path())
+        .args(["--config", "gateway.toml", "--watch-config"])
+        .start(logs.path())
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !gw.stderr_so_far().contains("watching the configuration") {
+        assert!(Instant::now() < deadline, "{}", gw.stderr_so_far());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::write(&file, "log_format = \"text\"\n# one\n").unwrap();
+    until_reloads(&gw, 1).await;
+    // The second change is a barrier: changes are handled in order, so a second reload of
+    // the first one would have been counted before it.
+    std::fs::write(&file, "log_format = \"text\"\n# two\n").unwrap();
+    until_reloads(&gw, 2).await;
+    let (_, stderr) = gw.stop().await;
+    let watching = stderr
+        .lines()
+        .find(|l| l.contains("watching the configuration"))
+        .unwrap();
+    assert_eq!(
+        watching.matches('"').count(),
+        2,
+        "one directory: {watching}"
+    );
+    let reloaded = stderr.lines().filter(|l| l.contains("reloaded")).count();
+    assert_eq!(reloaded, 2, "one line per reload: {stderr}");
+}
+
 #[tokio::test]
 async fn watching_needs_a_configuration_file() {
     let out = Binary::new(["serve", "--listen", "127.0.0.1:0", "--watch-config"]).run();

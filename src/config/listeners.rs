@@ -86,6 +86,11 @@ pub(super) fn check(
     })
 }
 
+/// The shortest admin token accepted: a guessable one would open reload and the metrics.
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+const WEAK_ADMIN_TOKEN: &str =
+    "the admin token is shorter than 16 characters: use a random one, e.g. `openssl rand -hex 32`";
+
 /// The environment's token, else the file's first non-blank content: an empty token would
 /// let anyone in.
 fn admin_token(
@@ -94,6 +99,13 @@ fn admin_token(
     o: &Overrides,
 ) -> Result<Option<Secret>, SourceError> {
     match (&o.admin_token, &raw.admin_token_file) {
+        (Some(t), _) if t.chars().count() < MIN_ADMIN_TOKEN_CHARS => {
+            Err(SourceError::outside_file(
+                "LEGACY_GATEWAY_ADMIN_TOKEN",
+                "admin_token",
+                WEAK_ADMIN_TOKEN,
+            ))
+        }
         (Some(t), _) => Ok(Some(Secret(t.clone()))),
         (None, Some(f)) => {
             let text = std::fs::read_to_string(f.get_ref()).map_err(|e| {
@@ -106,6 +118,9 @@ fn admin_token(
             let token = text.trim();
             if token.is_empty() {
                 return Err(src.error(f.span(), "admin_token_file", "the file is empty"));
+            }
+            if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(src.error(f.span(), "admin_token_file", WEAK_ADMIN_TOKEN));
             }
             Ok(Some(Secret(token.to_string())))
         }
@@ -158,8 +173,16 @@ mod tests {
             ("admin_token_file", "the file is empty")
         );
         std::fs::write(&file, "t0ken\n").unwrap();
+        let e = load(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            e.message.starts_with("the admin token is shorter than 16"),
+            "{}",
+            e.message
+        );
+        assert!(!e.to_string().contains("t0ken"), "{e}");
+        std::fs::write(&file, "t0ken-t0ken-t0ken\n").unwrap();
         let c = load(&text, &Overrides::default()).unwrap();
-        assert_eq!(c.admin_token.unwrap().0, "t0ken");
+        assert_eq!(c.admin_token.unwrap().0, "t0ken-t0ken-t0ken");
         std::fs::remove_file(&file).unwrap();
         let e = load(&text, &Overrides::default()).unwrap_err();
         assert!(e.message.starts_with("cannot read "), "{}", e.message);
@@ -168,7 +191,7 @@ mod tests {
     #[test]
     fn the_environment_token_opens_a_public_admin_listener() {
         let o = Overrides {
-            admin_token: Some("t".into()),
+            admin_token: Some("a-long-enough-admin-token".into()),
             ..Default::default()
         };
         let c = load("admin_listen = \"0.0.0.0:9901\"\n", &o).unwrap();

@@ -48,6 +48,8 @@ pub struct Overrides {
     pub admin_listen: Option<SocketAddr>,
     /// From `LEGACY_GATEWAY_ADMIN_TOKEN` only (a flag would show it in `ps`).
     pub admin_token: Option<String>,
+    /// `--sandbox` / `LEGACY_GATEWAY_SANDBOX`: the embedded sandbox chosen on purpose.
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -72,6 +74,9 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// `None`: run against the embedded sandbox.
     pub orchestrator: Option<reqwest::Url>,
+    /// `readyz` fails when an upstream the modes answer from is unreachable (off by default:
+    /// one backend's outage would take every instance out of the load balancer at once).
+    pub readyz_requires_upstreams: bool,
     pub mappings_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub limits: Limits,
@@ -101,6 +106,8 @@ struct RawConfig {
     admin_listen: Option<Spanned<String>>,
     admin_token_file: Option<Spanned<PathBuf>>,
     orchestrator_url: Option<Spanned<String>>,
+    sandbox: Option<Spanned<bool>>,
+    readyz_requires_upstreams: Option<bool>,
     mappings_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     #[serde(default)]
@@ -113,7 +120,7 @@ struct RawConfig {
     registry: tenants::RawRegistry,
     #[serde(default)]
     tenants: Vec<Spanned<Tenant>>,
-    mode: Option<Mode>,
+    mode: Option<Spanned<Mode>>,
     user_api_url: Option<Spanned<String>>,
     registry_api_url: Option<Spanned<String>>,
     #[serde(default)]
@@ -156,6 +163,7 @@ impl Config {
     ) -> Result<Self, SourceError> {
         let listeners = listeners::check(&src, &raw, o)?;
         let orchestrator = upstreams::orchestrator(&src, &raw, o)?;
+        upstreams::sandbox(&src, &raw, o, orchestrator.as_ref(), listeners.listen)?;
         let limits = limits::check(&src, &raw.limits)?;
         let identity = identity::check(&src, &raw.identity, o)?;
         let registry_path = tenants::registry_path(&src, &raw.registry)?;
@@ -165,7 +173,7 @@ impl Config {
             user_api: user_api_url.is_some(),
             registry_api: registry_api_url.is_some(),
         };
-        let default_mode = o.mode.or(raw.mode).unwrap_or(Mode::Translate);
+        let default_mode = modes::default_mode(raw.mode.as_ref(), o.mode);
         let modes = modes::check(&src, default_mode, &raw.modes, &backends)?;
         let shadow = shadow::check(&src, &raw.shadow, orchestrator.as_ref())?;
         let rate_limits = clients::rate_limits(&src, &raw.rate_limits)?;
@@ -178,6 +186,7 @@ impl Config {
             admin_listen: listeners.admin_listen,
             admin_token: listeners.admin_token,
             orchestrator,
+            readyz_requires_upstreams: raw.readyz_requires_upstreams.unwrap_or(false),
             mappings_dir: o.mappings.clone().or(raw.mappings_dir),
             log_format: o.log_format.or(raw.log_format).unwrap_or_default(),
             limits,

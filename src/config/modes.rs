@@ -44,41 +44,121 @@ pub(super) struct Backends {
     pub registry_api: bool,
 }
 
+/// The two legacy APIs, as a rule's `route` names them, and the key of each one's backend.
+const FAMILIES: [(&str, &str); 2] = [
+    ("user-api", "user_api_url"),
+    ("registry", "registry_api_url"),
+];
+
 impl Backends {
+    fn has(&self, key: &str) -> bool {
+        match key {
+            "user_api_url" => self.user_api,
+            _ => self.registry_api,
+        }
+    }
+
     /// The backend a rule for `route` (`None`: every route) needs and lacks, by its key.
     fn missing_for(&self, route: Option<&str>) -> Option<&'static str> {
-        let user = route.is_none_or(|r| r == "user-api" || r.starts_with("user-api."));
-        let registry = route.is_none_or(|r| r == "registry" || r.starts_with("registry."));
-        if user && !self.user_api {
-            Some("user_api_url")
-        } else if registry && !self.registry_api {
-            Some("registry_api_url")
-        } else {
-            None
+        FAMILIES
+            .iter()
+            .find(|(family, key)| route.is_none_or(|r| covers(family, r)) && !self.has(key))
+            .map(|(_, key)| *key)
+    }
+}
+
+/// True when a rule for route `wide` catches every call a rule for `narrow` would:
+/// `user-api` catches `user-api.read`, `registry` catches `registry.login`.
+fn covers(wide: &str, narrow: &str) -> bool {
+    narrow == wide
+        || narrow
+            .strip_prefix(wide)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The global mode and where it was set, so an error points at that line or flag.
+pub(super) struct DefaultMode {
+    mode: Mode,
+    span: Option<std::ops::Range<usize>>,
+    from_flag: bool,
+}
+
+impl DefaultMode {
+    fn error(&self, src: &Source, message: String) -> SourceError {
+        match &self.span {
+            Some(span) if !self.from_flag => src.error(span.clone(), "mode", message),
+            _ => SourceError::outside_file("--mode or LEGACY_GATEWAY_MODE", "mode", message),
         }
+    }
+}
+
+/// `--mode` (or its variable) over the file's `mode`, else `translate`.
+pub(super) fn default_mode(raw: Option<&Spanned<Mode>>, flag: Option<Mode>) -> DefaultMode {
+    DefaultMode {
+        mode: flag
+            .or(raw.map(|m| *m.get_ref()))
+            .unwrap_or(Mode::Translate),
+        span: raw.map(Spanned::span),
+        from_flag: flag.is_some(),
     }
 }
 
 pub(super) fn check(
     src: &Source,
-    default: Mode,
+    default: DefaultMode,
     raw: &[Spanned<ModeRule>],
     backends: &Backends,
 ) -> Result<Modes, SourceError> {
-    if default != Mode::Translate {
-        if let Some(missing) = backends.missing_for(None) {
-            return Err(SourceError::outside_file(
-                src.name.clone(),
-                "mode",
-                format!("mode {default:?} needs the legacy backends: set {missing}"),
+    let mut rules: Vec<ModeRule> = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let rule = rule(src, i, r, backends)?;
+        if let Some(earlier) = rules.iter().position(|e| shadows(e, &rule)) {
+            return Err(src.error(
+                r.span(),
+                format!("modes[{i}]"),
+                format!(
+                    "can never match: modes[{earlier}] comes first and matches every call this \
+                     rule would (the first matching rule wins); put the narrower rule first"
+                ),
             ));
         }
+        rules.push(rule);
     }
-    let mut rules = Vec::new();
-    for (i, r) in raw.iter().enumerate() {
-        rules.push(rule(src, i, r, backends)?);
+    // Only the APIs whose calls can reach the default need its backend: a rule for the whole
+    // API and every tenant before it means the default never applies there.
+    if default.mode != Mode::Translate {
+        for (family, key) in FAMILIES {
+            let reached = !rules
+                .iter()
+                .any(|r| r.tenant.is_none() && r.route.as_deref().is_none_or(|x| x == family));
+            if reached && !backends.has(key) {
+                return Err(default.error(
+                    src,
+                    format!(
+                        "mode = \"{}\" sends {family} calls to its legacy backend: set {key}, or \
+                         add a [[modes]] rule with route = \"{family}\" and mode = \"translate\" \
+                         if this migration does not serve that API from a legacy backend",
+                        format!("{:?}", default.mode).to_lowercase()
+                    ),
+                ));
+            }
+        }
     }
-    Ok(Modes { default, rules })
+    Ok(Modes {
+        default: default.mode,
+        rules,
+    })
+}
+
+/// True when `earlier` catches every call `later` would, so `later` is dead.
+fn shadows(earlier: &ModeRule, later: &ModeRule) -> bool {
+    let tenant = earlier.tenant.is_none() || earlier.tenant == later.tenant;
+    let route = match (earlier.route.as_deref(), later.route.as_deref()) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(wide), Some(narrow)) => covers(wide, narrow),
+    };
+    tenant && route
 }
 
 /// One `[[modes]]` entry, its tenant lower-cased as request tenants are.
@@ -99,6 +179,18 @@ fn rule(
                 r.span(),
                 format!("modes[{i}].route"),
                 "expected user-api, user-api.read, user-api.update, registry or registry.<action>",
+            ));
+        }
+    }
+    if let Some(t) = &rule.tenant {
+        if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(src.error(
+                r.span(),
+                format!("modes[{i}].tenant"),
+                format!(
+                    "{t:?}: a tenant (X-ClientCode or Host) is never empty and holds no white \
+                     space, so this rule would never match"
+                ),
             ));
         }
     }
@@ -141,14 +233,17 @@ mod tests {
 
     #[test]
     fn a_legacy_mode_needs_its_backend() {
-        let e = load("mode = \"shadow\"\n", &Overrides::default()).unwrap_err();
+        let e = load("\nmode = \"shadow\"\n", &Overrides::default()).unwrap_err();
         assert_eq!(
-            (e.line, e.field.as_str(), e.message.as_str()),
-            (
-                0,
-                "mode",
-                "mode Shadow needs the legacy backends: set user_api_url"
-            )
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("c.toml", 2, "mode")
+        );
+        assert!(
+            e.message.starts_with(
+                "mode = \"shadow\" sends user-api calls to its legacy backend: set user_api_url"
+            ),
+            "{}",
+            e.message
         );
         let o = Overrides {
             mode: Some(Mode::Legacy),
@@ -156,7 +251,31 @@ mod tests {
             ..Default::default()
         };
         let e = load("", &o).unwrap_err();
-        assert!(e.message.ends_with("set registry_api_url"), "{}", e.message);
+        assert_eq!(
+            (e.file.as_str(), e.line),
+            ("--mode or LEGACY_GATEWAY_MODE", 0)
+        );
+        assert!(
+            e.message.contains(
+                "set registry_api_url, or add a [[modes]] rule with route = \"registry\""
+            ),
+            "{}",
+            e.message
+        );
+        // A User-API-only migration: the action API translates, so no registry URL is needed.
+        let text = "mode = \"legacy\"\nuser_api_url = \"http://127.0.0.1:1\"\n\n[[modes]]\nroute = \"registry\"\nmode = \"translate\"\n";
+        let c = load(text, &Overrides::default()).unwrap();
+        assert!(c.registry_api_url.is_none());
+        // ...but a rule for one tenant leaves the others on the default.
+        let e = load(
+            &text.replace(
+                "mode = \"translate\"",
+                "tenant = \"paper.test\"\nmode = \"translate\"",
+            ),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "mode"));
         // A rule for the User API only needs the User API's backend.
         let text = "user_api_url = \"http://127.0.0.1:1\"\n\n[[modes]]\nroute = \"user-api.read\"\nmode = \"legacy\"\n\n[[modes]]\nroute = \"registry\"\nmode = \"translate\"\ntranslate_percent = 50\n";
         let e = load(text, &Overrides::default()).unwrap_err();
@@ -187,6 +306,74 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(e.field, "modes[0].translate_percent", "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_rule_behind_a_broader_one_is_refused() {
+        let rules = |first: &str, second: &str| {
+            format!("{BACKENDS}\n[[modes]]\n{first}mode = \"translate\"\n\n[[modes]]\n{second}mode = \"legacy\"\n")
+        };
+        for (first, second) in [
+            (
+                "route = \"user-api\"\ntenant = \"CA\"\n",
+                "route = \"user-api.read\"\ntenant = \"ca\"\n",
+            ),
+            (
+                "route = \"registry\"\n",
+                "route = \"registry.login\"\ntenant = \"paper.test\"\n",
+            ),
+            ("", "route = \"user-api\"\n"),
+            (
+                "tenant = \"CA\"\n",
+                "route = \"user-api.update\"\ntenant = \"CA\"\n",
+            ),
+        ] {
+            let e = load(&rules(first, second), &Overrides::default()).unwrap_err();
+            // The second `[[modes]]` header: after the backends, a blank line, the first rule.
+            let line = 7 + first.matches('\n').count();
+            assert_eq!(
+                (e.line, e.field.as_str()),
+                (line, "modes[1]"),
+                "{first} / {second}"
+            );
+            assert!(
+                e.message
+                    .starts_with("can never match: modes[0] comes first"),
+                "{}",
+                e.message
+            );
+        }
+        // Narrower first, another tenant, another route: each can match.
+        for (first, second) in [
+            (
+                "route = \"user-api.read\"\ntenant = \"CA\"\n",
+                "route = \"user-api\"\ntenant = \"CA\"\n",
+            ),
+            (
+                "route = \"user-api\"\ntenant = \"CA\"\n",
+                "route = \"user-api\"\ntenant = \"CB\"\n",
+            ),
+            (
+                "route = \"registry.login\"\n",
+                "route = \"registry.loginx\"\n",
+            ),
+            (
+                "route = \"user-api\"\ntenant = \"CA\"\n",
+                "route = \"user-api\"\n",
+            ),
+        ] {
+            load(&rules(first, second), &Overrides::default()).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_tenant_with_white_space_is_refused() {
+        for tenant in ["ca ", " ca", "", "c a"] {
+            let text = format!("{BACKENDS}[[modes]]\ntenant = {tenant:?}\nmode = \"legacy\"\n");
+            let e = load(&text, &Overrides::default()).unwrap_err();
+            assert_eq!(e.field, "modes[0].tenant", "{tenant:?}");
+            assert!(e.message.contains("never match"), "{}", e.message);
         }
     }
 

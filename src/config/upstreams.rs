@@ -1,5 +1,6 @@
-//! `orchestrator_url`, the legacy backends and `[upstream]`: the services the gateway calls.
-//! A URL given as a flag is reported under the flag's name, since no file line holds it.
+//! `orchestrator_url`, `sandbox`, the legacy backends and `[upstream]`: the services the
+//! gateway calls. A URL given as a flag is reported under the flag's name, since no file line
+//! holds it.
 
 use std::path::PathBuf;
 
@@ -27,6 +28,48 @@ pub(super) fn orchestrator(
         &raw.orchestrator_url,
         "orchestrator_url",
     )
+}
+
+/// Whether the embedded sandbox may serve. It accepts any token and fakes every user, so
+/// reaching it from the network must be a decision, never the result of a missing
+/// `orchestrator_url`: without an orchestrator, a listener off loopback needs `sandbox = true`
+/// (or `--sandbox`). Asking for the sandbox and an orchestrator at once is refused too: one of
+/// the two is a mistake, and guessing which would serve the wrong users.
+pub(super) fn sandbox(
+    src: &Source,
+    raw: &RawConfig,
+    o: &Overrides,
+    orchestrator: Option<&reqwest::Url>,
+    listen: std::net::SocketAddr,
+) -> Result<(), SourceError> {
+    let asked = o.sandbox || raw.sandbox.as_ref().is_some_and(|s| *s.get_ref());
+    let blame = |field: &str, flag: &str, message: String| match (field, &raw.sandbox, &raw.listen)
+    {
+        ("sandbox", Some(s), _) if !o.sandbox => src.error(s.span(), field, message),
+        ("listen", _, Some(l)) if o.listen.is_none() => src.error(l.span(), field, message),
+        _ => SourceError::outside_file(flag, field, message),
+    };
+    match orchestrator {
+        Some(_) if asked => Err(blame(
+            "sandbox",
+            "--sandbox or LEGACY_GATEWAY_SANDBOX",
+            "the embedded sandbox and an orchestrator are both configured: drop --orchestrator \
+             (orchestrator_url, LEGACY_GATEWAY_ORCHESTRATOR) to serve the sandbox, or --sandbox \
+             (sandbox, LEGACY_GATEWAY_SANDBOX) to serve the orchestrator"
+                .into(),
+        )),
+        None if !asked && !listen.ip().is_loopback() => Err(blame(
+            "listen",
+            "--listen or LEGACY_GATEWAY_LISTEN",
+            format!(
+                "{listen} is not a loopback address and no orchestrator is configured: set \
+                 --orchestrator (orchestrator_url, LEGACY_GATEWAY_ORCHESTRATOR) to serve a Users \
+                 Orchestrator, or --sandbox (sandbox = true, LEGACY_GATEWAY_SANDBOX) to serve the \
+                 embedded sandbox (fake users, any token accepted) on purpose"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The legacy User API and user-registry backends.

@@ -6,7 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::labels::{BuildLabels, ConfigLabels, ReloadLabels, RouteOnly};
+use super::labels::{BuildLabels, ConfigLabels, ReloadLabels, RouteOnly, UpstreamOnly};
 use super::Metrics;
 
 /// What a fleet's dashboards and alerts need beyond the per-request figures: which build and
@@ -20,6 +20,8 @@ pub(super) struct Fleet {
     shadow_queue_depth: Gauge,
     shadow_queue_capacity: Gauge,
     kill_switch: Family<RouteOnly, Gauge>,
+    sandbox_active: Gauge,
+    upstream_up: Family<UpstreamOnly, Gauge>,
     /// The hash `config_info` shows, for pages that name it.
     hash: std::sync::Mutex<String>,
 }
@@ -45,6 +47,8 @@ impl Fleet {
             shadow_queue_depth: Gauge::default(),
             shadow_queue_capacity: Gauge::default(),
             kill_switch: Family::default(),
+            sandbox_active: Gauge::default(),
+            upstream_up: Family::default(),
             hash: std::sync::Mutex::new(String::new()),
         };
         // Both series from the start, so `increase()` sees the first failure.
@@ -86,6 +90,16 @@ impl Fleet {
             "shadow_kill_switch_engaged",
             "1 while the route's shadow kill switch pauses its copies (sampled at scrape time)",
             f.kill_switch.clone(),
+        );
+        registry.register(
+            "sandbox_active",
+            "1 while this instance serves the embedded sandbox (fake users, any token accepted) instead of a Users Orchestrator",
+            f.sandbox_active.clone(),
+        );
+        registry.register(
+            "upstream_up",
+            "1 if a TCP connection to the upstream opened at the last readiness probe or scrape, else 0",
+            f.upstream_up.clone(),
         );
         f
     }
@@ -138,6 +152,21 @@ impl Metrics {
     pub fn sample_shadow(&self, queue_depth: usize, queue_capacity: usize) {
         self.fleet.shadow_queue_depth.set(queue_depth as i64);
         self.fleet.shadow_queue_capacity.set(queue_capacity as i64);
+    }
+
+    pub fn sandbox_active(&self, active: bool) {
+        self.fleet.sandbox_active.set(i64::from(active));
+    }
+
+    /// The upstreams probed, each 1 (reachable) or 0; one dropped by a reload disappears.
+    pub fn upstreams_up(&self, probed: &[(&'static str, bool)]) {
+        self.fleet.upstream_up.clear();
+        for (upstream, up) in probed {
+            self.fleet
+                .upstream_up
+                .get_or_create(&UpstreamOnly { upstream })
+                .set(i64::from(*up));
+        }
     }
 
     pub fn sample_kill_switch(&self, route: &'static str, engaged: bool) {

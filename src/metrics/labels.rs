@@ -76,6 +76,11 @@ pub(super) struct RouteOnly {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct UpstreamOnly {
+    pub(super) upstream: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct RateLimitLabels {
     pub(super) action: String,
     pub(super) key: &'static str,

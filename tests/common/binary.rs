@@ -94,6 +94,12 @@ impl Binary {
         self
     }
 
+    /// The working directory the child starts in (a relative `--config` is read from it).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn rust_log(self, filter: &str) -> Self {
         self.env("RUST_LOG", filter)
     }

@@ -140,6 +140,21 @@ impl UserApi {
             }
         }
 
+        // A misspelt secret field would mask nothing while the real field's values reach
+        // logs and diffs: each must name a body field of some part.
+        for (i, f) in r.secret_fields.iter().enumerate() {
+            if !index.contains_key(&f.get_ref().to_lowercase()) {
+                return Err(src.error(
+                    f.span(),
+                    format!("route.secret_fields[{i}]"),
+                    format!(
+                        "{:?} is no field of any part, so it would mask nothing",
+                        f.get_ref()
+                    ),
+                ));
+            }
+        }
+
         let read = load_read(src, events, &method, &raw.read)?;
 
         let errors = raw
@@ -170,7 +185,11 @@ impl UserApi {
             path: r.path.into_inner(),
             id_param,
             required_headers,
-            secret_fields: r.secret_fields,
+            secret_fields: r
+                .secret_fields
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             writes: r.writes,
             shadow_noise: r.shadow_noise.iter().map(|n| n.to_lowercase()).collect(),
             parts,

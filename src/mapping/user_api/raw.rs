@@ -26,7 +26,7 @@ pub(super) struct RawRoute {
     pub(super) path: Spanned<String>,
     pub(super) required_headers: Vec<Spanned<String>>,
     #[serde(default)]
-    pub(super) secret_fields: Vec<String>,
+    pub(super) secret_fields: Vec<Spanned<String>>,
     #[serde(default = "yes")]
     pub(super) writes: bool,
     #[serde(default)]
