@@ -81,7 +81,7 @@ pub(super) fn check(
     Ok(Modes { default, rules })
 }
 
-/// One `[[modes]]` entry, its tenant lower-cased as request tenants are.
+/// One `[[modes]]` entry, checked.
 fn rule(
     src: &Source,
     i: usize,
@@ -121,10 +121,9 @@ fn rule(
             ));
         }
     }
-    Ok(ModeRule {
-        tenant: rule.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
-        ..rule.clone()
-    })
+    // The tenant stays as written: it is matched without regard to case, and the shadow
+    // report names it as the operator configured it.
+    Ok(rule.clone())
 }
 
 #[cfg(test)]
@@ -191,14 +190,14 @@ mod tests {
     }
 
     #[test]
-    fn rules_keep_their_order_with_tenants_lower_cased() {
+    fn rules_keep_their_order_and_tenants_as_written() {
         let text = format!(
             "{BACKENDS}mode = \"legacy\"\n[[modes]]\nroute = \"registry.login\"\ntenant = \"Paper.Test\"\nmode = \"translate\"\n[[modes]]\nmode = \"shadow\"\n"
         );
         let c = load(&text, &Overrides::default()).unwrap();
         assert_eq!(c.modes.default, Mode::Legacy);
         assert_eq!(c.modes.rules.len(), 2);
-        assert_eq!(c.modes.rules[0].tenant.as_deref(), Some("paper.test"));
+        assert_eq!(c.modes.rules[0].tenant.as_deref(), Some("Paper.Test"));
         assert_eq!(c.modes.rules[1].mode, Mode::Shadow);
     }
 }
