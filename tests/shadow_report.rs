@@ -540,3 +540,36 @@ async fn shadow_report_adds_up_two_gateways() {
     assert!(refused.stderr.contains("401"), "{}", refused.stderr);
     assert!(!json_run.stderr.contains("fleet-admin-token-1"));
 }
+
+#[tokio::test]
+async fn a_differing_path_names_its_v4_field_and_mapping_line() {
+    let f = fakes().await;
+    let cfg = format!(
+        "mode = \"shadow\"\n{}[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n",
+        upstreams(&f)
+    );
+    let gw = common::gateway_with(&cfg, Some(&f.live.uri())).await;
+    read(&gw.url(), "1002", "CA").await;
+    let r = row_when(&admin(&gw, "shadow"), "user-api.read", "CA", |r| {
+        r["differing"] == 1
+    })
+    .await;
+    let mapping = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mappings/user-api.toml"
+    ))
+    .unwrap();
+    let line = mapping.lines().position(|l| l.trim() == "[read]").unwrap() + 1;
+    assert_eq!(
+        r["top_differing_paths"][0],
+        json!({
+            "path": "$.Result.FirstName",
+            "count": 1,
+            "example": "legacy \"Bob\" → v4 \"Robert\"",
+            "v4_pointer": "/data/firstName",
+            "mapping": format!("mappings/user-api.toml:{line}"),
+        })
+    );
+    let page = common::get_text(admin(&gw, "shadow.html")).await;
+    assert!(page.contains(&format!("mappings/user-api.toml:{line}")));
+}

@@ -37,14 +37,14 @@ main{padding:16px 24px;max-width:1400px}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 16px;padding:12px 16px}
 h2{font-size:15px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%}
-th,td{text-align:right;padding:6px 8px;border-bottom:1px solid var(--line);white-space:nowrap}
+th,td{text-align:right;padding:6px 6px;border-bottom:1px solid var(--line);white-space:nowrap}
 th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 td.l,th.l{text-align:left}
 td.ratio{font-size:16px;font-weight:700}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .ready{background:var(--ok)}.review{background:var(--warn)}.notready{background:var(--bad)}.few,.none{background:var(--few)}
 .idle{background:var(--few)}
-td.l small{display:block;color:var(--muted)}
+td.l small{display:block;color:var(--muted);white-space:normal;max-width:300px;font-size:12px}
 .engaged{background:var(--bad)}.running{background:var(--ok)}
 .warn{color:var(--warn);font-weight:600}
 tr.paths td{text-align:left;white-space:normal;background:#fafbfc;padding:4px 8px 10px 24px}
@@ -132,10 +132,10 @@ fn rows(report: &Report) -> Markup {
                 table {
                     thead {
                         tr {
-                            th.l { "route part" } th.l { "tenant" } th.l { "mode now" } th { "match ratio" } th.l { "last hour" }
+                            th.l { "route part, mode now" } th.l { "tenant" } th { "match ratio" } th.l { "last hour" }
                             th.l { "verdict" } th { "compared" } th { "matched" } th { "differing" }
                             th { "v4 errors" } th { "refused" } th.l { "not shadowed" }
-                            th.l { "latency p50 / p99" } th { "5 min" } th { "1 h" }
+                            th.l { "latency p50 / p99" } th { "5 min, 1 h" }
                         }
                     }
                     tbody {
@@ -170,9 +170,8 @@ fn row_markup(row: &RowReport) -> Markup {
     ];
     html! {
         tr.row data-route=(row.route) data-part=(row.part) data-tenant=(row.tenant) data-verdict=(row.verdict.class()) data-mode=(row.mode) {
-            td.l { (row.row) }
+            td.l { (row.row) small.mode { "now: " (row.mode) } }
             td.l { (row.tenant) }
-            td.l.mode { (row.mode) }
             td.ratio { (ratio_text(s.matched + s.noise_only, s.compared)) }
             td.l { (sparkline(&row.per_minute)) }
             td.l {
@@ -198,12 +197,11 @@ fn row_markup(row: &RowReport) -> Markup {
                 "legacy " (latency_text(&s.latency_ms.legacy)) br;
                 "v4 " (latency_text(&s.latency_ms.v4))
             }
-            td { (window_text(&row.last_5m)) }
-            td { (window_text(&row.last_1h)) }
+            td.windows { (window_text(&row.last_5m)) br; (window_text(&row.last_1h)) }
         }
         @if !row.top_differing_paths.is_empty() || !row.noise_paths.is_empty() {
             tr.paths data-row=(row.row) data-tenant=(row.tenant) {
-                td colspan="15" {
+                td colspan="13" {
                     @if !row.top_differing_paths.is_empty() {
                         "Most frequent differing paths:"
                         ol {
