@@ -573,3 +573,50 @@ async fn a_differing_path_names_its_v4_field_and_mapping_line() {
     let page = common::get_text(admin(&gw, "shadow.html")).await;
     assert!(page.contains(&format!("mappings/user-api.toml:{line}")));
 }
+
+/// A legacy backend whose answer carries the moment it was made: it differs from itself.
+struct Clock(std::sync::atomic::AtomicU64);
+
+impl wiremock::Respond for Clock {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut body: Value = serde_json::from_str(&legacy_user("1001", "Alice")).unwrap();
+        body["Result"]["ServedAt"] = json!(format!("2026-12-06T21:00:{:02}Z", n % 60));
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+#[tokio::test]
+async fn a_field_the_legacy_backend_changes_itself_is_learned_as_noise() {
+    let f = fakes().await;
+    let legacy = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(Clock(Default::default()))
+        .mount(&legacy)
+        .await;
+    let cfg = format!(
+        "mode = \"shadow\"\nuser_api_url = \"{0}\"\nregistry_api_url = \"{0}\"\n[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\nnoise_sample_percent = 100\nready_min_compared = 3\n",
+        legacy.uri()
+    );
+    let gw = common::gateway_with(&cfg, Some(&f.live.uri())).await;
+    for _ in 0..3 {
+        read(&gw.url(), "1001", "CA").await;
+    }
+    let r = row_when(&admin(&gw, "shadow"), "user-api.read", "CA", |r| {
+        r["compared"] == 3
+    })
+    .await;
+    // v4 has no such field: every copy differs there, and only there.
+    assert_eq!(r["differing"], 3, "{r}");
+    assert_eq!(r["noise_only"], 3, "{r}");
+    assert_eq!(r["noise_paths"][0]["path"], "$.Result.ServedAt", "{r}");
+    assert_eq!(r["top_differing_paths"], json!([]), "{r}");
+    assert_eq!(r["verdict"], "ready", "{r}");
+    // Each read was asked twice of the legacy backend, the second time marked as a copy.
+    let asked = common::fakes::received(&legacy).await;
+    assert_eq!(asked.len(), 6);
+    assert_eq!(
+        asked.iter().filter(|r| r.headers.contains_key("x-shadow-of")).count(),
+        3
+    );
+}

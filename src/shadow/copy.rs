@@ -60,6 +60,11 @@ pub(super) async fn run(
     };
     let v4_error = v4_status >= 500;
     let differences = compare::answers(rt, family, &legacy, v4_status, &v4_body);
+    let learned = if differences.is_empty() {
+        Vec::new()
+    } else {
+        shadow.learn_noise(rt, &call, &legacy).await
+    };
     // Masked and serialised before any lock is taken.
     let record = (!differences.is_empty()).then(|| masked_record(rt, &id, &call, &differences));
     let sources: Vec<_> = differences
@@ -74,7 +79,7 @@ pub(super) async fn run(
             differences: &differences,
             masked: record.as_ref().map(|r| &r["differences"]),
             sources: &sources,
-            noise: &[],
+            learned: &learned,
             v4_error,
             legacy_ms: legacy.latency.as_secs_f64() * 1000.0,
             v4_ms,

@@ -15,7 +15,8 @@
 //! diffing the two answers), [`secrets`] (what is masked before anything is written),
 //! [`report`] (the figures per route part and tenant, over the [`window`]s, judged by
 //! [`verdict`], with each row's [`current`] mode), [`diffs`] (the diff file), [`page`],
-//! [`fleet`] (several instances' reports as one).
+//! [`noise`] (learned from the legacy backend answering twice), [`fleet`] (several
+//! instances' reports as one).
 //!
 //! The shadow sits above the routes (a copy replays a route) and below the gateway (which
 //! holds its state): it takes the runtime, the metrics and its own state, never the gateway.
@@ -27,6 +28,7 @@ pub mod diffs;
 pub mod fleet;
 pub mod killswitch;
 pub mod lane;
+pub mod noise;
 pub mod offer;
 pub mod page;
 pub mod provenance;
@@ -60,6 +62,10 @@ pub struct Shadow {
     in_system: AtomicUsize,
     /// Started with the first copy: no thread for a gateway that never shadows.
     lane: OnceLock<Option<Lane>>,
+    /// Shadowed reads so far, for the noise sample (`noise`).
+    noise_reads: std::sync::atomic::AtomicU64,
+    /// The client of the second legacy calls, used on the lane only.
+    noise_client: OnceLock<reqwest::Client>,
 }
 
 /// What one call tells the shadow: everything needed to translate the copy later.

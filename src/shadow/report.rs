@@ -61,7 +61,8 @@ struct PathStat {
 struct Row {
     windows: Windows,
     paths: HashMap<String, PathStat>,
-    /// Paths that differed between two legacy answers to the same read: noise, learned.
+    /// Paths that differed between two legacy answers to the same read (noise, learned),
+    /// with how often they did.
     noise: HashMap<String, u64>,
 }
 
@@ -123,8 +124,8 @@ pub(super) struct Outcome<'a> {
     pub masked: Option<&'a serde_json::Value>,
     /// Where each differing path came from, in the order of `differences`.
     pub sources: &'a [Option<super::provenance::Source>],
-    /// Differing paths that are learned noise, kept out of the verdict.
-    pub noise: &'a [String],
+    /// Paths where a second legacy answer to this call differed from the first.
+    pub learned: &'a [String],
     pub v4_error: bool,
     pub legacy_ms: f64,
     pub v4_ms: f64,
@@ -171,11 +172,14 @@ impl Shadow {
             );
         }
         let row = st.row(id);
+        for path in o.learned {
+            if row.noise.len() < MAX_PATHS || row.noise.contains_key(path) {
+                *row.noise.entry(path.clone()).or_default() += 1;
+            }
+        }
         let differing = !o.differences.is_empty();
-        let noise_only = differing
-            && o.differences
-                .iter()
-                .all(|d| o.noise.iter().any(|n| *n == d.path));
+        let is_noise = |path: &str| row.noise.contains_key(path);
+        let noise_only = differing && o.differences.iter().all(|d| is_noise(&d.path));
         row.windows.apply(window::minute_now(), |c| {
             c.compared += 1;
             c.matched += u64::from(!differing);
@@ -187,10 +191,7 @@ impl Shadow {
         });
         let masked = o.masked.and_then(serde_json::Value::as_array);
         for (i, d) in o.differences.iter().enumerate() {
-            if o.noise.iter().any(|n| *n == d.path) {
-                if row.noise.len() < MAX_PATHS || row.noise.contains_key(&d.path) {
-                    *row.noise.entry(d.path.clone()).or_default() += 1;
-                }
+            if row.noise.contains_key(&d.path) {
                 continue;
             }
             if row.paths.len() >= MAX_PATHS && !row.paths.contains_key(&d.path) {
