@@ -33,12 +33,14 @@ fn render_metrics(gw: &Gateway) -> String {
             .sample_kill_switch(family.name(), gw.shadow.kill_switch_engaged(family));
     }
     let report = gw.shadow.report(&rt, &gw.metrics.config_hash());
-    gw.metrics.sample_cutover_ready(
-        report
-            .rows
-            .iter()
-            .map(|r| (r.route.as_str(), r.part.as_str(), r.tenant.as_str(), r.ready)),
-    );
+    gw.metrics.sample_cutover_ready(report.rows.iter().map(|r| {
+        (
+            r.route.as_str(),
+            r.part.as_str(),
+            r.tenant.as_str(),
+            r.ready,
+        )
+    }));
     gw.metrics.render()
 }
 
@@ -73,8 +75,7 @@ where
         (Method::GET, "/_gateway/shadow.html") => shadow_page(gw),
         (Method::GET, "/_gateway/shadow") => json_response(
             StatusCode::OK,
-            &gw.shadow
-                .report(&gw.runtime(), &gw.metrics.config_hash()),
+            &gw.shadow.report(&gw.runtime(), &gw.metrics.config_hash()),
         ),
         (Method::POST, "/_gateway/shadow/reset") => {
             let hash = gw.metrics.config_hash();

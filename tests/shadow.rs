@@ -337,8 +337,9 @@ async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
     assert_eq!(row["compared"], 0);
     let metrics = common::metrics_text(&gw).await;
     assert!(
-        metrics
-            .contains(r#"gateway_shadow_total{route="user-api",tenant="CA",result="queue_full"} 2"#),
+        metrics.contains(
+            r#"gateway_shadow_total{route="user-api",tenant="CA",result="queue_full"} 2"#
+        ),
         "{metrics}"
     );
     assert_eq!(received(&f.staging).await.len(), 1);

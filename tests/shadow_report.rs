@@ -186,7 +186,13 @@ async fn each_reason_for_no_copy_is_counted() {
     let f = fakes().await;
     // A v4 that fails every copy trips the kill switch after one (window 1).
     let failing = MockServer::start().await;
-    mount(&failing, "GET", "/v4/Users/1001/", ResponseTemplate::new(500)).await;
+    mount(
+        &failing,
+        "GET",
+        "/v4/Users/1001/",
+        ResponseTemplate::new(500),
+    )
+    .await;
     let cfg = format!(
         "mode = \"shadow\"\n{}[[modes]]\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\ntenant = \"CB\"\nmode = \"shadow\"\n[shadow.routes.\"user-api\"]\nkill_window = 1\nkill_error_rate_percent = 1\nkill_cooldown_ms = 600000\n",
         upstreams(&f)
@@ -213,11 +219,16 @@ async fn each_reason_for_no_copy_is_counted() {
         r["not_shadowed"]["sampled_out"] == 1
     })
     .await;
-    assert_eq!((&r["compared"], &r["verdict"]), (&json!(0), &json!("not_compared")));
+    assert_eq!(
+        (&r["compared"], &r["verdict"]),
+        (&json!(0), &json!("not_compared"))
+    );
     assert!(common::fakes::received(&f.live).await.is_empty());
     let metrics = metrics_text(&gw).await;
     assert!(
-        metrics.contains(r#"gateway_shadow_total{route="user-api",tenant="CA",result="kill_switch"} 1"#),
+        metrics.contains(
+            r#"gateway_shadow_total{route="user-api",tenant="CA",result="kill_switch"} 1"#
+        ),
         "{metrics}"
     );
 }
@@ -315,7 +326,11 @@ async fn a_reload_and_a_reset_open_a_new_window() {
     let report = get_json(url.clone()).await;
     assert_eq!(report["rows"], json!([]), "{report:#}");
     assert_eq!(report["window"]["by"], "reset");
-    let get_reset = client().get(admin(&gw, "shadow/reset")).send().await.unwrap();
+    let get_reset = client()
+        .get(admin(&gw, "shadow/reset"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_reset.status(), 405);
 
     read(&gw.url(), "1001", "CA").await;
@@ -385,7 +400,10 @@ async fn the_readiness_gauge_flips_when_the_ratio_crosses_the_bound() {
         read(&gw.url(), "1001", "CA").await;
     }
     row_when(&url, "user-api.read", "CA", |r| r["compared"] == 3).await;
-    assert!(metrics_text(&gw).await.contains(&format!("{gauge} 0")), "too few yet");
+    assert!(
+        metrics_text(&gw).await.contains(&format!("{gauge} 0")),
+        "too few yet"
+    );
     read(&gw.url(), "1001", "CA").await;
     read(&gw.url(), "1002", "CA").await;
     // 1 of 5 differs: 0.2 ≤ 0.25.
@@ -398,7 +416,10 @@ async fn the_readiness_gauge_flips_when_the_ratio_crosses_the_bound() {
     assert_ne!(r["verdict"], "ready", "{r}");
     assert!(metrics_text(&gw).await.contains(&format!("{gauge} 0")));
     // The differing path as the legacy API spells it.
-    assert_eq!(r["top_differing_paths"][0]["path"], "$.Result.FirstName", "{r}");
+    assert_eq!(
+        r["top_differing_paths"][0]["path"], "$.Result.FirstName",
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -616,7 +637,10 @@ async fn a_field_the_legacy_backend_changes_itself_is_learned_as_noise() {
     let asked = common::fakes::received(&legacy).await;
     assert_eq!(asked.len(), 6);
     assert_eq!(
-        asked.iter().filter(|r| r.headers.contains_key("x-shadow-of")).count(),
+        asked
+            .iter()
+            .filter(|r| r.headers.contains_key("x-shadow-of"))
+            .count(),
         3
     );
 }

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use thread_local::ThreadLocal;
 
@@ -155,7 +155,10 @@ impl Metrics {
 
     /// Scrape-time readiness per shadow report row: (route, part, tenant, ready). Rows gone
     /// from the report (a reset, a reload) leave the gauge.
-    pub fn sample_cutover_ready<'a>(&self, rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>) {
+    pub fn sample_cutover_ready<'a>(
+        &self,
+        rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>,
+    ) {
         self.cutover_ready.clear();
         for (route, part, tenant, ready) in rows {
             self.cutover_ready

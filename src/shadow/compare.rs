@@ -170,9 +170,10 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             // Keys match without regard to case; the path takes the legacy spelling.
-            let by_case = |m: &'_ Map<String, Value>| -> std::collections::BTreeMap<String, String> {
-                m.keys().map(|k| (k.to_lowercase(), k.clone())).collect()
-            };
+            let by_case =
+                |m: &'_ Map<String, Value>| -> std::collections::BTreeMap<String, String> {
+                    m.keys().map(|k| (k.to_lowercase(), k.clone())).collect()
+                };
             let (lx, ly) = (by_case(x), by_case(y));
             let mut keys: Vec<&String> = lx.keys().chain(ly.keys()).collect();
             keys.sort();

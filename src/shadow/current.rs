@@ -9,11 +9,10 @@ use crate::runtime::Runtime;
 pub fn mode(rt: &Runtime, id: &RowId) -> String {
     let modes = &rt.config.modes;
     let tenant = (id.tenant != "other").then_some(id.tenant.as_str());
-    let (mode, percent) =
-        match crate::modes::rule_for(modes, id.route, Some(&id.part), tenant) {
-            Some(rule) => (rule.mode, rule.translate_percent),
-            None => (modes.default, None),
-        };
+    let (mode, percent) = match crate::modes::rule_for(modes, id.route, Some(&id.part), tenant) {
+        Some(rule) => (rule.mode, rule.translate_percent),
+        None => (modes.default, None),
+    };
     match (mode, percent) {
         (Mode::Translate, Some(p)) if p < 100 => format!("canary {p}%"),
         (Mode::Translate, _) => "translate".into(),

@@ -50,7 +50,10 @@ pub fn run(args: ShadowReportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let merged = merge(reports);
+    let Some(merged) = merge(reports) else {
+        eprintln!("shadow-report: no instance given");
+        return ExitCode::FAILURE;
+    };
     let written = match &args.html {
         Some(path) => {
             let page = super::page::render(
@@ -124,12 +127,11 @@ async fn fetch_all(args: &ShadowReportArgs) -> Result<Vec<Report>, String> {
     Ok(reports)
 }
 
-/// Adds up the reports of several instances, row by row (route part and tenant).
-pub fn merge(reports: Vec<Report>) -> Report {
+/// Adds up the reports of several instances, row by row (route part and tenant); `None`
+/// for no report at all.
+pub fn merge(reports: Vec<Report>) -> Option<Report> {
     let mut it = reports.into_iter();
-    let Some(mut out) = it.next() else {
-        unreachable!("clap requires at least one URL")
-    };
+    let mut out = it.next()?;
     for r in it {
         if r.config_hash != out.config_hash {
             out.config_hash = "mixed".into();
@@ -165,7 +167,7 @@ pub fn merge(reports: Vec<Report>) -> Report {
         row.verdict = Verdict::of(&row.since_change, &out.criteria);
         row.ready = row.verdict == Verdict::Ready;
     }
-    out
+    Some(out)
 }
 
 fn add_row(x: &mut RowReport, row: RowReport) {

@@ -406,8 +406,20 @@ mod tests {
                 noise_paths: vec![],
             }],
             kill_switches: [
-                ("registry".to_string(), KillReport { paused: false, trips: 0 }),
-                ("user-api".to_string(), KillReport { paused: true, trips: 2 }),
+                (
+                    "registry".to_string(),
+                    KillReport {
+                        paused: false,
+                        trips: 0,
+                    },
+                ),
+                (
+                    "user-api".to_string(),
+                    KillReport {
+                        paused: true,
+                        trips: 2,
+                    },
+                ),
             ]
             .into_iter()
             .collect(),

@@ -66,7 +66,11 @@ impl NotShadowed {
     }
 
     pub fn total(&self) -> u64 {
-        self.writes_off + self.sampled_out + self.body_too_large + self.queue_full + self.kill_switch
+        self.writes_off
+            + self.sampled_out
+            + self.body_too_large
+            + self.queue_full
+            + self.kill_switch
     }
 
     fn add(&mut self, o: &NotShadowed) {
@@ -137,7 +141,6 @@ impl Latency {
         }
         None
     }
-
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -220,10 +223,10 @@ impl Counts {
 
     /// Copies that differ beyond learned noise, as a share of those compared.
     pub fn diff_ratio(&self) -> Option<f64> {
-        (self.compared > 0)
-            .then(|| (self.differing - self.noise_only.min(self.differing)) as f64 / self.compared as f64)
+        (self.compared > 0).then(|| {
+            (self.differing - self.noise_only.min(self.differing)) as f64 / self.compared as f64
+        })
     }
-
 }
 
 /// One row's figures: since the window opened, and per minute for the last [`MINUTES`].
