@@ -65,7 +65,7 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     .await;
     let cfg = format!(
         // Tenants are reported by name only when configured: a `[[modes]]` rule per tenant.
-        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\nready_min_compared = 4\n[shadow.routes.\"user-api\"]\nwrites = true\n",
         l = legacy.uri(),
         s = staging.uri()
     );
@@ -256,6 +256,7 @@ async fn chromium_renders_the_page() {
         );
     }
     assert!(dom.contains(r#"data-verdict="few""#));
+    assert!(dom.contains(r#"data-verdict="ready""#), "CB: 4 of 4 matched, 4 needed");
     assert!(dom.contains("<svg"), "the charts render");
     assert!(dom.contains(r#"id="kill-switches""#));
     assert!(dom.contains("What the numbers mean for a cut-over"));

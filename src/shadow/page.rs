@@ -38,13 +38,15 @@ section{background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 
 h2{font-size:15px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:right;padding:6px 6px;border-bottom:1px solid var(--line);white-space:nowrap}
-th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
+th{color:var(--muted);font-weight:600;font-size:11px;text-transform:uppercase;letter-spacing:.03em;white-space:normal;vertical-align:bottom}
+#rows table{font-size:13px}
 td.l,th.l{text-align:left}
 td.ratio{font-size:16px;font-weight:700}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .ready{background:var(--ok)}.review{background:var(--warn)}.notready{background:var(--bad)}.few,.none{background:var(--few)}
 .idle{background:var(--few)}
 td.l small{display:block;color:var(--muted);white-space:normal;max-width:300px;font-size:12px}
+td.l small.hint{min-width:240px}
 .engaged{background:var(--bad)}.running{background:var(--ok)}
 .warn{color:var(--warn);font-weight:600}
 tr.paths td{text-align:left;white-space:normal;background:#fafbfc;padding:4px 8px 10px 24px}
@@ -280,7 +282,7 @@ fn ratio_text(matched: u64, compared: u64) -> String {
 
 /// The match ratio per minute as a small inline SVG line (a dot when there is one minute).
 fn sparkline(per_minute: &[(u64, u64, u64)]) -> Markup {
-    const W: f64 = 180.0;
+    const W: f64 = 120.0;
     const H: f64 = 36.0;
     let points: Vec<(u64, f64)> = per_minute
         .iter()
