@@ -46,7 +46,7 @@ td.ratio{font-size:16px;font-weight:700}
 .ready{background:var(--ok)}.review{background:var(--warn)}.notready{background:var(--bad)}.few,.none{background:var(--few)}
 .idle{background:var(--few)}
 td.l small{display:block;color:var(--muted);white-space:normal;max-width:300px;font-size:12px}
-td.l small.hint{min-width:240px}
+td.l small.hint{min-width:190px}
 .engaged{background:var(--bad)}.running{background:var(--ok)}
 .warn{color:var(--warn);font-weight:600}
 tr.paths td{text-align:left;white-space:normal;background:#fafbfc;padding:4px 8px 10px 24px}
