@@ -256,7 +256,10 @@ async fn chromium_renders_the_page() {
         );
     }
     assert!(dom.contains(r#"data-verdict="few""#));
-    assert!(dom.contains(r#"data-verdict="ready""#), "CB: 4 of 4 matched, 4 needed");
+    assert!(
+        dom.contains(r#"data-verdict="ready""#),
+        "CB: 4 of 4 matched, 4 needed"
+    );
     assert!(dom.contains("<svg"), "the charts render");
     assert!(dom.contains(r#"id="kill-switches""#));
     assert!(dom.contains("What the numbers mean for a cut-over"));

@@ -516,9 +516,14 @@ async fn reads_are_shadowed_by_default_and_compared() {
         (json!(1), json!(1)),
         "{row}"
     );
+    let top = &row["top_differing_paths"];
     assert_eq!(
-        row["top_differing_paths"],
-        json!([{"path": "$.Result.FirstName", "count": 1, "example": "legacy \"Alice\" → v4 \"Alicia\""}])
+        (
+            &top[0]["path"],
+            &top[0]["count"],
+            top.as_array().map(Vec::len)
+        ),
+        (&json!("$.Result.FirstName"), &json!(1), Some(1))
     );
     let text = std::fs::read_to_string(&diff_file).unwrap();
     let lines: Vec<Value> = text
