@@ -644,3 +644,51 @@ async fn a_field_the_legacy_backend_changes_itself_is_learned_as_noise() {
         3
     );
 }
+
+#[tokio::test]
+async fn each_action_of_the_action_api_is_a_row_of_its_own() {
+    let f = fakes().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "OK"})))
+        .mount(&f.legacy)
+        .await;
+    let cfg = format!(
+        "mode = \"shadow\"\n{}{}",
+        upstreams(&f),
+        common::REGISTRY_TENANT
+    );
+    let gw = common::gateway_with(&cfg, Some(&f.live.uri())).await;
+    for (action, body) in [
+        ("registernewpassword", r#"{"email":"a@b.test"}"#),
+        ("activate", r#"{"password":"Abcdefg1"}"#),
+    ] {
+        let r = client()
+            .post(format!(
+                "{}{}?action={action}&id=x",
+                gw.url(),
+                common::REGISTRY
+            ))
+            .header("Host", "PAPER-A.test")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+    }
+    let url = admin(&gw, "shadow");
+    // An alias counts under the action it names; the tenant is the configured host.
+    for row in [
+        "registry.registernewpassword",
+        "registry.activatenewpassword",
+    ] {
+        let r = row_when(&url, row, "paper-a.test", |r| {
+            r["not_shadowed"]["writes_off"] == 1
+        })
+        .await;
+        assert_eq!(
+            (&r["mode"], &r["verdict"]),
+            (&json!("shadow"), &json!("not_compared"))
+        );
+    }
+}
