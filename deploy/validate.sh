@@ -110,6 +110,49 @@ if command -v kubectl >/dev/null; then
   grep -q "release: " <<<"$rendered" || { echo "error: the ServiceMonitor lost its release label" >&2; exit 1; }
 fi
 
+echo "== Argo Rollouts AnalysisTemplate (its CRD is not in kubernetes-validate: checked here)"
+python3 - <<'PY'
+import re, sys, yaml
+errors = []
+kust = yaml.safe_load(open("argo-rollouts/kustomization.yaml"))
+for f in kust["resources"]:
+    for d in yaml.safe_load_all(open(f"argo-rollouts/{f}")):
+        if d["apiVersion"] != "argoproj.io/v1alpha1" or d["kind"] != "AnalysisTemplate":
+            errors.append(f"{f}: not an argoproj.io/v1alpha1 AnalysisTemplate")
+            continue
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", d["metadata"]["name"]):
+            errors.append(f"{f}: metadata.name is not a DNS label")
+        spec = d["spec"]
+        declared = {a["name"] for a in spec.get("args", [])}
+        unknown = set(spec) - {"args", "metrics", "dryRun", "measurementRetention"}
+        if unknown:
+            errors.append(f"{f}: unknown spec fields {sorted(unknown)}")
+        for m in spec["metrics"]:
+            allowed = {"name", "interval", "initialDelay", "count", "successCondition", "failureCondition",
+                       "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "provider"}
+            if set(m) - allowed:
+                errors.append(f"{f}: metric {m.get('name')}: unknown fields {sorted(set(m) - allowed)}")
+            for key in ("name", "provider", "successCondition"):
+                if key not in m:
+                    errors.append(f"{f}: metric without {key}")
+            for key in ("interval", "initialDelay"):
+                if key in m and not re.fullmatch(r"\d+(ms|s|m|h)", str(m[key])):
+                    errors.append(f"{f}: {key} {m[key]!r} is not a duration")
+            prom = m.get("provider", {}).get("prometheus")
+            if not prom or "query" not in prom or "address" not in prom:
+                errors.append(f"{f}: metric {m.get('name')}: needs provider.prometheus address and query")
+                continue
+            used = set(re.findall(r"\{\{\s*args\.([\w-]+)\s*\}\}", yaml.safe_dump(m)))
+            if used - declared:
+                errors.append(f"{f}: args {sorted(used - declared)} used but not declared")
+            if "gateway_cutover_ready" not in prom["query"]:
+                errors.append(f"{f}: the query does not read gateway_cutover_ready")
+if errors:
+    print("\n".join("error: " + e for e in errors), file=sys.stderr)
+    sys.exit(1)
+print("ok: AnalysisTemplate structure and arguments")
+PY
+
 echo "== promtool check rules"
 promtool check rules observability/alerts.yaml
 if [ -f observability/alerts.test.yaml ]; then

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`. Every flag of `serve` can also be
+//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`, `shadow-report`. Every flag of `serve` can also be
 //! set in the environment (`LEGACY_GATEWAY_*`), which wins over the configuration file.
 
 use std::net::SocketAddr;
@@ -35,6 +35,9 @@ pub enum Command {
     /// Ask a running gateway for `/_gateway/healthz`; exit 0 when it answers 200 (for a
     /// container `HEALTHCHECK`: the image has no curl).
     Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Read the shadow report of each instance given (their admin listeners) and write the
+    /// figures added up, as JSON or (`--html FILE`) as the shadow page.
+    ShadowReport(crate::shadow::fleet::ShadowReportArgs),
 }
 
 #[derive(Debug, Args)]

@@ -20,5 +20,6 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => cli::sandbox(a),
         Command::Events(a) => cli::events(a),
         Command::Healthcheck(a) => legacy_gateway::healthcheck::run(a),
+        Command::ShadowReport(a) => legacy_gateway::shadow::fleet::run(a),
     }
 }

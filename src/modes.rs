@@ -3,7 +3,7 @@
 //! the same customer registration id always lands on the same side, so a user does not flip
 //! between backends from one call to the next.
 
-use crate::config::{Mode, Modes};
+use crate::config::{Mode, ModeRule, Modes};
 
 /// A stable bucket 0..100 for a key (FNV-1a: fixed across runs, versions and machines,
 /// unlike std's hasher).
@@ -26,7 +26,24 @@ pub fn choose(
     tenant: Option<&str>,
     key: impl Fn() -> String,
 ) -> Mode {
-    for rule in &modes.rules {
+    match rule_for(modes, route, action, tenant) {
+        Some(rule) => match (rule.mode, rule.translate_percent) {
+            (Mode::Translate, Some(p)) if bucket(&key()) >= p => Mode::Legacy,
+            (m, _) => m,
+        },
+        None => modes.default,
+    }
+}
+
+/// The first rule matching a route, action and tenant; `None` when the global mode applies.
+/// The shadow report names it as the row's current mode.
+pub fn rule_for<'m>(
+    modes: &'m Modes,
+    route: &str,
+    action: Option<&str>,
+    tenant: Option<&str>,
+) -> Option<&'m ModeRule> {
+    modes.rules.iter().find(|rule| {
         let route_ok = match rule.route.as_deref() {
             None => true,
             Some(r) => match r.split_once('.') {
@@ -38,20 +55,13 @@ pub fn choose(
             .tenant
             .as_deref()
             .is_none_or(|t| tenant.is_some_and(|x| x.eq_ignore_ascii_case(t)));
-        if route_ok && tenant_ok {
-            return match (rule.mode, rule.translate_percent) {
-                (Mode::Translate, Some(p)) if bucket(&key()) >= p => Mode::Legacy,
-                (m, _) => m,
-            };
-        }
-    }
-    modes.default
+        route_ok && tenant_ok
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModeRule;
 
     fn rule(route: Option<&str>, tenant: Option<&str>, mode: Mode, pct: Option<u8>) -> ModeRule {
         ModeRule {

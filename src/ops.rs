@@ -33,6 +33,15 @@ async fn render_metrics(gw: &Gateway) -> String {
         gw.metrics
             .sample_kill_switch(family.name(), gw.shadow.kill_switch_engaged(family));
     }
+    let report = gw.shadow.report(&rt, &gw.metrics.config_hash());
+    gw.metrics.sample_cutover_ready(report.rows.iter().map(|r| {
+        (
+            r.route.as_str(),
+            r.part.as_str(),
+            r.tenant.as_str(),
+            r.ready,
+        )
+    }));
     gw.metrics.render()
 }
 
@@ -73,8 +82,17 @@ where
         ),
         (Method::GET, "/_gateway/shadow") if wants_html(req.headers()) => shadow_page(gw),
         (Method::GET, "/_gateway/shadow.html") => shadow_page(gw),
-        (Method::GET, "/_gateway/shadow") => {
-            json_response(StatusCode::OK, &gw.shadow.report(&gw.runtime()))
+        (Method::GET, "/_gateway/shadow") => json_response(
+            StatusCode::OK,
+            &gw.shadow.report(&gw.runtime(), &gw.metrics.config_hash()),
+        ),
+        (Method::POST, "/_gateway/shadow/reset") => {
+            let hash = gw.metrics.config_hash();
+            gw.shadow.reset(&hash);
+            json_response(
+                StatusCode::OK,
+                &json!({"status": "reset", "config_hash": hash}),
+            )
         }
         (Method::POST, "/_gateway/reload") => match gw.reload().await {
             Ok(()) => json_response(StatusCode::OK, &json!({"status": "reloaded"})),
@@ -122,9 +140,10 @@ fn allowed(path: &str) -> Option<&'static str> {
         | "/_gateway/openapi/registry.json"
         | "/_gateway/sandbox/events"
         | "/_gateway/sandbox/outbox" => Some("GET"),
-        "/_gateway/reload" | "/_gateway/events/to-v4" | "/_gateway/events/to-legacy" => {
-            Some("POST")
-        }
+        "/_gateway/reload"
+        | "/_gateway/shadow/reset"
+        | "/_gateway/events/to-v4"
+        | "/_gateway/events/to-legacy" => Some("POST"),
         _ => None,
     }
 }
@@ -143,10 +162,9 @@ fn shadow_page(gw: &Gateway) -> Response<Body> {
     let rt = gw.runtime();
     let hash = gw.metrics.config_hash();
     let html = crate::shadow::page::render(
-        &gw.shadow.view(&rt),
+        &gw.shadow.report(&rt, &hash),
         &crate::shadow::page::Meta {
             version: env!("CARGO_PKG_VERSION"),
-            config_hash: &hash,
             now: std::time::SystemTime::now(),
         },
     );

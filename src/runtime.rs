@@ -29,6 +29,9 @@ pub struct Runtime {
     /// The client shadow copies use, only from the shadow lane (see `shadow::lane`): towards
     /// the staging v4 (`shadow.orchestrator_url`) when set, else the orchestrator.
     pub shadow_copies: Upstream,
+    /// The client copies of reads use, from the shadow lane too: the live v4 unless
+    /// `shadow.reads_to_staging` sends them to the staging one.
+    pub shadow_reads: Upstream,
     /// A staging v4 is configured: only then may writes be copied (never to the live v4).
     pub shadow_writes: bool,
     pub shadow_permits: Arc<Semaphore>,
@@ -72,8 +75,13 @@ impl Runtime {
         let shadow_copies = Upstream::new(
             config.shadow.orchestrator.as_ref().unwrap_or(orchestrator),
             opts.clone(),
-            metrics,
+            metrics.clone(),
         )?;
+        let shadow_reads = match &config.shadow.orchestrator {
+            Some(staging) if config.shadow.reads_to_staging => staging,
+            _ => orchestrator,
+        };
+        let shadow_reads = Upstream::new(shadow_reads, opts.clone(), metrics)?;
         let legacy_client = ClientOptions {
             connect_timeout: l.connect_timeout,
             ca_pem: opts.ca_pem.as_deref(),
@@ -119,6 +127,7 @@ impl Runtime {
             upstream,
             shadow_writes,
             shadow_copies,
+            shadow_reads,
             user_api_backend,
             registry_backend,
             user_api_paths,

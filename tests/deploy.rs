@@ -48,6 +48,9 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let rules = std::fs::read_to_string(format!("{DEPLOY}/observability/alerts.yaml")).unwrap();
     let mut wanted = names_in(&exprs.join("\n"));
     wanted.extend(names_in(&rules));
+    let analysis =
+        std::fs::read_to_string(format!("{DEPLOY}/argo-rollouts/analysistemplate.yaml")).unwrap();
+    wanted.extend(names_in(&analysis));
     assert!(wanted.len() >= 12, "{wanted:?}");
 
     // Traffic through every mode: CB translated (audit, v4 calls), CA shadowed (copies to a

@@ -148,7 +148,7 @@ async fn shadow_total(gw: &legacy_gateway::Running, tenant: &str) -> bool {
 async fn shadow_asks_for_uncompressed_answers_and_bounds_tenant_labels() {
     let (f, gw) = shadowed("").await;
     assert_eq!(put_as(&gw, "CA").await, 200);
-    assert!(shadow_total(&gw, "ca").await, "{}", metrics_text(&gw).await);
+    assert!(shadow_total(&gw, "CA").await, "{}", metrics_text(&gw).await);
     // An X-ClientCode nobody configured is `other`, in the metric and the report.
     assert_eq!(put_as(&gw, "INVENTED-42").await, 200);
     assert!(

@@ -330,12 +330,16 @@ async fn full_queue_drops_and_oversized_bodies_skip_and_both_are_counted() {
     // Over the shadow size cap: skipped.
     let big = json!({"Password": "A".repeat(60) + "b1"}).to_string();
     assert_eq!(put(&gw, "1001", &big).await.status(), 200);
-    let row = user_api_row_when(&gw, |r| r["dropped"] == 2 && r["skipped"] == 1).await;
+    let row = user_api_row_when(&gw, |r| {
+        r["not_shadowed"]["queue_full"] == 2 && r["not_shadowed"]["body_too_large"] == 1
+    })
+    .await;
     assert_eq!(row["compared"], 0);
     let metrics = common::metrics_text(&gw).await;
     assert!(
-        metrics
-            .contains(r#"gateway_shadow_total{route="user-api",tenant="ca",result="dropped"} 2"#),
+        metrics.contains(
+            r#"gateway_shadow_total{route="user-api",tenant="CA",result="queue_full"} 2"#
+        ),
         "{metrics}"
     );
     assert_eq!(received(&f.staging).await.len(), 1);
@@ -364,7 +368,7 @@ async fn the_kill_switch_pauses_a_failing_route_and_resumes_after_the_cooldown()
         true
     );
     put(&gw, "1001", r#"{"Password":"Abcdefg1"}"#).await;
-    let row = user_api_row_when(&gw, |r| r["paused"] == 1).await;
+    let row = user_api_row_when(&gw, |r| r["not_shadowed"]["kill_switch"] == 1).await;
     assert_eq!(row["compared"], 2);
     assert_eq!(received(&f.staging).await.len(), 2);
     tokio::time::sleep(Duration::from_millis(1600)).await;
@@ -411,14 +415,14 @@ async fn real_differences_are_recorded_masked_and_noise_is_not() {
         .map(|p| p["path"].as_str().unwrap())
         .collect();
     assert!(
-        paths.contains(&"status") && paths.contains(&"$.code") && paths.contains(&"$.errors[0]"),
+        paths.contains(&"status") && paths.contains(&"$.Code") && paths.contains(&"$.Errors[0]"),
         "{paths:?}"
     );
 
     let text = std::fs::read_to_string(&diff_file).unwrap();
     let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(line["route"], "user-api");
-    assert_eq!(line["tenant"], "ca");
+    assert_eq!(line["tenant"], "CA");
     assert!(
         !text.contains(PASSWORD),
         "password leaked into the diff file: {text}"

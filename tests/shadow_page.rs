@@ -22,8 +22,9 @@ struct Fakes {
     _legacy: MockServer,
 }
 
-/// A gateway shadowing the User API: user 1001's copies differ (v4 refuses the password),
-/// user 1002's match.
+/// A gateway shadowing the User API: user 1001's password copies differ (v4 refuses the
+/// password), user 1002's match; tenant CA's reads of user 1001 differ in one field. A third
+/// tenant, `<i>x</i>`, is configured nowhere: its calls count under `other`.
 async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
@@ -43,10 +44,28 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
     for id in ["1001", "1002"] {
         legacy_accepts(&legacy, id, "legacy").await;
     }
+    mount(
+        &legacy,
+        "GET",
+        "/User/1001",
+        ResponseTemplate::new(200).set_body_json(json!({"Code": 0, "Errors": [],
+            "Result": {"CustomerRegistrationId": "1001", "FirstName": "Alice", "LastName": "Anderson",
+                       "Email": "alice@example.test", "Verified": true}})),
+    )
+    .await;
+    let mut user = v4("S200_01", "Get user completed.", "Success");
+    user["data"] = json!({"customerRegistrationId": "1001", "email": "alice@example.test",
+        "firstName": "Alicia", "lastName": "Anderson", "verified": true});
+    mount(
+        &live,
+        "GET",
+        "/v4/Users/1001/",
+        ResponseTemplate::new(200).set_body_json(user),
+    )
+    .await;
     let cfg = format!(
-        // Tenants are reported by name only when configured (issue #13): a `[[modes]]` rule
-        // per tenant, the third one's name markup that the page must escape.
-        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"<i>x</i>\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+        // Tenants are reported by name only when configured: a `[[modes]]` rule per tenant.
+        "mode = \"shadow\"\nuser_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CB\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\nready_min_compared = 4\n[shadow.routes.\"user-api\"]\nwrites = true\n",
         l = legacy.uri(),
         s = staging.uri()
     );
@@ -68,6 +87,17 @@ async fn shadowing_gateway() -> (legacy_gateway::Running, Fakes) {
             assert_eq!(status, 200);
             expected += 1;
         }
+    }
+    for _ in 0..2 {
+        let status = client()
+            .get(format!("{}/User/1001", gw.url()))
+            .headers(common::user_api_headers())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        expected += 1;
     }
     // Copies run in the background: wait until all are compared.
     for _ in 0..300 {
@@ -112,12 +142,15 @@ async fn the_page_is_self_contained_escaped_masked_and_negotiated() {
     for banned in ["<script", "src=", "<link", "@import", "url("] {
         assert!(!html.contains(banned), "{banned} in the page");
     }
-    // The client-chosen tenant is text, not markup.
-    assert!(html.contains("&lt;i&gt;x&lt;/i&gt;"));
-    assert!(!html.contains("<i>x</i>"));
-    // Rows, ratios, the differing path with a masked example, never the secrets.
-    assert!(html.contains(r#"data-tenant="ca""#), "tenant rows");
+    // A tenant nobody configured is not shown, not even escaped: it counts under `other`.
+    assert!(!html.contains("<i>x</i>") && !html.contains("&lt;i&gt;"));
+    assert!(html.contains(r#"data-tenant="other""#));
+    // Rows per part, tenants as configured, ratios, the differing paths as the legacy API
+    // spells them with a masked example, never the secrets.
+    assert!(html.contains(r#"data-tenant="CA""#), "tenant rows");
+    assert!(html.contains(r#"data-part="read""#) && html.contains(r#"data-part="update""#));
     assert!(html.contains("0.0%") && html.contains("100.0%"));
+    assert!(html.contains("$.Result.FirstName"));
     assert!(html.contains("Errors[0].Message") || html.contains("status"));
     assert!(html.contains("***"), "the masked example");
     assert!(!html.contains(PASSWORD), "password on the page");
@@ -215,14 +248,18 @@ async fn chromium_renders_the_page() {
 
     let (dom, console) = headless(&browser, profile.path(), &["--dump-dom", &url]).await;
     let rows = dom.matches(r#"<tr class="row""#).count();
-    assert_eq!(rows, 3, "one row per route and tenant: {dom}");
-    for tenant in ["ca", "cb"] {
+    assert_eq!(rows, 4, "one row per route part and tenant: {dom}");
+    for tenant in ["CA", "CB", "other"] {
         assert!(
             dom.contains(&format!(r#"data-tenant="{tenant}""#)),
             "{tenant}"
         );
     }
     assert!(dom.contains(r#"data-verdict="few""#));
+    assert!(
+        dom.contains(r#"data-verdict="ready""#),
+        "CB: 4 of 4 matched, 4 needed"
+    );
     assert!(dom.contains("<svg"), "the charts render");
     assert!(dom.contains(r#"id="kill-switches""#));
     assert!(dom.contains("What the numbers mean for a cut-over"));

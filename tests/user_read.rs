@@ -516,9 +516,14 @@ async fn reads_are_shadowed_by_default_and_compared() {
         (json!(1), json!(1)),
         "{row}"
     );
+    let top = &row["top_differing_paths"];
     assert_eq!(
-        row["top_differing_paths"],
-        json!([{"path": "$.result.firstname", "count": 1}])
+        (
+            &top[0]["path"],
+            &top[0]["count"],
+            top.as_array().map(Vec::len)
+        ),
+        (&json!("$.Result.FirstName"), &json!(1), Some(1))
     );
     let text = std::fs::read_to_string(&diff_file).unwrap();
     let lines: Vec<Value> = text
@@ -528,7 +533,7 @@ async fn reads_are_shadowed_by_default_and_compared() {
     assert_eq!(lines.len(), 1, "{text}");
     assert_eq!(
         lines[0]["differences"],
-        json!([{"path": "$.result.firstname", "legacy": "Alice", "v4": "Alicia"}])
+        json!([{"path": "$.Result.FirstName", "legacy": "Alice", "v4": "Alicia"}])
     );
     assert!(
         !text.contains(TOKEN.trim_start_matches("Bearer ")),
@@ -676,7 +681,7 @@ async fn arrays_compare_as_sets_only_where_the_mapping_says_so() {
     assert_eq!(row["differing"], 1, "{row}");
     assert_eq!(
         row["top_differing_paths"][0]["path"],
-        "$.result.metadata.preferences.topics[0]"
+        "$.Result.Metadata.Preferences.Topics[0]"
     );
     let row = shadow_with_sets("\"Result.Metadata.Preferences.Topics\"").await;
     assert_eq!(

@@ -152,7 +152,12 @@ pub(super) fn check(
 
 /// True when `earlier` catches every call `later` would, so `later` is dead.
 fn shadows(earlier: &ModeRule, later: &ModeRule) -> bool {
-    let tenant = earlier.tenant.is_none() || earlier.tenant == later.tenant;
+    // Tenants keep the case they are written in and match without regard to it.
+    let tenant = match (earlier.tenant.as_deref(), later.tenant.as_deref()) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+    };
     let route = match (earlier.route.as_deref(), later.route.as_deref()) {
         (None, _) => true,
         (Some(_), None) => false,
@@ -161,7 +166,7 @@ fn shadows(earlier: &ModeRule, later: &ModeRule) -> bool {
     tenant && route
 }
 
-/// One `[[modes]]` entry, its tenant lower-cased as request tenants are.
+/// One `[[modes]]` entry, checked.
 fn rule(
     src: &Source,
     i: usize,
@@ -213,10 +218,9 @@ fn rule(
             ));
         }
     }
-    Ok(ModeRule {
-        tenant: rule.tenant.as_ref().map(|t| t.to_ascii_lowercase()),
-        ..rule.clone()
-    })
+    // The tenant stays as written: it is matched without regard to case, and the shadow
+    // report names it as the operator configured it.
+    Ok(rule.clone())
 }
 
 #[cfg(test)]
@@ -378,14 +382,14 @@ mod tests {
     }
 
     #[test]
-    fn rules_keep_their_order_with_tenants_lower_cased() {
+    fn rules_keep_their_order_and_tenants_as_written() {
         let text = format!(
             "{BACKENDS}mode = \"legacy\"\n[[modes]]\nroute = \"registry.login\"\ntenant = \"Paper.Test\"\nmode = \"translate\"\n[[modes]]\nmode = \"shadow\"\n"
         );
         let c = load(&text, &Overrides::default()).unwrap();
         assert_eq!(c.modes.default, Mode::Legacy);
         assert_eq!(c.modes.rules.len(), 2);
-        assert_eq!(c.modes.rules[0].tenant.as_deref(), Some("paper.test"));
+        assert_eq!(c.modes.rules[0].tenant.as_deref(), Some("Paper.Test"));
         assert_eq!(c.modes.rules[1].mode, Mode::Shadow);
     }
 }

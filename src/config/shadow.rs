@@ -21,6 +21,16 @@ pub struct ShadowConfig {
     pub diff_file: Option<PathBuf>,
     pub diff_file_max_bytes: u64,
     pub routes: BTreeMap<String, ShadowRoute>,
+    /// Reads go to `orchestrator` too (else to the live v4, whose data the legacy backend's
+    /// matches: staging data drifts, and every drift would read as a difference).
+    pub reads_to_staging: bool,
+    /// Share of shadowed reads asked of the legacy backend twice, to learn which fields
+    /// differ between two legacy answers (noise).
+    pub noise_sample_percent: u8,
+    /// A row is ready with at least this many copies compared since the last change…
+    pub ready_min_compared: u64,
+    /// …and at most this share of them differing (learned noise counted as matched).
+    pub ready_max_diff_ratio: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -66,6 +76,10 @@ pub(super) struct RawShadow {
     diff_file_max_bytes: Option<u64>,
     #[serde(default)]
     routes: BTreeMap<String, Spanned<ShadowRoute>>,
+    reads_to_staging: Option<Spanned<bool>>,
+    noise_sample_percent: Option<Spanned<u8>>,
+    ready_min_compared: Option<u64>,
+    ready_max_diff_ratio: Option<Spanned<f64>>,
 }
 
 /// `live` is the orchestrator the gateway translates to, which shadowed writes must not reach.
@@ -120,7 +134,44 @@ pub(super) fn check(
         }
         routes.insert(name.clone(), route.clone());
     }
+    let reads_to_staging = match &sh.reads_to_staging {
+        Some(r) if *r.get_ref() && orchestrator.is_none() => {
+            return Err(src.error(
+                r.span(),
+                "shadow.reads_to_staging",
+                "needs shadow.orchestrator_url (the staging v4 the reads would go to)",
+            ))
+        }
+        Some(r) => *r.get_ref(),
+        None => false,
+    };
+    let noise_sample_percent = match &sh.noise_sample_percent {
+        Some(p) if *p.get_ref() > 100 => {
+            return Err(src.error(
+                p.span(),
+                "shadow.noise_sample_percent",
+                "a percentage (0-100)",
+            ))
+        }
+        Some(p) => *p.get_ref(),
+        None => 1,
+    };
+    let ready_max_diff_ratio = match &sh.ready_max_diff_ratio {
+        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+            return Err(src.error(
+                r.span(),
+                "shadow.ready_max_diff_ratio",
+                "a ratio between 0 and 1 (0.001 is one copy in a thousand)",
+            ))
+        }
+        Some(r) => *r.get_ref(),
+        None => 0.001,
+    };
     Ok(ShadowConfig {
+        reads_to_staging,
+        noise_sample_percent,
+        ready_min_compared: sh.ready_min_compared.unwrap_or(1000),
+        ready_max_diff_ratio,
         orchestrator,
         max_concurrency: sh.max_concurrency.unwrap_or(32).max(1),
         max_queue: sh.max_queue.unwrap_or(256),
@@ -162,6 +213,26 @@ mod tests {
         assert_eq!(c.shadow.max_concurrency, 1);
         assert_eq!(c.shadow.route("registry").sample_percent, 5);
         assert_eq!(c.shadow.route("user-api").sample_percent, 100);
+    }
+
+    #[test]
+    fn report_settings_have_defaults_and_bounds() {
+        let c = load("").unwrap();
+        assert_eq!(
+            (
+                c.shadow.reads_to_staging,
+                c.shadow.noise_sample_percent,
+                c.shadow.ready_min_compared,
+                c.shadow.ready_max_diff_ratio
+            ),
+            (false, 1, 1000, 0.001)
+        );
+        let e = load("[shadow]\nreads_to_staging = true\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (2, "shadow.reads_to_staging"));
+        let e = load("[shadow]\nready_max_diff_ratio = 1.5\n").unwrap_err();
+        assert_eq!(e.field, "shadow.ready_max_diff_ratio");
+        let e = load("[shadow]\nnoise_sample_percent = 101\n").unwrap_err();
+        assert_eq!(e.field, "shadow.noise_sample_percent");
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub(super) struct AuditLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct CutoverLabels {
+    pub(super) route: String,
+    pub(super) part: String,
+    pub(super) tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ShadowLabels {
     pub(super) route: String,
     pub(super) tenant: String,

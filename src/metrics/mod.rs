@@ -27,19 +27,21 @@ use std::sync::Arc;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use thread_local::ThreadLocal;
 
 use collector::ShardCollector;
 use fleet::Fleet;
 pub use labels::UpstreamOutcome;
-use labels::{RateLimitLabels, RequestLabels, ShadowLabels};
+use labels::{CutoverLabels, RateLimitLabels, RequestLabels, ShadowLabels};
 use shard::{cell, Hist, Shard, Shards};
 
 pub struct Metrics {
     registry: Registry,
     shards: Shards,
     shadow: Family<ShadowLabels, Counter>,
+    cutover_ready: Family<CutoverLabels, Gauge>,
     rate_limited: Family<RateLimitLabels, Counter>,
     fleet: Fleet,
 }
@@ -61,8 +63,14 @@ impl Metrics {
         let rate_limited = Family::<RateLimitLabels, Counter>::default();
         registry.register(
             "shadow",
-            "Shadow copies by route, tenant and result (compared, matched, differing, v4_error, dropped, skipped, refused, paused)",
+            "Shadow calls by route, tenant and result (compared, matched, differing, v4_error, refused; not shadowed: writes_off, sampled_out, body_too_large, queue_full, kill_switch)",
             shadow.clone(),
+        );
+        let cutover_ready = Family::<CutoverLabels, Gauge>::default();
+        registry.register(
+            "cutover_ready",
+            "1 when the shadow report's row meets shadow.ready_min_compared and shadow.ready_max_diff_ratio since the last configuration change (sampled at scrape time)",
+            cutover_ready.clone(),
         );
         registry.register(
             "rate_limited",
@@ -75,6 +83,7 @@ impl Metrics {
             shards,
             fleet,
             shadow,
+            cutover_ready,
             rate_limited,
         })
     }
@@ -142,6 +151,24 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Scrape-time readiness per shadow report row: (route, part, tenant, ready). Rows gone
+    /// from the report (a reset, a reload) leave the gauge.
+    pub fn sample_cutover_ready<'a>(
+        &self,
+        rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>,
+    ) {
+        self.cutover_ready.clear();
+        for (route, part, tenant, ready) in rows {
+            self.cutover_ready
+                .get_or_create(&CutoverLabels {
+                    route: route.to_string(),
+                    part: part.to_string(),
+                    tenant: tenant.to_string(),
+                })
+                .set(i64::from(ready));
+        }
     }
 
     pub fn rate_limited(&self, action: &str, key: &'static str) {

@@ -144,6 +144,7 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
+    let started = std::time::Instant::now();
     let (head, answer) = match backend
         .forward_raw(
             &parts,
@@ -158,12 +159,14 @@ where
         Ok(x) => x,
         Err(e) => return upstream_failure(rt, family, &parts, e),
     };
+    let latency = started.elapsed();
     let status = head.status.as_u16();
     let resp = Response::from_parts(head, crate::body::full(answer.clone()));
     let sample_key = split_key(rt, &m, &parts);
     let call = shadow::Call {
         family: m.family,
         tenant: m.tenant,
+        part: m.action,
         sample_key,
         request_id: request::request_id(&parts.headers),
         parts,
@@ -178,6 +181,7 @@ where
         shadow::LegacyAnswer {
             status,
             body: answer,
+            latency,
         },
     );
     resp

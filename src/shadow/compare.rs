@@ -1,7 +1,9 @@
-//! Comparing the legacy answer with the translated one: both normalised (key case folded,
-//! noise fields dropped at any depth, timestamps read as instants, the mapping's unordered
-//! arrays sorted), then compared structurally into a list of JSON paths with both values.
-//! Pure functions; masking happens before anything is written.
+//! Comparing the legacy answer with the translated one: both normalised (noise fields and the
+//! fields the gateway itself adds dropped, timestamps read as instants, the mapping's
+//! unordered arrays sorted), then compared structurally, keys matched without regard to
+//! case, into a list of JSON paths with both values. A path is spelled as the legacy answer
+//! spells it (`$.Result.DisplayName`): that is the name the operator knows. Pure functions;
+//! masking happens before anything is written.
 
 use serde_json::{json, Map, Value};
 
@@ -31,7 +33,13 @@ pub struct Rules<'a> {
     pub noise: &'a [String],
     /// Dotted paths from the root, lower-cased (`result.roles`), of arrays compared as sets.
     pub sets: &'a [String],
+    /// Dotted paths from the root, lower-cased, of fields the gateway writes itself.
+    pub gateway_made: &'a [&'a str],
 }
+
+/// Fields of a User API answer the gateway writes itself (which parts of a mixed body it
+/// carried out): the legacy backend has no such fields, so they are no difference.
+const USER_API_GATEWAY_MADE: &[&str] = &["result.applied", "result.notattempted"];
 
 impl<'a> Rules<'a> {
     /// The API's rules from the mappings: its noise fields, and (User API reads) the arrays
@@ -41,10 +49,12 @@ impl<'a> Rules<'a> {
             Family::UserApi => Rules {
                 noise: &rt.mappings.user_api.shadow_noise,
                 sets: &rt.mappings.user_api.read.shadow_sets,
+                gateway_made: USER_API_GATEWAY_MADE,
             },
             Family::Registry => Rules {
                 noise: &rt.mappings.registry.shadow_noise,
                 sets: &[],
+                gateway_made: &[],
             },
         }
     }
@@ -76,8 +86,8 @@ pub fn answers(
     differences
 }
 
-/// Lower-cases keys at every depth, drops noise keys, writes every RFC 3339 timestamp as the
-/// same instant in UTC (`+02:00` and `Z` forms of one moment compare equal; a timestamp
+/// Drops noise keys (at any depth) and gateway-made fields, writes every RFC 3339 timestamp as
+/// the same instant in UTC (`+02:00` and `Z` forms of one moment compare equal; a timestamp
 /// without an offset is read as UTC), and sorts the arrays the mapping calls sets.
 pub fn normalise(v: &Value, rules: Rules<'_>) -> Value {
     walk_normalise(v, rules, "")
@@ -93,11 +103,14 @@ fn walk_normalise(v: &Value, rules: Rules<'_>, path: &str) -> Value {
                     continue;
                 }
                 let child = if path.is_empty() {
-                    key.clone()
+                    key
                 } else {
                     format!("{path}.{key}")
                 };
-                out.insert(key, walk_normalise(v, rules, &child));
+                if rules.gateway_made.contains(&child.as_str()) {
+                    continue;
+                }
+                out.insert(k.clone(), walk_normalise(v, rules, &child));
             }
             Value::Object(out)
         }
@@ -107,11 +120,24 @@ fn walk_normalise(v: &Value, rules: Rules<'_>, path: &str) -> Value {
                 .map(|v| walk_normalise(v, rules, path))
                 .collect();
             if rules.sets.iter().any(|s| s == path) {
-                items.sort_by_cached_key(Value::to_string);
+                // Keys of either case sort alike.
+                items.sort_by_cached_key(|v| lower_keys(v).to_string());
             }
             Value::Array(items)
         }
         Value::String(s) => instant(s).map_or_else(|| v.clone(), Value::String),
+        other => other.clone(),
+    }
+}
+
+fn lower_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_lowercase(), lower_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(lower_keys).collect()),
         other => other.clone(),
     }
 }
@@ -143,12 +169,20 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
     }
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            // Keys match without regard to case; the path takes the legacy spelling.
+            let by_case =
+                |m: &'_ Map<String, Value>| -> std::collections::BTreeMap<String, String> {
+                    m.keys().map(|k| (k.to_lowercase(), k.clone())).collect()
+                };
+            let (lx, ly) = (by_case(x), by_case(y));
+            let mut keys: Vec<&String> = lx.keys().chain(ly.keys()).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = format!("{path}.{k}");
-                match (x.get(k), y.get(k)) {
+                let (kx, ky) = (lx.get(k), ly.get(k));
+                let spelled = kx.or(ky).map_or(k.as_str(), String::as_str);
+                let p = format!("{path}.{spelled}");
+                match (kx.and_then(|k| x.get(k)), ky.and_then(|k| y.get(k))) {
                     (Some(l), Some(r)) => walk(&p, l, r, out),
                     (Some(l), None) => push(out, p, l.clone(), absent()),
                     (None, Some(r)) => push(out, p, absent(), r.clone()),
@@ -215,7 +249,7 @@ mod tests {
         let noise = vec!["requestid".to_string()];
         let rules = Rules {
             noise: &noise,
-            sets: &[],
+            ..Rules::default()
         };
         let a = normalise(
             &json!({"Code": 0, "RequestId": "a", "Result": {"Updated": true}}),
@@ -235,7 +269,7 @@ mod tests {
         let b = n(json!({"at": "2026-11-01T08:30:00.000Z", "b": "2026-11-01T08:30:00Z"}));
         assert!(diff(&a, &b).is_empty(), "{a} vs {b}");
         let c = n(json!({"at": "2026-11-01T08:30:01Z", "b": "2026-11-01T08:30:00Z"}));
-        assert_eq!(diff(&a, &c)[0].path, "$.at");
+        assert_eq!(diff(&a, &c)[0].path, "$.At");
         // Strings that only look alike stay strings.
         assert_eq!(n(json!("2026-11-01 tea")), json!("2026-11-01 tea"));
     }
@@ -244,8 +278,8 @@ mod tests {
     fn declared_sets_ignore_order_and_others_do_not() {
         let sets = vec!["result.roles".to_string()];
         let rules = Rules {
-            noise: &[],
             sets: &sets,
+            ..Rules::default()
         };
         let a = normalise(
             &json!({"Result": {"Roles": ["b", "a", {"X": 1}], "List": [1, 2]}}),
@@ -257,7 +291,22 @@ mod tests {
         );
         let d = diff(&a, &b);
         let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["$.result.list[0]", "$.result.list[1]"]);
+        // Named as the legacy answer spells them.
+        assert_eq!(paths, ["$.Result.List[0]", "$.Result.List[1]"]);
+    }
+
+    #[test]
+    fn gateway_made_fields_are_no_difference() {
+        let rules = Rules {
+            gateway_made: USER_API_GATEWAY_MADE,
+            ..Rules::default()
+        };
+        let legacy = normalise(&json!({"Result": {"Updated": false}}), rules);
+        let v4 = normalise(
+            &json!({"Result": {"Updated": false, "Applied": ["email"], "NotAttempted": ["password"]}}),
+            rules,
+        );
+        assert!(diff(&legacy, &v4).is_empty());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The copy itself, off the request path: the call replayed through its route towards the
-//! shadow orchestrator, the two answers compared, the outcome recorded (report, kill switch,
-//! metrics, diff file, one log line per difference). Secrets are masked before anything is
-//! written or logged.
+//! The copy itself, off the request path: the call replayed through its route (writes
+//! towards the staging v4, reads towards the live one unless `shadow.reads_to_staging`), the
+//! two answers compared, the outcome recorded (report, kill switch, metrics, diff file, one
+//! log line per differing call). The log line names the row and the paths, never a value:
+//! logs are kept and shipped more widely than the diff file. Secrets are masked before
+//! anything is written.
 
 use std::time::Instant;
 
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 use super::compare::{self, Difference};
 use super::diffs::DiffWriter;
 use super::report::Outcome;
-use super::{secrets, Call, LegacyAnswer, Shadow};
+use super::{secrets, Call, LegacyAnswer, RowId, Shadow};
 use crate::body::Body;
 use crate::legacy::{Family, Refused};
 use crate::metrics::Metrics;
@@ -26,6 +28,7 @@ pub(super) async fn run(
     shadow: &Shadow,
     metrics: &Metrics,
     rt: &Arc<Runtime>,
+    id: RowId,
     call: Call,
     legacy: LegacyAnswer,
 ) {
@@ -37,9 +40,9 @@ pub(super) async fn run(
     }
     let started = Instant::now();
     let resp = replay(metrics, rt, &call).await;
-    let latency_ms = started.elapsed().as_millis() as u64;
+    let v4_ms = started.elapsed().as_secs_f64() * 1000.0;
     if resp.extensions().get::<Refused>().is_some() {
-        shadow.count(metrics, family, &call.tenant, "refused", |s| s.refused += 1);
+        shadow.refused(metrics, &id);
         return;
     }
     let v4_status = resp.status().as_u16();
@@ -57,17 +60,29 @@ pub(super) async fn run(
     };
     let v4_error = v4_status >= 500;
     let differences = compare::answers(rt, family, &legacy, v4_status, &v4_body);
+    let learned = if differences.is_empty() {
+        Vec::new()
+    } else {
+        shadow.learn_noise(rt, &call, &legacy).await
+    };
     // Masked and serialised before any lock is taken.
-    let record = (!differences.is_empty()).then(|| masked_record(rt, &call, &differences));
+    let record = (!differences.is_empty()).then(|| masked_record(rt, &id, &call, &differences));
+    let sources: Vec<_> = differences
+        .iter()
+        .map(|d| super::provenance::of(rt, &id, &d.path))
+        .collect();
     shadow.record(
         rt,
-        route,
-        &call.tenant,
+        metrics,
+        &id,
         Outcome {
             differences: &differences,
             masked: record.as_ref().map(|r| &r["differences"]),
+            sources: &sources,
+            learned: &learned,
             v4_error,
-            latency_ms,
+            legacy_ms: legacy.latency.as_secs_f64() * 1000.0,
+            v4_ms,
         },
     );
     if let (Some(record), Some(path)) = (&record, &rt.config.shadow.diff_file) {
@@ -81,25 +96,24 @@ pub(super) async fn run(
             }
         }
     }
-    metrics.shadow(route, &call.tenant, "compared");
+    metrics.shadow(route, &id.tenant, "compared");
     let result = if differences.is_empty() {
         "matched"
     } else {
         "differing"
     };
-    metrics.shadow(route, &call.tenant, result);
+    metrics.shadow(route, &id.tenant, result);
     if v4_error {
-        metrics.shadow(route, &call.tenant, "v4_error");
+        metrics.shadow(route, &id.tenant, "v4_error");
     }
-    if let Some(record) = record {
+    if record.is_some() {
         let paths: Vec<&str> = differences.iter().map(|d| d.path.as_str()).collect();
         tracing::info!(
             target: "shadow",
-            route,
-            tenant = %call.tenant,
+            row = %id.name(),
+            tenant = %id.tenant,
             request_id = %call.request_id,
             paths = ?paths,
-            diff = %record["differences"],
             "shadow difference"
         );
     }
@@ -108,7 +122,11 @@ pub(super) async fn run(
 /// The call through its own route, towards the shadow orchestrator, marked as a copy.
 async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<Body> {
     let target = Target {
-        upstream: &rt.shadow_copies,
+        upstream: if call.writes {
+            &rt.shadow_copies
+        } else {
+            &rt.shadow_reads
+        },
         shadow_of: Some(&call.request_id),
     };
     let body = Full::new(call.body.clone());
@@ -124,15 +142,22 @@ async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<B
     }
 }
 
-/// The diff record as the file and the log carry it, with the call's secrets masked.
-fn masked_record(rt: &Runtime, call: &Call, differences: &[Difference]) -> Value {
+/// The diff file's record of one differing call, with the call's secrets masked.
+fn masked_record(rt: &Runtime, id: &RowId, call: &Call, differences: &[Difference]) -> Value {
     let (secret_keys, secret_values) = secrets::of_call(rt, &call.parts, &call.body);
     let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
     let mut diffs = serde_json::to_value(differences).unwrap_or(Value::Null);
     compare::mask(&mut diffs, &secret_keys, &values);
+    let time = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     json!({
-        "route": call.family.name(),
-        "tenant": call.tenant,
+        "time": time,
+        "method": call.parts.method.as_str(),
+        "route": id.route,
+        "part": id.part,
+        "row": id.name(),
+        "tenant": id.tenant,
         "request_id": call.request_id,
         "differences": diffs,
     })

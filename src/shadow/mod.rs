@@ -13,20 +13,29 @@
 //! The parts, in the order a copy meets them: [`offer`] (sampling and admission, on the
 //! request path), [`copy`] (the translated call, off it), [`compare`] (normalising and
 //! diffing the two answers), [`secrets`] (what is masked before anything is written),
-//! [`report`] (the figures per route and tenant), [`diffs`] (the diff file), [`page`].
+//! [`report`] (the figures per route part and tenant, over the [`window`]s, judged by
+//! [`verdict`], with each row's [`current`] mode), [`diffs`] (the diff file), [`page`],
+//! [`noise`] (learned from the legacy backend answering twice), [`fleet`] (several
+//! instances' reports as one).
 //!
 //! The shadow sits above the routes (a copy replays a route) and below the gateway (which
 //! holds its state): it takes the runtime, the metrics and its own state, never the gateway.
 
 pub mod compare;
 pub mod copy;
+pub mod current;
 pub mod diffs;
+pub mod fleet;
 pub mod killswitch;
 pub mod lane;
+pub mod noise;
 pub mod offer;
 pub mod page;
+pub mod provenance;
 pub mod report;
 pub mod secrets;
+pub mod verdict;
+pub mod window;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -35,11 +44,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::legacy::Family;
-use crate::metrics::Metrics;
 use diffs::DiffWriter;
 use lane::Lane;
 use report::State;
-pub use report::{Bucket, RowView, Stats, View};
+pub use report::{Report, RowId, RowReport};
 
 /// Shadow state that outlives configuration reloads.
 #[derive(Default)]
@@ -54,6 +62,10 @@ pub struct Shadow {
     in_system: AtomicUsize,
     /// Started with the first copy: no thread for a gateway that never shadows.
     lane: OnceLock<Option<Lane>>,
+    /// Shadowed reads so far, for the noise sample (`noise`).
+    noise_reads: std::sync::atomic::AtomicU64,
+    /// The client of the second legacy calls, used on the lane only.
+    noise_client: OnceLock<reqwest::Client>,
 }
 
 /// What one call tells the shadow: everything needed to translate the copy later.
@@ -61,6 +73,8 @@ pub struct Call {
     pub family: Family,
     /// The tenant as routed: `X-ClientCode` (User API) or the Host (action API).
     pub tenant: String,
+    /// `read` or `update` (User API), the canonical action name (action API).
+    pub part: Option<String>,
     pub sample_key: String,
     pub request_id: String,
     pub parts: http::request::Parts,
@@ -74,26 +88,14 @@ pub struct Call {
 pub struct LegacyAnswer {
     pub status: u16,
     pub body: Bytes,
+    /// How long the legacy backend took to answer, set side by side with the copy's.
+    pub latency: std::time::Duration,
 }
 
 impl Shadow {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain counters: still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Counts one outcome that ends a copy early, in the report and the metrics.
-    fn count(
-        &self,
-        metrics: &Metrics,
-        family: Family,
-        tenant: &str,
-        result: &str,
-        f: impl FnOnce(&mut Stats),
-    ) {
-        let route = family.name();
-        f(self.lock().row(route, tenant));
-        metrics.shadow(route, tenant, result);
     }
 
     /// Copies running or waiting for a permit now.

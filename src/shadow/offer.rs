@@ -7,36 +7,39 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{copy, Call, LegacyAnswer, Shadow};
+use super::window::Reason;
+use super::{copy, Call, LegacyAnswer, RowId, Shadow};
 use crate::legacy::Family;
 use crate::metrics::Metrics;
 use crate::routes::SHADOW_OF;
 use crate::runtime::Runtime;
 
 impl Shadow {
-    /// Decides whether the call gets a copy and, if so, starts it in the background.
-    /// Returns immediately.
+    /// Decides whether the call gets a copy and, if so, starts it in the background; a call
+    /// that gets none is counted with the reason. Returns immediately.
     pub fn offer(
         self: &Arc<Self>,
         metrics: &Arc<Metrics>,
         rt: &Arc<Runtime>,
-        mut call: Call,
+        call: Call,
         legacy: LegacyAnswer,
     ) {
-        call.tenant = tenant_label(rt, call.family, &call.tenant);
-        let family = call.family;
-        let cfg = rt.config.shadow.route(family.name());
         if call.parts.headers.contains_key(&SHADOW_OF) {
-            return; // a copy of a copy: never
+            return; // a copy of a copy: never, and not a client's call to count
         }
+        let family = call.family;
+        let id = RowId {
+            route: family.name(),
+            part: part_name(rt, family, call.part.as_deref()),
+            tenant: tenant_label(rt, family, &call.tenant),
+        };
+        let cfg = rt.config.shadow.route(family.name());
         if call.writes && !cfg.writes {
-            tracing::debug!(
-                route = family.name(),
-                "write not shadowed (route has not opted in)"
-            );
+            self.not_shadowed(metrics, &id, Reason::WritesOff);
             return;
         }
         if crate::modes::bucket(&call.sample_key) >= cfg.sample_percent {
+            self.not_shadowed(metrics, &id, Reason::SampledOut);
             return;
         }
         let now = Instant::now();
@@ -47,29 +50,29 @@ impl Shadow {
             .or_default()
             .allows(now);
         if !allowed {
-            self.count(metrics, family, &call.tenant, "paused", |s| s.paused += 1);
+            self.not_shadowed(metrics, &id, Reason::KillSwitch);
             return;
         }
         if call.body.len() > rt.config.shadow.max_body_bytes {
-            self.count(metrics, family, &call.tenant, "skipped", |s| s.skipped += 1);
+            self.not_shadowed(metrics, &id, Reason::BodyTooLarge);
             return;
         }
         let limit = rt.config.shadow.max_concurrency + rt.config.shadow.max_queue;
         if self.in_system.fetch_add(1, Ordering::AcqRel) >= limit {
             self.in_system.fetch_sub(1, Ordering::AcqRel);
-            self.count(metrics, family, &call.tenant, "dropped", |s| s.dropped += 1);
+            self.not_shadowed(metrics, &id, Reason::QueueFull);
             return;
         }
         // A child of the request span, when traces are exported: the copy runs later.
         let span = crate::telemetry::enabled()
-            .then(|| crate::telemetry::shadow_span(family.name(), &call.tenant));
+            .then(|| crate::telemetry::shadow_span(family.name(), &id.tenant));
         let run = {
             let shadow = self.clone();
             let metrics = metrics.clone();
             let rt = rt.clone();
             async move {
                 let permit = rt.shadow_permits.clone().acquire_owned().await;
-                copy::run(&shadow, &metrics, &rt, call, legacy).await;
+                copy::run(&shadow, &metrics, &rt, id, call, legacy).await;
                 drop(permit);
                 shadow.in_system.fetch_sub(1, Ordering::AcqRel);
             }
@@ -91,9 +94,24 @@ impl Shadow {
     }
 }
 
-/// The tenant as a label: a configured one (a `[[tenants]]` entry or a `[[modes]]` rule's
-/// tenant), or `other`, so a client inventing `X-ClientCode` values or Hosts cannot grow the
-/// metric's label set or the report.
+/// The part of the API a row stands for: `read` or `update`, or the action as the mapping
+/// names it; `other` for an action the mapping does not know.
+fn part_name(rt: &Runtime, family: Family, part: Option<&str>) -> String {
+    match (family, part) {
+        (Family::Registry, Some(a)) => rt
+            .mappings
+            .registry
+            .action(a)
+            .map_or_else(|| "other".to_string(), |(a, _)| a.name.clone()),
+        (_, Some(p)) => p.to_string(),
+        (_, None) => "other".to_string(),
+    }
+}
+
+/// The tenant as a label, spelled as configured: a `[[modes]]` rule's tenant, or a
+/// `[[tenants]]` entry's client code (User API) or host (action API); `other` for any other,
+/// so a client inventing `X-ClientCode` values or Hosts cannot grow the metric's label set
+/// or the report.
 fn tenant_label(rt: &Runtime, family: Family, tenant: &str) -> String {
     let modes = rt
         .config
@@ -101,17 +119,15 @@ fn tenant_label(rt: &Runtime, family: Family, tenant: &str) -> String {
         .rules
         .iter()
         .filter_map(|r| r.tenant.as_deref());
-    let known = match family {
+    let configured = match family {
         Family::UserApi => modes
             .chain(rt.config.tenants.iter().map(|t| t.client_code.as_str()))
-            .any(|t| t.eq_ignore_ascii_case(tenant)),
+            .find(|t| t.eq_ignore_ascii_case(tenant)),
         Family::Registry => modes
             .chain(rt.config.tenants.iter().map(|t| t.host.as_str()))
-            .any(|t| t.eq_ignore_ascii_case(tenant) || crate::host::split_host_port(t).0 == tenant),
+            .find(|t| {
+                t.eq_ignore_ascii_case(tenant) || crate::host::split_host_port(t).0 == tenant
+            }),
     };
-    if known {
-        tenant.to_string()
-    } else {
-        "other".to_string()
-    }
+    configured.unwrap_or("other").to_string()
 }

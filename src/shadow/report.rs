@@ -1,124 +1,119 @@
-//! The figures per route and tenant (`GET /_gateway/shadow`, the shadow page): counters,
-//! the most frequent differing paths with one masked example each, and a match-ratio
-//! history. Bounded everywhere: rows, paths, examples and history all have a cap, so a
-//! client inventing tenants or a v4 differing everywhere cannot grow memory.
+//! The figures per route part and tenant (`GET /_gateway/shadow`, the shadow page, the
+//! readiness gauge): every call a shadowing route saw is accounted for (compared, refused, or
+//! not shadowed and why), over the window since the last configuration change or `reset`
+//! and over the last 5 minutes and hour, with the most frequent differing paths. A cut-over
+//! is decided per part (`user-api.read` apart from `user-api.update`, each action apart), on
+//! figures gathered under the configuration being judged only.
+//!
+//! Bounded everywhere: rows, paths and examples all have a cap, so a client inventing
+//! tenants or a v4 differing everywhere cannot grow memory.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::compare::Difference;
 use super::killswitch::KillSwitch;
+use super::verdict::{Criteria, Verdict};
+use super::window::{self, Counts, Reason, Windows};
 use super::Shadow;
 use crate::legacy::Family;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
-/// Distinct (route, tenant) rows kept; further tenants are counted as `other`, so a client
-/// inventing `X-ClientCode` values cannot grow memory or metric labels.
-const MAX_ROWS: usize = 1000;
+/// Distinct (route, part, tenant) rows kept; further ones are counted under tenant `other`.
+const MAX_ROWS: usize = 500;
 /// Distinct differing paths kept per row.
 const MAX_PATHS: usize = 100;
 /// Differing paths per row that keep one (masked, shortened) example difference.
 const MAX_EXAMPLES: usize = 20;
 /// An example is cut to this many characters of JSON.
 const EXAMPLE_CHARS: usize = 400;
-/// The match-ratio history: one bucket per minute, the last three hours, per row.
-const HISTORY_BUCKET_SECS: u64 = 60;
-const HISTORY_BUCKETS: usize = 180;
+/// Differing paths shown per row.
+const TOP_PATHS: usize = 10;
 
-/// The figures of one route and tenant, as `GET /_gateway/shadow` reports them.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Stats {
-    pub compared: u64,
-    pub matched: u64,
-    pub differing: u64,
-    pub v4_errors: u64,
-    pub dropped: u64,
-    pub skipped: u64,
-    pub refused: u64,
-    pub paused: u64,
-    #[serde(skip)]
-    pub(super) paths: HashMap<String, u64>,
-    /// One masked example difference for the first `MAX_EXAMPLES` paths seen.
-    #[serde(skip)]
-    pub(super) examples: HashMap<String, String>,
-    #[serde(skip)]
-    pub(super) history: VecDeque<Bucket>,
+/// Which row a call belongs to: the API, the part of it (`read`, `update`, an action name as
+/// the mapping spells it), the tenant as configured.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowId {
+    pub route: &'static str,
+    pub part: String,
+    pub tenant: String,
 }
 
-/// Copies compared and matched during one minute (`start`: Unix seconds).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Bucket {
-    pub start: u64,
-    pub compared: u64,
-    pub matched: u64,
-}
-
-impl Stats {
-    fn record_history(&mut self, matched: bool) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let start = now - now % HISTORY_BUCKET_SECS;
-        if self.history.back().is_none_or(|b| b.start != start) {
-            if self.history.len() == HISTORY_BUCKETS {
-                self.history.pop_front();
-            }
-            self.history.push_back(Bucket {
-                start,
-                ..Bucket::default()
-            });
-        }
-        if let Some(b) = self.history.back_mut() {
-            b.compared += 1;
-            b.matched += u64::from(matched);
-        }
+impl RowId {
+    /// `user-api.read`, `registry.registernewpassword`: what `[[modes]] route` accepts.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.route, self.part)
     }
 }
 
-/// One row of the shadow page: a route and tenant's figures, its most frequent differing
-/// paths (count and a masked example each) and its match-ratio history.
-#[derive(Debug, Clone)]
-pub struct RowView {
-    pub route: String,
-    pub tenant: String,
-    pub stats: Stats,
-    pub top_paths: Vec<(String, u64, Option<String>)>,
-    pub history: Vec<Bucket>,
+/// A differing path's count, its first masked example and where it came from.
+#[derive(Debug, Default, Clone)]
+struct PathStat {
+    count: u64,
+    example: Option<String>,
+    source: Option<super::provenance::Source>,
 }
 
-/// Everything the shadow page shows, taken under the lock once.
-#[derive(Debug, Clone)]
-pub struct View {
-    pub rows: Vec<RowView>,
-    /// Route → (paused now, trips so far), for both routes.
-    pub kill_switches: Vec<(&'static str, bool, u64)>,
-    pub queue_depth: usize,
-    pub queue_capacity: usize,
-    pub diff_file: Option<std::path::PathBuf>,
+#[derive(Debug, Default)]
+struct Row {
+    windows: Windows,
+    paths: HashMap<String, PathStat>,
+    /// Paths that differed between two legacy answers to the same read (noise, learned),
+    /// with how often they did.
+    noise: HashMap<String, u64>,
 }
 
-/// The rows and the kill switches, behind the shadow's one lock.
+/// What the figures are counted since.
+#[derive(Debug, Clone)]
+struct Opened {
+    hash: String,
+    at: SystemTime,
+    by: &'static str,
+}
+
+/// The rows, the window and the kill switches, behind the shadow's one lock.
 #[derive(Default)]
 pub(super) struct State {
-    rows: BTreeMap<(String, String), Stats>,
+    rows: BTreeMap<RowId, Row>,
     pub(super) kill: HashMap<String, KillSwitch>,
+    opened: Option<Opened>,
 }
 
 impl State {
-    pub(super) fn row(&mut self, route: &str, tenant: &str) -> &mut Stats {
-        let key = if self.rows.len() >= MAX_ROWS
-            && !self
-                .rows
-                .contains_key(&(route.to_string(), tenant.to_string()))
-        {
-            (route.to_string(), "other".to_string())
-        } else {
-            (route.to_string(), tenant.to_string())
-        };
-        self.rows.entry(key).or_default()
+    fn row(&mut self, id: &RowId) -> &mut Row {
+        if self.rows.len() >= MAX_ROWS && !self.rows.contains_key(id) {
+            let other = RowId {
+                tenant: "other".into(),
+                ..id.clone()
+            };
+            return self.rows.entry(other).or_default();
+        }
+        self.rows.entry(id.clone()).or_default()
+    }
+
+    /// Opens a new window when the configuration changed since this one opened: figures
+    /// gathered under another configuration say nothing about this one.
+    fn roll(&mut self, hash: &str) {
+        match &self.opened {
+            Some(o) if o.hash == hash => {}
+            previous => {
+                // Calls counted before the first look at the window belong to it.
+                let by = if previous.is_some() {
+                    self.rows.clear();
+                    "reload"
+                } else {
+                    "start"
+                };
+                self.opened = Some(Opened {
+                    hash: hash.to_string(),
+                    at: SystemTime::now(),
+                    by,
+                });
+            }
+        }
     }
 }
 
@@ -126,77 +121,154 @@ impl State {
 pub(super) struct Outcome<'a> {
     pub differences: &'a [Difference],
     /// The differences with secrets masked (present when there are any).
-    pub masked: Option<&'a Value>,
+    pub masked: Option<&'a serde_json::Value>,
+    /// Where each differing path came from, in the order of `differences`.
+    pub sources: &'a [Option<super::provenance::Source>],
+    /// Paths where a second legacy answer to this call differed from the first.
+    pub learned: &'a [String],
     pub v4_error: bool,
-    pub latency_ms: u64,
+    pub legacy_ms: f64,
+    pub v4_ms: f64,
 }
 
 impl Shadow {
+    /// Counts a call that got no copy, in the report and the metrics (on the request path:
+    /// one short lock, no allocation beyond a new row's).
+    pub(super) fn not_shadowed(&self, metrics: &Metrics, id: &RowId, reason: Reason) {
+        self.lock()
+            .row(id)
+            .windows
+            .apply(window::minute_now(), |c| c.not_shadowed(reason));
+        metrics.shadow(id.route, &id.tenant, reason.name());
+    }
+
+    /// Counts a copy the gateway refused to send (it would refuse the call itself).
+    pub(super) fn refused(&self, metrics: &Metrics, id: &RowId) {
+        self.lock()
+            .row(id)
+            .windows
+            .apply(window::minute_now(), |c| c.refused += 1);
+        metrics.shadow(id.route, &id.tenant, "refused");
+    }
+
     /// Counts a compared copy and feeds the route's kill switch.
-    pub(super) fn record(&self, rt: &Runtime, route: &str, tenant: &str, o: Outcome<'_>) {
-        let cfg = rt.config.shadow.route(route);
+    pub(super) fn record(&self, rt: &Runtime, metrics: &Metrics, id: &RowId, o: Outcome<'_>) {
+        let cfg = rt.config.shadow.route(id.route);
+        let hash = metrics.config_hash();
         let mut st = self.lock();
-        if let Some(trip) = st.kill.entry(route.to_string()).or_default().record(
+        st.roll(&hash);
+        if let Some(trip) = st.kill.entry(id.route.to_string()).or_default().record(
             &cfg,
             o.v4_error,
-            o.latency_ms,
-            Instant::now(),
+            o.v4_ms as u64,
+            std::time::Instant::now(),
         ) {
             tracing::warn!(
-                route,
+                route = id.route,
                 error_rate_percent = trip.error_rate_percent,
                 mean_latency_ms = trip.mean_latency_ms,
                 cooldown_ms = cfg.kill_cooldown_ms,
                 "shadow kill switch tripped: shadowing of this route paused"
             );
         }
-        let row = st.row(route, tenant);
-        row.compared += 1;
-        row.record_history(o.differences.is_empty());
-        for d in o.masked.and_then(Value::as_array).into_iter().flatten() {
-            let Some(path) = d["path"].as_str() else {
-                continue;
-            };
-            if row.examples.len() < MAX_EXAMPLES && !row.examples.contains_key(path) {
-                row.examples.insert(path.to_string(), example_text(d));
+        let row = st.row(id);
+        for path in o.learned {
+            if row.noise.len() < MAX_PATHS || row.noise.contains_key(path) {
+                *row.noise.entry(path.clone()).or_default() += 1;
             }
         }
-        if o.v4_error {
-            row.v4_errors += 1;
-        }
-        if o.differences.is_empty() {
-            row.matched += 1;
-        } else {
-            row.differing += 1;
-            for d in o.differences {
-                if row.paths.len() < MAX_PATHS || row.paths.contains_key(&d.path) {
-                    *row.paths.entry(d.path.clone()).or_default() += 1;
-                }
+        let differing = !o.differences.is_empty();
+        let is_noise = |path: &str| row.noise.contains_key(path);
+        let noise_only = differing && o.differences.iter().all(|d| is_noise(&d.path));
+        row.windows.apply(window::minute_now(), |c| {
+            c.compared += 1;
+            c.matched += u64::from(!differing);
+            c.differing += u64::from(differing);
+            c.noise_only += u64::from(noise_only);
+            c.v4_errors += u64::from(o.v4_error);
+            c.latency_ms.legacy.observe(o.legacy_ms);
+            c.latency_ms.v4.observe(o.v4_ms);
+        });
+        let masked = o.masked.and_then(serde_json::Value::as_array);
+        for (i, d) in o.differences.iter().enumerate() {
+            if row.noise.contains_key(&d.path) {
+                continue;
+            }
+            if row.paths.len() >= MAX_PATHS && !row.paths.contains_key(&d.path) {
+                continue;
+            }
+            let with_examples = row.paths.values().filter(|p| p.example.is_some()).count();
+            let p = row.paths.entry(d.path.clone()).or_default();
+            p.count += 1;
+            if p.example.is_none() && with_examples < MAX_EXAMPLES {
+                p.example = masked.and_then(|m| m.get(i)).map(example_text);
+            }
+            if p.source.is_none() {
+                p.source = o.sources.get(i).cloned().flatten();
             }
         }
     }
 
-    /// What the shadow page shows (`page::render`).
-    pub fn view(&self, rt: &Runtime) -> View {
-        let st = self.lock();
-        let now = Instant::now();
+    /// Forgets every figure: `POST /_gateway/shadow/reset`.
+    pub fn reset(&self, config_hash: &str) {
+        let mut st = self.lock();
+        st.rows.clear();
+        st.opened = Some(Opened {
+            hash: config_hash.to_string(),
+            at: SystemTime::now(),
+            by: "reset",
+        });
+    }
+
+    /// The report: every row with its figures, verdict and current mode.
+    pub fn report(&self, rt: &Runtime, config_hash: &str) -> Report {
+        let criteria = Criteria::of(&rt.config.shadow);
+        let now = std::time::Instant::now();
+        let minute = window::minute_now();
+        let mut st = self.lock();
+        st.roll(config_hash);
         let rows = st
             .rows
             .iter()
-            .map(|((route, tenant), s)| RowView {
-                route: route.clone(),
-                tenant: tenant.clone(),
-                top_paths: top_paths(s, 10)
-                    .into_iter()
-                    .map(|(p, n)| (p.clone(), *n, s.examples.get(p).cloned()))
-                    .collect(),
-                history: s.history.iter().copied().collect(),
-                stats: Stats {
-                    paths: HashMap::new(),
-                    examples: HashMap::new(),
-                    history: Default::default(),
-                    ..s.clone()
-                },
+            .map(|(id, row)| {
+                let mut top: Vec<(&String, &PathStat)> = row.paths.iter().collect();
+                top.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+                top.truncate(TOP_PATHS);
+                let mut noise: Vec<(&String, &u64)> = row.noise.iter().collect();
+                noise.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                noise.truncate(TOP_PATHS);
+                let since = row.windows.since_change.clone();
+                let verdict = Verdict::of(&since, &criteria);
+                RowReport {
+                    route: id.route.to_string(),
+                    part: id.part.clone(),
+                    row: id.name(),
+                    tenant: id.tenant.clone(),
+                    mode: super::current::mode(rt, id),
+                    verdict,
+                    ready: verdict == Verdict::Ready,
+                    since_change: since,
+                    last_5m: row.windows.last(window::SHORT_MINUTES, minute),
+                    last_1h: row.windows.last(window::MINUTES, minute),
+                    per_minute: row.windows.per_minute(minute),
+                    top_differing_paths: top
+                        .into_iter()
+                        .map(|(path, p)| PathReport {
+                            path: path.clone(),
+                            count: p.count,
+                            example: p.example.clone(),
+                            v4_pointer: p.source.as_ref().map(|s| s.v4_pointer.clone()),
+                            mapping: p.source.as_ref().and_then(|s| s.mapping.clone()),
+                        })
+                        .collect(),
+                    noise_paths: noise
+                        .into_iter()
+                        .map(|(path, n)| NoiseReport {
+                            path: path.clone(),
+                            count: *n,
+                        })
+                        .collect(),
+                }
             })
             .collect();
         let kill_switches = Family::ALL
@@ -204,65 +276,118 @@ impl Shadow {
             .map(|f| {
                 let k = st.kill.get(f.name());
                 (
-                    f.name(),
-                    k.is_some_and(|k| k.paused(now)),
-                    k.map_or(0, |k| k.trips),
+                    f.name().to_string(),
+                    KillReport {
+                        paused: k.is_some_and(|k| k.paused(now)),
+                        trips: k.map_or(0, |k| k.trips),
+                    },
                 )
             })
             .collect();
-        View {
+        let opened = st.opened.clone();
+        drop(st);
+        Report {
+            config_hash: config_hash.to_string(),
+            window: WindowReport {
+                opened: opened
+                    .as_ref()
+                    .map(|o| httpdate::fmt_http_date(o.at))
+                    .unwrap_or_default(),
+                by: opened.map_or("start", |o| o.by).to_string(),
+            },
+            criteria,
             rows,
             kill_switches,
-            queue_depth: self.queue_depth(),
+            in_flight: self.queue_depth(),
             queue_capacity: rt.config.shadow.max_concurrency + rt.config.shadow.max_queue,
-            diff_file: rt.config.shadow.diff_file.clone(),
+            diff_file: rt
+                .config
+                .shadow
+                .diff_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            instances: 1,
         }
-    }
-
-    /// The summary per route and tenant, with the most frequent differing paths.
-    pub fn report(&self, rt: &Runtime) -> Value {
-        let st = self.lock();
-        let now = Instant::now();
-        let rows: Vec<Value> = st
-            .rows
-            .iter()
-            .map(|((route, tenant), s)| {
-                let paths = top_paths(s, 10);
-                let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-                v["route"] = json!(route);
-                v["tenant"] = json!(tenant);
-                v["top_differing_paths"] = json!(paths
-                    .iter()
-                    .map(|(p, n)| json!({"path": p, "count": n}))
-                    .collect::<Vec<_>>());
-                v
-            })
-            .collect();
-        let kill: BTreeMap<&String, Value> = st
-            .kill
-            .iter()
-            .map(|(r, k)| (r, json!({"paused": k.paused(now), "trips": k.trips})))
-            .collect();
-        json!({
-            "rows": rows,
-            "kill_switches": kill,
-            "in_flight": self.queue_depth(),
-            "diff_file": rt.config.shadow.diff_file,
-        })
     }
 }
 
-/// The `n` most frequent differing paths of a row, most frequent first.
-fn top_paths(s: &Stats, n: usize) -> Vec<(&String, &u64)> {
-    let mut paths: Vec<(&String, &u64)> = s.paths.iter().collect();
-    paths.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    paths.truncate(n);
-    paths
+/// `GET /_gateway/shadow` as JSON; the page and the fleet merge read the same structure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The configuration the figures were gathered under (`mixed` in a merge of instances
+    /// running different ones).
+    pub config_hash: String,
+    pub window: WindowReport,
+    pub criteria: Criteria,
+    pub rows: Vec<RowReport>,
+    pub kill_switches: BTreeMap<String, KillReport>,
+    pub in_flight: usize,
+    pub queue_capacity: usize,
+    pub diff_file: Option<String>,
+    /// How many instances' reports these figures add up.
+    pub instances: usize,
+}
+
+/// Since when the verdict's figures are counted, and what opened the window (`start`,
+/// `reload`, `reset`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowReport {
+    pub opened: String,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct KillReport {
+    pub paused: bool,
+    pub trips: u64,
+}
+
+/// One route part and tenant. The figures at the top level are those of the window since
+/// the last change (the verdict's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RowReport {
+    pub route: String,
+    pub part: String,
+    pub row: String,
+    pub tenant: String,
+    /// Where the row's calls go now: `legacy`, `shadow`, `canary N%`, `translate`.
+    pub mode: String,
+    pub verdict: Verdict,
+    pub ready: bool,
+    #[serde(flatten)]
+    pub since_change: Counts,
+    pub last_5m: Counts,
+    pub last_1h: Counts,
+    /// (minute since the Unix epoch, compared, matched counting noise) over the last hour.
+    pub per_minute: Vec<(u64, u64, u64)>,
+    pub top_differing_paths: Vec<PathReport>,
+    pub noise_paths: Vec<NoiseReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathReport {
+    /// As the legacy API spells it (`$.Result.DisplayName`).
+    pub path: String,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    /// The v4 JSON pointer the legacy field is translated from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v4_pointer: Option<String>,
+    /// The mapping entry that translates it, `file:line` under `mappings/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoiseReport {
+    pub path: String,
+    pub count: u64,
 }
 
 /// One masked difference as the page shows it (`legacy … → v4 …`, values as JSON), cut to
 /// `EXAMPLE_CHARS`.
-fn example_text(masked: &Value) -> String {
+fn example_text(masked: &serde_json::Value) -> String {
     let text = format!("legacy {} → v4 {}", masked["legacy"], masked["v4"]);
     match text.char_indices().nth(EXAMPLE_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
