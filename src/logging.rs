@@ -97,7 +97,15 @@ impl<'a> MakeWriter<'a> for Batching {
 pub struct LineWriter(NonBlocking);
 
 impl Write for LineWriter {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+    /// Every line, from this crate or a library at any level, leaves with the configuration's
+    /// secrets masked: this is the one place all of them pass.
+    fn write(&mut self, raw: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(raw);
+        let masked = crate::redact::scrub_known(&text);
+        let line = match &masked {
+            std::borrow::Cow::Owned(m) => m.as_bytes(),
+            std::borrow::Cow::Borrowed(_) => raw,
+        };
         let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(buf) => {
                 buf.extend_from_slice(line);
@@ -108,11 +116,10 @@ impl Write for LineWriter {
             }
             None => false,
         });
-        if batched {
-            Ok(line.len())
-        } else {
-            self.0.write(line)
+        if !batched {
+            self.0.write_all(line)?;
         }
+        Ok(raw.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
