@@ -51,7 +51,11 @@ pub fn remember_config(c: &crate::config::Config) {
         known::remember(&token.0);
     }
     for t in &c.tenants {
-        if let Some(value) = t.service_token_env.as_deref().and_then(|n| std::env::var(n).ok()) {
+        if let Some(value) = t
+            .service_token_env
+            .as_deref()
+            .and_then(|n| std::env::var(n).ok())
+        {
             remember_credential(&value);
         }
     }
@@ -93,8 +97,8 @@ fn mask_standalone(text: &str, secret: &str) -> String {
             .next_back()
             .or_else(|| result.chars().next_back());
         let after = rest[pos + secret.len()..].chars().next();
-        let standalone = !before.is_some_and(char::is_alphanumeric)
-            && !after.is_some_and(char::is_alphanumeric);
+        let standalone =
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric);
         result.push_str(&rest[..pos]);
         result.push_str(if standalone { "***" } else { secret });
         rest = &rest[pos + secret.len()..];
@@ -152,11 +156,17 @@ mod tests {
     fn escaped_and_encoded_forms_are_replaced_too() {
         let pw = "PW-quote\"d-Secret11";
         assert_eq!(
-            scrub(r#"{"Message":"Password 'PW-quote\"d-Secret11' is weak"}"#, &[pw]),
+            scrub(
+                r#"{"Message":"Password 'PW-quote\"d-Secret11' is weak"}"#,
+                &[pw]
+            ),
             r#"{"Message":"Password '***' is weak"}"#
         );
         assert_eq!(
-            scrub("/reset?pw=PW-quote%22d-Secret11&x=PW%2Dquote%22d%2DSecret11", &[pw]),
+            scrub(
+                "/reset?pw=PW-quote%22d-Secret11&x=PW%2Dquote%22d%2DSecret11",
+                &[pw]
+            ),
             "/reset?pw=***&x=***"
         );
     }
@@ -166,7 +176,11 @@ mod tests {
         let parts = super::credential_parts("Bearer aaa.bbb.sig0123456789abcdefgh");
         assert_eq!(
             parts,
-            ["Bearer aaa.bbb.sig0123456789abcdefgh", "aaa.bbb.sig0123456789abcdefgh", "sig0123456789abcdefgh"]
+            [
+                "Bearer aaa.bbb.sig0123456789abcdefgh",
+                "aaa.bbb.sig0123456789abcdefgh",
+                "sig0123456789abcdefgh"
+            ]
         );
     }
 }

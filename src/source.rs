@@ -161,7 +161,11 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
 /// not be echoed into an error that lands in a terminal, a CI log or a crash report. Keys
 /// naming where a secret is (`service_token_env`, `admin_token_file`) are not secrets.
 fn is_secret_key(field: &str) -> bool {
-    let key = field.rsplit('.').next().unwrap_or(field).to_ascii_lowercase();
+    let key = field
+        .rsplit('.')
+        .next()
+        .unwrap_or(field)
+        .to_ascii_lowercase();
     key.ends_with("secret") || key.ends_with("token") || key.contains("password")
 }
 

@@ -150,10 +150,16 @@ pub fn init(
 /// The collector's credentials (a password in the endpoint URL, an API key in
 /// `OTEL_EXPORTER_OTLP_HEADERS`) are masked wherever they could appear, like the gateway's own.
 fn remember_secrets(endpoint: &str) {
-    if let Some(password) = url::Url::parse(endpoint).ok().and_then(|u| u.password().map(str::to_string)) {
+    if let Some(password) = url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
         crate::redact::known::remember(&password);
     }
-    for var in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
         for pair in std::env::var(var).unwrap_or_default().split(',') {
             // Values are percent-encoded there (`Bearer%20abc`).
             if let Some((_, value)) = pair.split_once('=') {

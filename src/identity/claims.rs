@@ -88,7 +88,11 @@ mod tests {
         let iss = Some("https://idp");
         let good = json!({"aud": "web", "iss": "https://idp", "exp": 1_000_100, "nbf": 999_000});
         assert!(check(good, aud, iss));
-        assert!(check(json!({"aud": ["x", "web"], "iss": "https://idp"}), aud, iss));
+        assert!(check(
+            json!({"aud": ["x", "web"], "iss": "https://idp"}),
+            aud,
+            iss
+        ));
         for bad in [
             json!({"iss": "https://idp"}),
             json!({"aud": "web"}),
