@@ -281,9 +281,8 @@ async fn configured_claims_are_required_and_claims_of_the_wrong_type_refused() {
     let future = now() + 3600;
     for (name, identity, sign) in modes {
         let v4s = v4_accepting().await;
-        let gw =
-            common::gateway_with(&format!("{TENANT}[identity]\n{identity}"), Some(&v4s.uri()))
-                .await;
+        let gw = common::gateway_with(&format!("{TENANT}[identity]\n{identity}"), Some(&v4s.uri()))
+            .await;
         let (s, a) = status_of(&gw, &sign(&claims(json!({})))).await;
         assert_eq!(s, 200, "{name}: a valid token: {a}");
         let refused = [

@@ -100,6 +100,11 @@ mod tests {
         let c = load("[rate_limits]\npassword_per_ip_per_hour = 0\n").unwrap();
         assert_eq!(c.rate_limits.password_per_ip_per_hour, 0);
         assert_eq!(c.rate_limits.max_keys, 100_000);
+        assert_eq!(c.rate_limits.ipv6_prefix_len, 64);
+        for bad in [0, 129] {
+            let e = load(&format!("[rate_limits]\nipv6_prefix_len = {bad}\n")).unwrap_err();
+            assert_eq!(e.field, "rate_limits.ipv6_prefix_len");
+        }
         let e = load("[rate_limits]\nmax_keys = 0\n").unwrap_err();
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
