@@ -197,3 +197,20 @@ fn init_layered(format: LogFormat, otel: crate::telemetry::OtelLayer) -> LogGuar
         _writer: installed.is_ok().then_some(guard),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_leave_with_the_configurations_secrets_masked() {
+        crate::redact::known::remember("svc-unit-\"t0ken/42");
+        let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
+        batch_this_thread();
+        let line = "DEBUG v4 said: Bearer svc-unit-\\\"t0ken/42, svc-unit-%22t0ken%2F42, svc-unit-\"t0ken/42\n";
+        let n = LineWriter(writer).write(line.as_bytes()).unwrap();
+        assert_eq!(n, line.len(), "the caller's line counts as written whole");
+        let written = BATCH.with(|b| String::from_utf8(b.borrow_mut().take().unwrap()).unwrap());
+        assert_eq!(written, "DEBUG v4 said: Bearer ***, ***, ***\n");
+    }
+}
