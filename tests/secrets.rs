@@ -21,6 +21,12 @@
 //! the legacy backend are the legacy backend's own bytes and are not searched); the old
 //! password never even reaches v4. The logs and the diff file are checked to be non-trivial
 //! (debug lines, audit lines, recorded differences), so an empty file cannot pass.
+//! - Every form of every secret: the client's token, the tenant's service token, the HMAC
+//!   secret, the password, the old password and the confirmation id, each raw, JSON-escaped
+//!   and percent-encoded, echoed by v4, the staging v4 and the legacy backend, and searched
+//!   for in every answer the gateway made, the log at `trace`, the diff file, the metrics and
+//!   the shadow report.
+//!
 //! Also: `--log-format json` writes nothing but JSON lines.
 
 mod common;
