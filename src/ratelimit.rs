@@ -54,7 +54,10 @@ impl Limiter {
         self.0.check(key).map_err(|r| match r {
             Refused::Spent(secs) => secs,
             Refused::Full(secs) => {
-                tracing::warn!("rate-limit table full: refusing calls with new keys");
+                tracing::warn!(
+                    max_keys = self.0.max_keys(),
+                    "rate-limit table full: refusing calls with new keys"
+                );
                 secs
             }
         })

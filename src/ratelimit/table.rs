@@ -78,6 +78,10 @@ impl Table {
         Ok(())
     }
 
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.state.lock().unwrap().keys.len()
