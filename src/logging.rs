@@ -100,11 +100,17 @@ impl Write for LineWriter {
     /// Every line, from this crate or a library at any level, leaves with the configuration's
     /// secrets masked: this is the one place all of them pass.
     fn write(&mut self, raw: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(raw);
-        let masked = crate::redact::scrub_known(&text);
+        use std::borrow::Cow;
+        let masked = match std::str::from_utf8(raw) {
+            Ok(text) => crate::redact::scrub_known(text),
+            // Not expected from the formatters; written as text, masked all the same.
+            Err(_) => {
+                Cow::Owned(crate::redact::scrub_known(&String::from_utf8_lossy(raw)).into_owned())
+            }
+        };
         let line = match &masked {
-            std::borrow::Cow::Owned(m) => m.as_bytes(),
-            std::borrow::Cow::Borrowed(_) => raw,
+            Cow::Owned(m) => m.as_bytes(),
+            Cow::Borrowed(_) => raw,
         };
         let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(buf) => {

@@ -7,6 +7,7 @@
 //! Process-wide, because logs are: the log writer has no runtime at hand. Secrets are only
 //! added (a rotated token stays masked after a reload), up to a bound.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use arc_swap::ArcSwap;
@@ -21,6 +22,9 @@ pub struct Known {
 }
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Whether anything is known: a configuration without secrets (the sandbox, a dev setup)
+/// pays one relaxed load per log line.
+static ANY: AtomicBool = AtomicBool::new(false);
 static KNOWN: LazyLock<ArcSwap<Known>> = LazyLock::new(|| {
     ArcSwap::from_pointee(Known {
         forms: Vec::new(),
@@ -56,6 +60,13 @@ pub fn remember(secret: &str) {
         .build()
         .ok();
     KNOWN.store(Arc::new(Known { forms, any }));
+    ANY.store(true, Ordering::Release);
+}
+
+/// Whether any secret is known yet.
+#[inline]
+pub fn any() -> bool {
+    ANY.load(Ordering::Acquire)
 }
 
 /// What is known now. A guard, not a counted reference: every log line of every worker
