@@ -3,7 +3,8 @@
 //!
 //! With a key configured (HMAC secret, or a JWKS file or URL) the signature, `exp` and `nbf`
 //! are checked (with `identity.leeway_seconds` of clock skew), and `aud` and `iss` when
-//! `identity.audience` and `identity.issuer` are set. Without a key the claim is only read to
+//! `identity.audience` and `identity.issuer` are set: then a token without them is refused,
+//! and a registered claim of the wrong type always is ([`claims`]). Without a key the claim is only read to
 //! route the call: `aud`, `iss` and the times are ignored, the token is forwarded untouched and
 //! v4, which verifies it, stays the authority.
 //!
@@ -23,6 +24,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{Identity, KeySource};
 use crate::translate::path::check_id;
+
+mod claims;
 
 /// Why no user could be read from the request; the texts are safe to show (no token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -277,6 +280,15 @@ impl Verifier {
         v
     }
 
+    fn expected(&self) -> claims::Expected<'_> {
+        claims::Expected {
+            audience: &self.audience,
+            issuer: self.issuer.as_deref(),
+            leeway: self.leeway,
+            now: jsonwebtoken::get_current_timestamp(),
+        }
+    }
+
     fn verify(&self, authorization: Option<&str>) -> Result<String, Failure> {
         let token = authorization
             .and_then(|v| {
@@ -319,6 +331,9 @@ impl Verifier {
             Keys::Jwks(set) => from_set(set)?,
             Keys::Remote(r) => from_set(&r.set.load())?,
         };
+        if self.verifies() && !claims::acceptable(&claims, &self.expected()) {
+            return Err(IdentityError::Rejected.into());
+        }
         let id = match claims.get(&self.claim) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),

@@ -97,7 +97,21 @@ impl<'a> MakeWriter<'a> for Batching {
 pub struct LineWriter(NonBlocking);
 
 impl Write for LineWriter {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+    /// Every line, from this crate or a library at any level, leaves with the configuration's
+    /// secrets masked: this is the one place all of them pass.
+    fn write(&mut self, raw: &[u8]) -> std::io::Result<usize> {
+        use std::borrow::Cow;
+        let masked = match std::str::from_utf8(raw) {
+            Ok(text) => crate::redact::scrub_known(text),
+            // Not expected from the formatters; written as text, masked all the same.
+            Err(_) => {
+                Cow::Owned(crate::redact::scrub_known(&String::from_utf8_lossy(raw)).into_owned())
+            }
+        };
+        let line = match &masked {
+            Cow::Owned(m) => m.as_bytes(),
+            Cow::Borrowed(_) => raw,
+        };
         let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(buf) => {
                 buf.extend_from_slice(line);
@@ -108,11 +122,10 @@ impl Write for LineWriter {
             }
             None => false,
         });
-        if batched {
-            Ok(line.len())
-        } else {
-            self.0.write(line)
+        if !batched {
+            self.0.write_all(line)?;
         }
+        Ok(raw.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -188,5 +201,22 @@ fn init_layered(format: LogFormat, otel: crate::telemetry::OtelLayer) -> LogGuar
         .try_init();
     LogGuard {
         _writer: installed.is_ok().then_some(guard),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_leave_with_the_configurations_secrets_masked() {
+        crate::redact::known::remember("svc-unit-\"t0ken/42");
+        let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
+        batch_this_thread();
+        let line = "DEBUG v4 said: Bearer svc-unit-\\\"t0ken/42, svc-unit-%22t0ken%2F42, svc-unit-\"t0ken/42\n";
+        let n = LineWriter(writer).write(line.as_bytes()).unwrap();
+        assert_eq!(n, line.len(), "the caller's line counts as written whole");
+        let written = BATCH.with(|b| String::from_utf8(b.borrow_mut().take().unwrap()).unwrap());
+        assert_eq!(written, "DEBUG v4 said: Bearer ***, ***, ***\n");
     }
 }

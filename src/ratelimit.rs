@@ -3,24 +3,24 @@
 //! `updatechangepassword` and `activatenewpassword` change a password (per user or
 //! confirmation id, and per client IP).
 //!
-//! One keyed GCRA limiter per (action, key kind) from `governor`; only these calls touch a
+//! One keyed GCRA limiter per (action, key kind) ([`table`]); only these calls touch a
 //! limiter, so every other request pays nothing. Memory is bounded: past
 //! `rate_limits.max_keys` keys in one limiter, keys whose state is back to fresh are dropped;
-//! if it is still full, the call is refused (429) rather than let a flood of made-up keys
-//! grow the table or slip through unlimited.
+//! if it is still full, a call with a *new* key is refused (429) rather than let a flood of
+//! made-up keys grow the table or slip through unlimited. Keys already counted keep working.
+//! IPv6 clients are keyed by their /64 ([`ip_key`]).
 //!
 //! The client IP is the socket's peer. `X-Forwarded-For` is believed only when that peer is
 //! in `trusted_proxies`, and then the right-most address not itself a trusted proxy is the
 //! client (the left part of the header is what the client wrote and can be forged).
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::time::Duration;
-
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::RateLimitConfig;
+
+mod table;
+
+use table::{Refused, Table};
 
 /// What a limited call is keyed by, for the metric and the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,36 +42,24 @@ impl KeyKind {
     }
 }
 
-struct Limiter {
-    keyed: DefaultKeyedRateLimiter<String>,
-    max_keys: usize,
-}
+struct Limiter(Table);
 
 impl Limiter {
     fn new(per_hour: u32, max_keys: usize) -> Option<Self> {
-        let n = NonZeroU32::new(per_hour)?;
-        Some(Self {
-            keyed: DefaultKeyedRateLimiter::keyed(Quota::per_hour(n)),
-            max_keys,
-        })
+        Table::new(per_hour, max_keys).map(Self)
     }
 
     /// `Err(seconds to wait)` when over the limit.
     fn check(&self, key: &str) -> Result<(), u64> {
-        let key = key.to_string();
-        if self.keyed.len() >= self.max_keys {
-            self.keyed.retain_recent();
-            if self.keyed.len() >= self.max_keys {
+        self.0.check(key).map_err(|r| match r {
+            Refused::Spent(secs) => secs,
+            Refused::Full(secs) => {
                 tracing::warn!(
-                    max_keys = self.max_keys,
+                    max_keys = self.0.max_keys(),
                     "rate-limit table full: refusing calls with new keys"
                 );
-                return Err(60);
+                secs
             }
-        }
-        self.keyed.check_key(&key).map_err(|not_until| {
-            let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + 1
         })
     }
 }
@@ -82,6 +70,7 @@ pub struct RateLimits {
     mail_per_ip: Option<Limiter>,
     password_per_user: Option<Limiter>,
     password_per_ip: Option<Limiter>,
+    ipv6_prefix_len: u8,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -104,6 +93,7 @@ impl RateLimits {
             mail_per_ip: Limiter::new(c.reset_mail_per_ip_per_hour, c.max_keys),
             password_per_user: Limiter::new(c.password_per_user_per_hour, c.max_keys),
             password_per_ip: Limiter::new(c.password_per_ip_per_hour, c.max_keys),
+            ipv6_prefix_len: c.ipv6_prefix_len,
         }
     }
 
@@ -130,7 +120,7 @@ impl RateLimits {
             retry_after_secs,
         };
         if let (Some(l), Some(ip)) = (by_ip, ip) {
-            l.check(&format!("{action}|{ip}"))
+            l.check(&format!("{action}|{}", ip_key(ip, self.ipv6_prefix_len)))
                 .map_err(|s| limited(KeyKind::Ip, s))?;
         }
         if let (Some(l), Some(k)) = (by_key, key.filter(|k| !k.is_empty())) {
@@ -139,6 +129,22 @@ impl RateLimits {
                 .map_err(|s| limited(kind, s))?;
         }
         Ok(())
+    }
+}
+
+/// What a client address is counted as. One IPv6 subscriber gets a whole /64 (RFC 6177) and
+/// may pick any address in it, so keying the full address would give one attacker 2^64 fresh
+/// budgets: an IPv6 address is keyed by its first `ipv6_prefix_len` bits. An IPv4 address
+/// written as IPv6 (`::ffff:192.0.2.1`) is the IPv4 address.
+pub fn ip_key(ip: IpAddr, ipv6_prefix_len: u8) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let net = ipnet::Ipv6Net::new(v6, ipv6_prefix_len.min(128))
+                .map(|n| n.trunc())
+                .unwrap_or_else(|_| ipnet::Ipv6Net::from(v6));
+            net.to_string()
+        }
     }
 }
 
@@ -175,6 +181,18 @@ pub fn client_ip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_prefix() {
+        let key = |s: &str, len| ip_key(s.parse().unwrap(), len);
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:1:2:3", 64), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1", 64), key("2001:db8:1:2::1", 64));
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 48), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8::1", 128), "2001:db8::1/128");
+        assert_eq!(key("::ffff:192.0.2.1", 64), "192.0.2.1");
+        assert_eq!(key("192.0.2.1", 64), "192.0.2.1");
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_peers() {

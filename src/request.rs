@@ -17,7 +17,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
-/// already in the build through governor and OpenTelemetry) rather than the OS, which costs
+/// already in the build through OpenTelemetry) rather than the OS, which costs
 /// a `getrandom` system call per request (issue #6). A request id has to be unique and
 /// traceable, not unpredictable: it authorises nothing.
 #[derive(Clone, Copy, Debug, Default)]

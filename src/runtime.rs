@@ -55,6 +55,7 @@ impl Runtime {
         sandbox: bool,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
+        crate::redact::remember_config(&config);
         let ca_pem = match &config.ca_file {
             Some(p) => Some(
                 std::fs::read(p)

@@ -90,6 +90,11 @@ impl Source {
                 (true, None) => self.key_at(offset),
                 (false, None) => path,
             };
+            let message = if is_secret_key(&field) {
+                without_values(&message)
+            } else {
+                message
+            };
             SourceError {
                 file: self.name.clone(),
                 line: self.line_of(offset),
@@ -152,6 +157,38 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
     field
 }
 
+/// Whether a key holds a secret (`hmac_secret`, `admin_token`, a `password`): its value must
+/// not be echoed into an error that lands in a terminal, a CI log or a crash report. Keys
+/// naming where a secret is (`service_token_env`, `admin_token_file`) are not secrets.
+fn is_secret_key(field: &str) -> bool {
+    let key = field
+        .rsplit('.')
+        .next()
+        .unwrap_or(field)
+        .to_ascii_lowercase();
+    key.ends_with("secret") || key.ends_with("token") || key.contains("password")
+}
+
+/// serde's and toml's message with every quoted value (`` `…` ``, `"…"`, `'…'`) cut out:
+/// ``invalid type: integer `987654321987`, expected a string`` keeps its type and
+/// expectation, and loses the value.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push_str("(value not shown)");
+                open = None;
+            }
+            Some(_) => {}
+            None if matches!(c, '`' | '"' | '\'') => open = Some(c),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The key a message names where the path cannot: a missing field is not on the path, and a
 /// duplicate key is found by the TOML parser before there is one.
 fn key_in_message(message: &str) -> Option<&str> {
@@ -190,6 +227,35 @@ mod tests {
         assert_eq!(e.field, "c");
         let e = Source::new("x.toml", "a = 1\n").parse::<T>().unwrap_err();
         assert_eq!(e.field, "b");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct WithSecret {
+        hmac_secret: Option<String>,
+        admin_token: Option<String>,
+        name: Option<u32>,
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_not_echoed() {
+        for text in [
+            "hmac_secret = 987654321987\n",
+            "admin_token = 987654321987.5\n",
+        ] {
+            let e = Source::new("x.toml", text)
+                .parse::<WithSecret>()
+                .unwrap_err();
+            let shown = e.to_string();
+            assert!(!shown.contains("987654321987"), "{shown}");
+            assert!(shown.contains("invalid type"), "{shown}");
+            assert!(shown.contains("(value not shown)"), "{shown}");
+        }
+        // Other keys keep their value in the message: it helps and hides nothing.
+        let e = Source::new("x.toml", "name = \"abc\"\n")
+            .parse::<WithSecret>()
+            .unwrap_err();
+        assert!(e.to_string().contains("abc"), "{e}");
     }
 
     #[derive(serde::Deserialize, Debug)]

@@ -51,7 +51,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// The start-up line (once logging is set up).
     pub fn log_started(&self) {
-        tracing::info!(endpoint = %self.endpoint, sample_ratio = self.ratio, "exporting traces over OTLP");
+        tracing::info!(endpoint = %shown(&self.endpoint), sample_ratio = self.ratio, "exporting traces over OTLP");
     }
 }
 
@@ -102,12 +102,13 @@ pub fn init(
     let Some(endpoint) = endpoint(configured_endpoint) else {
         return Ok(None);
     };
+    remember_secrets(&endpoint);
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(endpoint.clone())
         .build()
-        .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+        .map_err(|e| format!("OTLP exporter for {}: {e}", shown(&endpoint)))?;
     let mut resource = opentelemetry_sdk::Resource::builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(
@@ -144,6 +145,35 @@ pub fn init(
         },
         Box::new(layer),
     )))
+}
+
+/// The collector's credentials (a password in the endpoint URL, an API key in
+/// `OTEL_EXPORTER_OTLP_HEADERS`) are masked wherever they could appear, like the gateway's own.
+fn remember_secrets(endpoint: &str) {
+    if let Some(password) = url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        crate::redact::known::remember(&password);
+    }
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
+        for pair in std::env::var(var).unwrap_or_default().split(',') {
+            // Values are percent-encoded there (`Bearer%20abc`).
+            if let Some((_, value)) = pair.split_once('=') {
+                crate::redact::remember_credential(
+                    &percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy(),
+                );
+            }
+        }
+    }
+}
+
+/// The endpoint as logged: credentials in it masked.
+fn shown(endpoint: &str) -> String {
+    url::Url::parse(endpoint).map_or_else(|_| endpoint.to_string(), |u| crate::redact::url(&u))
 }
 
 struct Headers<'a>(&'a HeaderMap);

@@ -75,3 +75,58 @@ async fn start_up_warns_about_unchecked_claims_and_the_admin_address_comes_from_
     assert!(log.contains("identity.audience is not set"), "{log}");
     assert!(log.contains("identity.issuer is not set"), "{log}");
 }
+
+/// A mistyped secret is not echoed into the error that names its line: the error reaches
+/// terminals, CI logs and crash reports. Other keys keep their value in the message.
+#[test]
+fn a_mistyped_secret_is_not_echoed_in_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    for (text, line) in [
+        ("\n[identity]\nhmac_secret = 987654321987\n", 3),
+        ("[identity]\nhmac_secret = 9876543219.87\n", 2),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        for command in ["check", "serve"] {
+            let o = Binary::new([command, "--config", config.to_str().unwrap()]).run();
+            let all = format!("{}{}", o.stdout, o.stderr);
+            assert!(!o.success(), "{command}: {all}");
+            assert!(
+                all.contains(&format!(
+                    "gateway.toml:{line}: field `identity.hmac_secret`"
+                )),
+                "{command}: {all}"
+            );
+            assert!(all.contains("invalid type"), "{command}: {all}");
+            assert!(!all.contains("987654321"), "{command}: {all}");
+        }
+    }
+    std::fs::write(&config, "[limits]\nbody_bytes = \"12ab34\"\n").unwrap();
+    let o = Binary::new(["check", "--config", config.to_str().unwrap()]).run();
+    assert!(o.stderr.contains("12ab34"), "{}", o.stderr);
+}
+
+/// The trace collector's credentials in its endpoint URL are masked like an upstream's.
+#[tokio::test]
+async fn credentials_in_the_otlp_endpoint_are_masked_in_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, "").unwrap();
+    let gw = Binary::serve()
+        .config(&config)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!(
+                "{}/",
+                common::dead_url().replace("http://", "http://otel:c0llector-secret@")
+            ),
+        )
+        .rust_log("info")
+        .start(dir.path())
+        .await;
+    let (out, err) = gw.stop().await;
+    let all = format!("{out}{err}");
+    assert!(all.contains("exporting traces over OTLP"), "{all}");
+    assert!(all.contains("***:***@"), "{all}");
+    assert!(!all.contains("c0llector-secret"), "{all}");
+}

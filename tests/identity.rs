@@ -249,3 +249,67 @@ async fn a_jwks_fetch_is_bounded_in_size_and_time() {
         started.elapsed()
     );
 }
+
+/// `claims` without `key`.
+fn without(key: &str) -> Value {
+    let mut c = claims(json!({}));
+    c.as_object_mut().unwrap().remove(key);
+    c
+}
+
+/// With `audience` and `issuer` configured, a token lacking them is refused, and a registered
+/// claim of the wrong type is refused rather than read as absent (the JWT library skipped
+/// the time check for `nbf: "…"`): 401 in the action API's shape, nothing forwarded. The same
+/// for HS256 and for RS256 from a JWKS.
+#[tokio::test]
+async fn configured_claims_are_required_and_claims_of_the_wrong_type_refused() {
+    let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
+    let claims_config = "audience = \"subscribe-web\"\nissuer = \"https://idp.example\"\n";
+    type Sign = fn(&Value) -> String;
+    let modes: [(&str, String, Sign); 2] = [
+        (
+            "HS256",
+            format!("hmac_secret = \"hs256-test-secret-0123456789abcdef\"\n{claims_config}"),
+            |c| hs256(c),
+        ),
+        (
+            "RS256",
+            format!("jwks_file = {jwks:?}\n{claims_config}"),
+            |c| rs256(c, "test-1"),
+        ),
+    ];
+    let future = now() + 3600;
+    for (name, identity, sign) in modes {
+        let v4s = v4_accepting().await;
+        let gw = common::gateway_with(&format!("{TENANT}[identity]\n{identity}"), Some(&v4s.uri()))
+            .await;
+        let (s, a) = status_of(&gw, &sign(&claims(json!({})))).await;
+        assert_eq!(s, 200, "{name}: a valid token: {a}");
+        let refused = [
+            without("aud"),
+            without("iss"),
+            claims(json!({"aud": 5})),
+            claims(json!({"aud": {"subscribe-web": true}})),
+            claims(json!({"aud": ["subscribe-web", 5]})),
+            claims(json!({"iss": 5})),
+            claims(json!({"iss": {"url": "https://idp.example"}})),
+            claims(json!({"nbf": future.to_string()})),
+            claims(json!({"nbf": "soon"})),
+            claims(json!({"exp": (now() + 600).to_string()})),
+        ];
+        for c in &refused {
+            let (s, a) = status_of(&gw, &sign(c)).await;
+            assert_eq!(
+                (s, &a["status"], &a["error"]),
+                (401, &json!("error"), &json!("Not authorized")),
+                "{name}: {c}: {a}"
+            );
+        }
+        assert_eq!(
+            v4s.received_requests().await.unwrap().len(),
+            1,
+            "{name}: only the valid token was forwarded"
+        );
+        gw.shutdown().await;
+    }
+}

@@ -210,6 +210,80 @@ async fn the_key_table_is_bounded() {
     gw.shutdown().await;
 }
 
+/// A flood of new keys must not lock out the keys already counted: a full table refuses only
+/// new keys. (Dropping keys whose budget is whole again is a unit test of the table: it takes
+/// the budget's hour.)
+#[tokio::test]
+async fn a_full_key_table_refuses_only_new_keys() {
+    let v4s = v4_accepting().await;
+    let gw = common::gateway_with(
+        &format!(
+            "{TENANT}[rate_limits]\nreset_mail_per_email_per_hour = 2\nreset_mail_per_ip_per_hour = 0\nmax_keys = 2\n"
+        ),
+        Some(&v4s.uri()),
+    )
+    .await;
+    for email in ["a@example.test", "b@example.test"] {
+        assert_eq!(reset_mail(&gw, email, None).await.status, 200);
+    }
+    for email in ["c@example.test", "d@example.test"] {
+        assert_limited(&reset_mail(&gw, email, None).await, "registernewpassword");
+    }
+    // The keys already there keep their budget (one call each left), then are limited.
+    for email in ["a@example.test", "b@example.test"] {
+        let r = reset_mail(&gw, email, None).await;
+        assert_eq!(r.status, 200, "{email}: {}", r.json);
+        assert_limited(&reset_mail(&gw, email, None).await, "registernewpassword");
+    }
+    assert_eq!(received(&v4s).await.len(), 4);
+    gw.shutdown().await;
+}
+
+/// One IPv6 subscriber holds a whole /64 and may use any address in it: the per-address limit
+/// counts the /64 (`rate_limits.ipv6_prefix_len`, default 64), so 40 addresses of one /64 get
+/// one budget. The addresses come from a trusted proxy's `X-Forwarded-For`: on loopback every
+/// socket peer is `127.0.0.1` or `::1`.
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_prefix() {
+    let v4s = v4_accepting().await;
+    let limits = "[rate_limits]\nreset_mail_per_ip_per_hour = 2\n";
+    let config = |extra: &str| {
+        format!("trusted_proxies = [\"127.0.0.0/8\", \"::1\"]\n{TENANT}{limits}{extra}")
+    };
+    let gw = common::gateway_with(&config(""), Some(&v4s.uri())).await;
+    let mail = |i: usize| format!("user{i}@example.test");
+    for (i, xff) in ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"]
+        .iter()
+        .enumerate()
+    {
+        let r = reset_mail(&gw, &mail(i), Some(xff)).await;
+        assert_eq!(r.status, 200, "{xff}: {}", r.json);
+    }
+    for i in 2..40 {
+        let xff = format!("2001:db8:1:2:{i:x}::{i:x}");
+        assert_limited(
+            &reset_mail(&gw, &mail(i), Some(&xff)).await,
+            "registernewpassword",
+        );
+    }
+    // Another /64 has its own budget; an IPv4 client is still keyed by its address.
+    let r = reset_mail(&gw, &mail(40), Some("2001:db8:1:3::1")).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let r = reset_mail(&gw, &mail(41), Some("192.0.2.7")).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(received(&v4s).await.len(), 4);
+    gw.shutdown().await;
+
+    // A prefix of 128 keys each address on its own.
+    let gw = common::gateway_with(&config("ipv6_prefix_len = 128\n"), Some(&v4s.uri())).await;
+    for i in 0..3 {
+        let xff = format!("2001:db8:1:2::{i}");
+        let r = reset_mail(&gw, &mail(100 + i), Some(&xff)).await;
+        assert_eq!(r.status, 200, "{xff}: {}", r.json);
+    }
+    gw.shutdown().await;
+}
+
 /// The legacy backend sends the same mails: legacy (and shadow) mode is limited alike.
 #[tokio::test]
 async fn calls_the_legacy_backend_answers_are_limited_too() {

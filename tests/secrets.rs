@@ -21,6 +21,12 @@
 //! the legacy backend are the legacy backend's own bytes and are not searched); the old
 //! password never even reaches v4. The logs and the diff file are checked to be non-trivial
 //! (debug lines, audit lines, recorded differences), so an empty file cannot pass.
+//! - Every form of every secret: the client's token, the tenant's service token, the HMAC
+//!   secret, the password, the old password and the confirmation id, each raw, JSON-escaped
+//!   and percent-encoded, echoed by v4, the staging v4 and the legacy backend, and searched
+//!   for in every answer the gateway made, the log at `trace`, the diff file, the metrics and
+//!   the shadow report.
+//!
 //! Also: `--log-format json` writes nothing but JSON lines.
 
 mod common;
@@ -1119,4 +1125,296 @@ async fn json_log_format_writes_only_json_lines() {
         .any(|l| l["message"] == "translated operation" && l["legacy_event"] == "CHGPWD"));
     assert_no_secret("stderr", &err, &secrets);
     assert!(!err.contains("NewPassw0rd"));
+}
+
+// ---- Every form of every secret through every output -------------------------------------
+
+/// The configuration's and the call's secrets, each with a character that JSON escapes and
+/// URLs encode, so that their forms differ.
+const FORM_PASSWORD: &str = "PW-quote\"d-Secret11";
+const FORM_OLD_PASSWORD: &str = "0ld-Pa\"ss/w0rdXq";
+const FORM_CONFIRMATION: &str = "evt/Conf\"1rm7c1dA9";
+const FORM_SERVICE_TOKEN: &str = "Bearer svc-TOKEN-\"q/7Xk2Lm9Zp";
+const FORM_HMAC_SECRET: &str = "hmac-\"s3cret/0123456789abcdef";
+const SERVICE_TOKEN_ENV: &str = "GW_TEST_SERVICE_TOKEN";
+
+/// A secret and the forms it may be written in: raw, JSON-escaped (once and as a JSON text
+/// inside a JSON string), percent-encoded (every non-alphanumeric, `encodeURIComponent`'s
+/// set, and a form body's).
+struct Secret {
+    name: &'static str,
+    forms: Vec<(&'static str, String)>,
+}
+
+impl Secret {
+    fn new(name: &'static str, value: &str) -> Self {
+        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+        const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'!')
+            .remove(b'~')
+            .remove(b'*')
+            .remove(b'\'')
+            .remove(b'(')
+            .remove(b')');
+        let inside = |s: &str| {
+            let q = serde_json::to_string(s).unwrap();
+            q[1..q.len() - 1].to_string()
+        };
+        let json = inside(value);
+        let forms = vec![
+            ("raw", value.to_string()),
+            ("JSON-escaped", json.clone()),
+            ("JSON-escaped twice", inside(&json)),
+            (
+                "percent-encoded",
+                utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+            ),
+            (
+                "URI-component-encoded",
+                utf8_percent_encode(value, COMPONENT).to_string(),
+            ),
+            (
+                "form-encoded",
+                url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+            ),
+        ];
+        Self { name, forms }
+    }
+
+    /// Every form, space-separated: what a careless upstream echoes.
+    fn echo(&self) -> String {
+        self.forms
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+/// An upstream text echoing each of `secrets` in each form.
+fn echo_all(secrets: &[&Secret]) -> String {
+    let parts: Vec<String> = secrets.iter().map(|s| s.echo()).collect();
+    format!(
+        "Invalid InputModel - password rejected; request was: {}",
+        parts.join(" ; ")
+    )
+}
+
+/// Fails naming the output, the secret and its form.
+fn assert_no_form(output: &str, text: &str, secrets: &[&Secret]) {
+    for s in secrets {
+        for (form, value) in &s.forms {
+            assert!(
+                !text.contains(value.as_str()),
+                "{output} holds the {} ({form}: {value:?}):\n{}",
+                s.name,
+                text.lines()
+                    .filter(|l| l.contains(value.as_str()))
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_of_every_secret_is_masked_in_every_output() {
+    let client_token = jwt::hs256(
+        &json!({"sub": "2002", "exp": 4_102_444_800u64}),
+        FORM_HMAC_SECRET.as_bytes(),
+    );
+    let token = Secret::new("client token", &client_token);
+    let service = Secret::new("service token", FORM_SERVICE_TOKEN);
+    let hmac = Secret::new("HMAC secret", FORM_HMAC_SECRET);
+    let password = Secret::new("password", FORM_PASSWORD);
+    let old = Secret::new("old password", FORM_OLD_PASSWORD);
+    let confirmation = Secret::new("confirmation id", FORM_CONFIRMATION);
+    let all = [&token, &service, &hmac, &password, &old, &confirmation];
+
+    // What each call's upstreams echo: that call's secrets and the configuration's.
+    let user_echo = echo_all(&[&token, &password, &service, &hmac]);
+    let change_echo = echo_all(&[&token, &password, &old, &service, &hmac]);
+    let finish_echo = echo_all(&[&confirmation, &password, &service, &hmac]);
+    let mail_echo = echo_all(&[&service, &hmac]);
+    let refuse = |text: &str| ResponseTemplate::new(400).set_body_json(envelope("E400_00", text));
+
+    // The live v4 (translated calls) and the staging v4 (shadow copies) answer alike.
+    let (live, staging) = (MockServer::start().await, MockServer::start().await);
+    for v4s in [&live, &staging] {
+        mount(v4s, "PATCH", "/v4/Users/1001/Password", refuse(&user_echo)).await;
+        mount(
+            v4s,
+            "PATCH",
+            "/v4/Users/2002/Password",
+            refuse(&change_echo),
+        )
+        .await;
+        mount(
+            v4s,
+            "POST",
+            "/v4/Users/ForgotPassword/Finish",
+            refuse(&finish_echo),
+        )
+        .await;
+        mount(v4s, "POST", "/v4/Users/ForgotPassword", refuse(&mail_echo)).await;
+    }
+    // The legacy backend (shadow mode's answers) echoes them too, so the diffs hold them.
+    let legacy = MockServer::start().await;
+    legacy_answers(&legacy, "1001", 400, &user_echo).await;
+    for (action, echo) in [
+        ("updatechangepassword", &change_echo),
+        ("activatenewpassword", &finish_echo),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(REGISTRY))
+            .and(wiremock::matchers::query_param("action", action))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"status": "error", "error": echo})),
+            )
+            .mount(&legacy)
+            .await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let diff_file = dir.path().join("diffs.jsonl");
+    let tenant = |host: &str, code: &str| {
+        format!("[[tenants]]\nhost = \"{host}\"\nsource_system = \"dwo3rd-userregistry\"\nclient_code = \"{code}\"\npaper_code = \"P{code}\"\nclient_group_code = \"G{code}\"\nreturn_url = \"https://{host}/reset\"\nservice_token_env = \"{SERVICE_TOKEN_ENV}\"\n")
+    };
+    // Shadow mode, except the action API of paper-a.test and the User API of tenant CT.
+    let config = format!(
+        "mode = \"shadow\"\norchestrator_url = \"{live}\"\nuser_api_url = \"{legacy}\"\nregistry_api_url = \"{legacy}\"\n{a}{b}\n[[modes]]\nroute = \"registry\"\ntenant = \"paper-a.test\"\nmode = \"translate\"\n\n[[modes]]\nroute = \"user-api\"\ntenant = \"CT\"\nmode = \"translate\"\n\n[shadow]\norchestrator_url = \"{staging}\"\ndiff_file = {diff:?}\n\n[shadow.routes.\"user-api\"]\nwrites = true\n\n[shadow.routes.\"registry\"]\nwrites = true\n\n[limits]\nshutdown_grace_ms = 2000\n",
+        live = live.uri(),
+        legacy = legacy.uri(),
+        staging = staging.uri(),
+        a = tenant("paper-a.test", "CA"),
+        b = tenant("paper-b.test", "CB"),
+        diff = diff_file.display().to_string(),
+    );
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, config).unwrap();
+    let gw = common::binary::Binary::serve()
+        .config(&file)
+        .env(SERVICE_TOKEN_ENV, FORM_SERVICE_TOKEN)
+        .env("LEGACY_GATEWAY_JWT_SECRET", FORM_HMAC_SECRET)
+        .rust_log("trace")
+        .start(dir.path())
+        .await;
+    let mut d = Driver::new(gw.url());
+
+    // Answers the gateway makes (translated) and those of the legacy backend (not searched:
+    // its own bytes); each call is made once per mode so both outputs get its secrets.
+    let pw = json!({"Password": FORM_PASSWORD}).to_string();
+    let change = json!({"oldpassword": FORM_OLD_PASSWORD, "password": FORM_PASSWORD}).to_string();
+    let finish = json!({"password": FORM_PASSWORD}).to_string();
+    let id: String = url::form_urlencoded::byte_serialize(FORM_CONFIRMATION.as_bytes()).collect();
+    let update = format!("{REGISTRY}?action=updatechangepassword");
+    let activate = format!("{REGISTRY}?action=activatenewpassword&id={id}");
+    let mail = format!("{REGISTRY}?action=registernewpassword");
+    let mut translated = Vec::new();
+    for (host, made) in [("paper-a.test", true), ("paper-b.test", false)] {
+        let auth = [("Host", host), ("Authorization", client_token.as_str())];
+        let (s, a) = d
+            .send("update", "POST", &update, &auth, Some(change.clone()))
+            .await;
+        assert_eq!(s, 200, "{host}: {a}");
+        let no_auth = [("Host", host)];
+        let (s, a) = d
+            .send(
+                "activate",
+                "POST",
+                &activate,
+                &no_auth,
+                Some(finish.clone()),
+            )
+            .await;
+        assert_eq!(s, 200, "{host}: {a}");
+        if made {
+            let email = json!({"email": "bob@example.test"}).to_string();
+            let (s, a) = d.send("mail", "POST", &mail, &no_auth, Some(email)).await;
+            assert_eq!((s, &a["status"]), (200, &json!("validationfailed")), "{a}");
+            assert!(
+                a.to_string().contains("***"),
+                "the echo reached the answer, masked: {a}"
+            );
+        }
+        translated.push(made);
+        translated.push(made);
+        if made {
+            translated.push(made);
+        }
+    }
+    for (client, made) in [("CT", true), ("CA", false)] {
+        let (s, a) = d
+            .user("user", client, &client_token, "1001", pw.clone())
+            .await;
+        assert_eq!(s, 400, "{client}: {a}");
+        if made {
+            let message = a["Errors"][0]["Message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("***"),
+                "the echo reached the answer, masked: {a}"
+            );
+        }
+        translated.push(made);
+    }
+
+    // Three shadow copies (two action-API calls, one User API call), compared and written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let r: Value = common::get_json(gw.admin("shadow")).await;
+        let diffs = std::fs::read_to_string(&diff_file).unwrap_or_default();
+        if diffs.lines().count() >= 3 && r["in_flight"] == 0 {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shadow diffs not written: {r}\n{diffs}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let metrics = common::get_text(gw.admin("metrics")).await;
+    let (out, err) = gw.stop().await;
+    let diffs = std::fs::read_to_string(&diff_file).unwrap();
+
+    // Non-trivial evidence: trace lines, the difference logged, a masked diff per call.
+    assert!(err.contains("TRACE"), "no trace lines");
+    assert!(
+        err.contains("shadow difference"),
+        "no shadow difference logged"
+    );
+    assert!(diffs.contains("***"), "{diffs}");
+    assert!(metrics.contains("gateway_requests_total"), "{metrics}");
+    // The v4 and legacy fakes did get the secrets: the gateway had them in hand.
+    let live_saw: String = live
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{:?} {}", r.headers, String::from_utf8_lossy(&r.body)))
+        .collect();
+    assert!(
+        live_saw.contains("svc-TOKEN-"),
+        "the service token was used"
+    );
+    assert!(live_saw.contains("Secret11"), "the password was forwarded");
+
+    for (output, text) in [
+        ("stdout", &out),
+        ("the log (trace)", &err),
+        ("the shadow diff file", &diffs),
+        ("/_gateway/metrics", &metrics),
+        ("/_gateway/shadow", &report.to_string()),
+    ] {
+        assert_no_form(output, text, &all);
+    }
+    assert_eq!(translated.len(), d.answers.len());
+    for ((label, answer), made) in d.answers.iter().zip(translated) {
+        if made {
+            assert_no_form(&format!("the answer to {label}"), answer, &all);
+        }
+    }
 }

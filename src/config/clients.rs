@@ -20,6 +20,8 @@ pub struct RateLimitConfig {
     /// `updatechangepassword` and `activatenewpassword` per client IP.
     pub password_per_ip_per_hour: u32,
     pub max_keys: usize,
+    /// IPv6 clients are keyed by this prefix of their address (see `ratelimit::ip_key`).
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for RateLimitConfig {
@@ -30,6 +32,7 @@ impl Default for RateLimitConfig {
             password_per_user_per_hour: 10,
             password_per_ip_per_hour: 60,
             max_keys: 100_000,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -43,6 +46,11 @@ pub(super) fn rate_limits(
         Some(r) if r.get_ref().max_keys == 0 => {
             Err(src.error(r.span(), "rate_limits.max_keys", "must be greater than 0"))
         }
+        Some(r) if !(1..=128).contains(&r.get_ref().ipv6_prefix_len) => Err(src.error(
+            r.span(),
+            "rate_limits.ipv6_prefix_len",
+            "must be between 1 and 128 (64: one key per /64, what one subscriber gets)",
+        )),
         Some(r) => Ok(r.get_ref().clone()),
         None => Ok(RateLimitConfig::default()),
     }
@@ -92,6 +100,11 @@ mod tests {
         let c = load("[rate_limits]\npassword_per_ip_per_hour = 0\n").unwrap();
         assert_eq!(c.rate_limits.password_per_ip_per_hour, 0);
         assert_eq!(c.rate_limits.max_keys, 100_000);
+        assert_eq!(c.rate_limits.ipv6_prefix_len, 64);
+        for bad in [0, 129] {
+            let e = load(&format!("[rate_limits]\nipv6_prefix_len = {bad}\n")).unwrap_err();
+            assert_eq!(e.field, "rate_limits.ipv6_prefix_len");
+        }
         let e = load("[rate_limits]\nmax_keys = 0\n").unwrap_err();
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
