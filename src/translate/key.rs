@@ -79,18 +79,44 @@ pub fn is_simple(key: &[u8]) -> bool {
     let Some(&first) = key.first() else {
         return false;
     };
-    if !first.is_ascii_alphabetic() {
+    let mut prev = CLASS[first as usize];
+    if prev < UPPER {
         return false;
     }
-    let mut prev = first;
     for &c in &key[1..] {
-        if !c.is_ascii_alphanumeric() || (c.is_ascii_uppercase() && !prev.is_ascii_lowercase()) {
+        let class = CLASS[c as usize];
+        if class == OTHER || (class == UPPER && prev != LOWER) {
             return false;
         }
-        prev = c;
+        prev = class;
     }
     true
 }
+
+const OTHER: u8 = 0;
+const DIGIT: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER: u8 = 3;
+
+/// Each byte's class, one lookup per byte of a key.
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_digit() {
+            DIGIT
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_lowercase() {
+            LOWER
+        } else {
+            OTHER
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Appends `s` as a JSON string.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {

@@ -199,7 +199,10 @@ fn copy(ua: &UserApi, body: &[u8]) -> Result<Vec<Planned>, Option<GatewayError>>
         seen: 0,
         refused: None,
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // UTF-8 checked once for the whole body rather than string by string; a body that is
+    // not UTF-8 is the reference's to refuse, with the parser's line and column.
+    let text = std::str::from_utf8(body).map_err(|_| None)?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let read = (&mut de)
         .deserialize_map(TopVisitor(&mut top))
         .and_then(|()| de.end());
