@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -144,7 +144,7 @@ impl<'de> Copy<'_, 'de> {
         base: usize,
         ks: usize,
         ke: usize,
-        index: &mut Option<HashSet<u64>>,
+        index: &mut Option<Hashes>,
     ) -> Option<usize> {
         let keys = &self.rk.keys[base..];
         let new = &self.out[ks..ke];
@@ -160,7 +160,7 @@ impl<'de> Copy<'_, 'de> {
         if found.is_none() && keys.len() == SCAN_KEYS {
             // Random keys per gateway process: hashes a client cannot make collide.
             let hasher = self.rk.hasher.get_or_insert_with(RandomState::new);
-            let mut set = HashSet::with_capacity(4 * SCAN_KEYS);
+            let mut set = Hashes::with_capacity_and_hasher(4 * SCAN_KEYS, Default::default());
             for w in keys {
                 set.insert(hasher.hash_one(&self.out[w.start..w.end]));
             }
@@ -214,6 +214,17 @@ impl<'de> Visitor<'de> for Copy<'_, 'de> {
     fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
         self.check(Kind::String)?;
         push_json_str(self.out, v);
+        Ok(())
+    }
+
+    /// A string the input held without escapes has nothing to escape (the parser refuses
+    /// raw control characters): its bytes are copied as they are.
+    fn visit_borrowed_str<E: de::Error>(mut self, v: &'de str) -> Result<(), E> {
+        self.check(Kind::String)?;
+        self.out.reserve(v.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v.as_bytes());
+        self.out.push(b'"');
         Ok(())
     }
 
@@ -289,6 +300,28 @@ impl<'de> Visitor<'de> for Copy<'_, 'de> {
         result?;
         self.out.push(b'}');
         Ok(())
+    }
+}
+
+/// The keyed hashes of an object's keys: already hashes, so the set does not hash them again.
+type Hashes = HashSet<u64, BuildHasherDefault<Identity>>;
+
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -408,6 +441,20 @@ mod tests {
                 assert!(matches!(&e, CopyError::Case(CaseError::Collision { first, .. }) if first == "Key7"), "{e:?}");
             } else {
                 assert!(matches!(e, CopyError::Case(_)), "{e:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Strings copied as read come out as serde_json writes them.
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(s in "\\PC{0,16}|[ -~\u{7f}\u{80}-\u{10ffff}]{0,16}") {
+            for text in [serde_json::to_string(&s).unwrap(), format!("{:?}", s)] {
+                let mut out = Vec::new();
+                if copy_document(text.as_bytes(), Case::Camel, &mut out).is_ok() {
+                    let want: String = serde_json::from_str(&text).unwrap();
+                    proptest::prop_assert_eq!(out, serde_json::to_vec(&want).unwrap());
+                }
             }
         }
     }
