@@ -26,9 +26,9 @@ use std::collections::HashSet;
 
 use legacy_gateway::error::GatewayError;
 use legacy_gateway::mapping::Mappings;
+use legacy_gateway::mapping::UserApi;
 use legacy_gateway::redact::scrub;
 use legacy_gateway::request::json_object;
-use legacy_gateway::mapping::UserApi;
 use legacy_gateway::routes::user_api::{self, plan_tree};
 use legacy_gateway::translate::case::{self, CaseError, MAX_DEPTH};
 use legacy_gateway::translate::envelope::{self, EnvelopeError};

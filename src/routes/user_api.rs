@@ -9,7 +9,7 @@
 mod plan;
 pub mod read;
 
-pub use plan::{plan, plan_tree, Planned};
+pub use plan::{plan, plan_tree, Planned, PlannedTree};
 
 use std::sync::Arc;
 
@@ -135,10 +135,7 @@ where
 /// The values v4 must not echo back to the client: the secret fields of this request and the
 /// caller's token. Only a failed call needs them, so they are gathered only then.
 fn secrets<'a>(planned: &'a [Planned], headers: &'a HeaderMap) -> Vec<&'a str> {
-    let mut secrets: Vec<&str> = planned
-        .iter()
-        .flat_map(Planned::secrets)
-        .collect();
+    let mut secrets: Vec<&str> = planned.iter().flat_map(Planned::secrets).collect();
     // v4 echoing the caller's token in an error text must not pass it on.
     secrets.extend(crate::redact::authorization_secrets(headers));
     secrets

@@ -76,9 +76,9 @@ impl<'de> Rekey<'de> {
         &'a mut self,
         out: &'a mut Vec<u8>,
         accept: &'a dyn Fn(Kind) -> bool,
-    ) -> Copy<'a, 'de> {
+    ) -> Copier<'a, 'de> {
         self.stop = None;
-        Copy {
+        Copier {
             rk: self,
             out,
             depth: 0,
@@ -98,16 +98,16 @@ impl<'de> Rekey<'de> {
 }
 
 /// Copies one value (a [`DeserializeSeed`] and its visitor).
-pub struct Copy<'a, 'de> {
+pub struct Copier<'a, 'de> {
     rk: &'a mut Rekey<'de>,
     out: &'a mut Vec<u8>,
     depth: usize,
     accept: Option<&'a dyn Fn(Kind) -> bool>,
 }
 
-impl<'de> Copy<'_, 'de> {
-    fn child(&mut self) -> Copy<'_, 'de> {
-        Copy {
+impl<'de> Copier<'_, 'de> {
+    fn child(&mut self) -> Copier<'_, 'de> {
+        Copier {
             rk: &mut *self.rk,
             out: &mut *self.out,
             depth: self.depth + 1,
@@ -153,7 +153,11 @@ impl<'de> Copy<'_, 'de> {
                 .position(|w| w.end - w.start == new.len() && &self.out[w.start..w.end] == new)
         };
         if let Some(set) = index {
-            let h = self.rk.hasher.get_or_insert_with(RandomState::new).hash_one(new);
+            let h = self
+                .rk
+                .hasher
+                .get_or_insert_with(RandomState::new)
+                .hash_one(new);
             return if set.insert(h) { None } else { scan() };
         }
         let found = scan();
@@ -171,7 +175,7 @@ impl<'de> Copy<'_, 'de> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Copy<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for Copier<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -179,7 +183,7 @@ impl<'de> DeserializeSeed<'de> for Copy<'_, 'de> {
     }
 }
 
-impl<'de> Visitor<'de> for Copy<'_, 'de> {
+impl<'de> Visitor<'de> for Copier<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -438,7 +442,10 @@ mod tests {
             let e = copy(&bad, Case::Camel).unwrap_err();
             // heck makes `KEY7` `key7`, another key than `key7`'s twin.
             if repeat == "KEY7" {
-                assert!(matches!(&e, CopyError::Case(CaseError::Collision { first, .. }) if first == "Key7"), "{e:?}");
+                assert!(
+                    matches!(&e, CopyError::Case(CaseError::Collision { first, .. }) if first == "Key7"),
+                    "{e:?}"
+                );
             } else {
                 assert!(matches!(e, CopyError::Case(_)), "{e:?}");
             }
@@ -461,8 +468,17 @@ mod tests {
 
     #[test]
     fn malformed_json_is_the_parsers_error() {
-        assert!(matches!(copy(r#"{"A":1"#, Case::Camel), Err(CopyError::Json(_))));
-        assert!(matches!(copy(r#"{"A":"\ud800"}"#, Case::Camel), Err(CopyError::Json(_))));
-        assert!(matches!(copy(r#"{"A":1} x"#, Case::Camel), Err(CopyError::Json(_))));
+        assert!(matches!(
+            copy(r#"{"A":1"#, Case::Camel),
+            Err(CopyError::Json(_))
+        ));
+        assert!(matches!(
+            copy(r#"{"A":"\ud800"}"#, Case::Camel),
+            Err(CopyError::Json(_))
+        ));
+        assert!(matches!(
+            copy(r#"{"A":1} x"#, Case::Camel),
+            Err(CopyError::Json(_))
+        ));
     }
 }

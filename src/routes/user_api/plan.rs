@@ -69,14 +69,14 @@ pub fn plan(ua: &UserApi, body: &[u8]) -> Result<Vec<Planned>, GatewayError> {
     }
 }
 
+/// One v4 call of the reference reading: its part and its camelCase body as a tree.
+pub type PlannedTree = (usize, Map<String, Value>);
+
 /// The reference reading: a parsed object checked field by field, each value's keys recased
 /// as a tree. Refusals come in this order: an empty body, unknown fields (all of them), then
 /// the first field (in key order) given twice, of the wrong type, or holding keys that
 /// collide once recased.
-pub fn plan_tree(
-    ua: &UserApi,
-    body: Map<String, Value>,
-) -> Result<Vec<(usize, Map<String, Value>)>, GatewayError> {
+pub fn plan_tree(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<PlannedTree>, GatewayError> {
     if body.is_empty() {
         return Err(GatewayError::EmptyBody);
     }
@@ -88,7 +88,7 @@ pub fn plan_tree(
     if !unknown.is_empty() {
         return Err(GatewayError::UnknownFields(unknown));
     }
-    let mut planned: Vec<(usize, Map<String, Value>)> = Vec::new();
+    let mut planned: Vec<PlannedTree> = Vec::new();
     let mut seen: Vec<(String, &str)> = Vec::new();
     for (key, value) in body {
         let Some((part, field)) = ua.field(&key) else {
@@ -267,9 +267,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_, '_, 'de> {
                 // Two spellings of one field are the reference's to name; one spelling twice
                 // only the copy sees.
                 if fields[bit % 16].legacy.eq_ignore_ascii_case(&key) && top.refused.is_none() {
-                    top.refused = Some(GatewayError::DuplicateKeys(format!(
-                        "{key} appears twice"
-                    )));
+                    top.refused = Some(GatewayError::DuplicateKeys(format!("{key} appears twice")));
                 }
                 return Err(step());
             }
@@ -313,8 +311,7 @@ mod tests {
 
     fn plan_json(ua: &UserApi, v: Value) -> Result<Vec<(usize, Value)>, GatewayError> {
         let p = plan(ua, &serde_json::to_vec(&v).unwrap())?;
-        Ok(p
-            .into_iter()
+        Ok(p.into_iter()
             .map(|p| (p.part, serde_json::from_slice(&p.body).unwrap()))
             .collect())
     }
@@ -373,7 +370,11 @@ mod tests {
     #[test]
     fn secrets_are_found_escaped_or_not() {
         let m = Mappings::embedded().unwrap();
-        let p = plan(&m.user_api, br#"{"Password":"Abc\"d\u00e9","FirstName":"A"}"#).unwrap();
+        let p = plan(
+            &m.user_api,
+            br#"{"Password":"Abc\"d\u00e9","FirstName":"A"}"#,
+        )
+        .unwrap();
         let secrets: Vec<&str> = p.iter().flat_map(Planned::secrets).collect();
         assert_eq!(secrets, ["Abc\"dé"]);
         let p = plan(&m.user_api, br#"{"password":"plain"}"#).unwrap();

@@ -23,8 +23,8 @@ use crate::runtime::Runtime;
 use crate::translate::case;
 use crate::translate::envelope::EnvelopeError;
 use crate::translate::key::{push_json_str, Case};
-use crate::translate::rekey::{Key, KeySeed, Rekey};
 use crate::translate::path;
+use crate::translate::rekey::{Key, KeySeed, Rekey};
 use crate::upstream::{Call, UpstreamError};
 
 pub async fn handle(
@@ -189,10 +189,7 @@ pub fn user_result_tree(read: &Read, data: Value, id: &str) -> Result<Value, Ups
     else {
         return Err(invalid());
     };
-    user.insert(
-        ID_KEY.to_string(),
-        Value::String(id.to_string()),
-    );
+    user.insert(ID_KEY.to_string(), Value::String(id.to_string()));
     Ok(Value::Object(user))
 }
 
@@ -241,7 +238,11 @@ impl<'de> Visitor<'de> for UserVisitor<'_, '_, 'de> {
         let mut keys: Vec<(usize, usize)> = Vec::new();
         let mut id_seen = false;
         while let Some(Key(key)) = map.next_key_seed(KeySeed)? {
-            let name = top.read.rename.get(key.as_ref()).map_or(&*key, String::as_str);
+            let name = top
+                .read
+                .rename
+                .get(key.as_ref())
+                .map_or(&*key, String::as_str);
             let at = top.out.len();
             top.out.push(b',');
             let ks = top.out.len();
