@@ -1,10 +1,12 @@
 //! Translation micro benchmarks, in bytes per second of legacy (or v4) JSON:
 //!
 //! - `case/to_camel`: recursive PascalCase → lowerCamelCase of a parsed body;
-//! - `user_api/plan`: the whole check-and-split of a `PUT /User/{id}` body into v4 calls
-//!   (`routes::user_api::plan` with the embedded mappings), from a parsed object;
-//! - `user_api/request`: what the request path does with the body bytes: parse, plan, and
-//!   serialise each v4 body;
+//! - `user_api/plan_tree`: the reference check-and-split of a `PUT /User/{id}` body into v4
+//!   calls (`routes::user_api::plan_tree` with the embedded mappings), from a parsed object;
+//! - `user_api/request`: what the request path does with the body bytes: `plan`, which
+//!   checks and splits them into each v4 call's body bytes in one pass;
+//! - `user_api/request_tree`: the same through a tree (the path before the one-pass
+//!   reading): parse, `plan_tree`, serialise each v4 body;
 //! - `envelope/parse`: reading a v4 answer envelope (`translate::envelope::parse`).
 //!
 //! Bodies: `small` (`{"Password":…}`, the common call), ~16 KiB and ~63 KiB (just under the
@@ -15,7 +17,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::request::json_object;
-use legacy_gateway::routes::user_api::plan;
+use legacy_gateway::routes::user_api::{plan, plan_tree};
 use legacy_gateway::translate::{case, envelope};
 use serde_json::{json, Map, Value};
 
@@ -111,14 +113,14 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("user_api/plan");
+    let mut g = c.benchmark_group("user_api/plan_tree");
     for (name, body) in &bodies {
         let bytes = serde_json::to_vec(body).expect("serialises");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), body, |b, body| {
             b.iter_batched(
                 || body.clone(),
-                |body| plan(ua, body).expect("plans"),
+                |body| plan_tree(ua, body).expect("plans"),
                 BatchSize::SmallInput,
             )
         });
@@ -131,12 +133,28 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
             b.iter(|| {
+                plan(ua, bytes)
+                    .expect("plans")
+                    .iter()
+                    .map(|p| p.body.len())
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("user_api/request_tree");
+    for (name, body) in &bodies {
+        let bytes = serde_json::to_vec(body).expect("serialises");
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
+            b.iter(|| {
                 let obj = json_object(bytes).expect("an object");
-                plan(ua, obj)
+                plan_tree(ua, obj)
                     .expect("plans")
                     .into_iter()
-                    .map(|p| {
-                        serde_json::to_vec(&Value::Object(p.body))
+                    .map(|(_, body)| {
+                        serde_json::to_vec(&Value::Object(body))
                             .expect("serialises")
                             .len()
                     })

@@ -214,6 +214,17 @@ async fn bad_bodies_are_refused_with_their_code_and_reason() {
             "Gateway_E400_08",
             Contains(&["Duplicate fields: ", "Metadata", "NewsLetter", "newsLetter"]),
         ),
+        (
+            // One spelling twice: refused, not the last value silently kept.
+            r#"{"Password": "x", "Password": "y"}"#,
+            "Gateway_E400_08",
+            Exact("Duplicate fields: Password appears twice.".into()),
+        ),
+        (
+            r#"{"Metadata": {"Teams": [{"Name": "a", "Name": "b"}]}}"#,
+            "Gateway_E400_08",
+            Exact("Duplicate fields: Name appears twice in Metadata.Teams[0].".into()),
+        ),
     ];
     for (body, code, msg) in cases {
         let a = put_user(&gw, "1001", body.to_string()).await;

@@ -12,7 +12,6 @@
 //! identity keys the translator writes itself, make the record invalid: dropping either value
 //! silently would lose data.
 
-use heck::{ToLowerCamelCase, ToUpperCamelCase};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -46,46 +45,9 @@ pub enum RecordError {
     Unknown { code: String },
 }
 
-/// The target key case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Case {
-    /// lowerCamelCase, the v4 side.
-    Camel,
-    /// PascalCase, the legacy side.
-    Pascal,
-}
-
-impl Case {
-    /// The key in this case, exactly as heck writes it.
-    pub fn convert(self, key: &str) -> String {
-        if let Some(fast) = self.convert_simple(key) {
-            return fast;
-        }
-        match self {
-            Case::Camel => key.to_lower_camel_case(),
-            Case::Pascal => key.to_upper_camel_case(),
-        }
-    }
-
-    /// The hot path: nearly every key is already `fooBar` or `FooBar` (ASCII letters and digits,
-    /// a letter first, every capital right after a lower-case letter). For those, heck splits
-    /// before each capital and only the first letter's case changes, so the answer is found
-    /// without heck's allocations. A property test pins this to heck's output.
-    fn convert_simple(self, key: &str) -> Option<String> {
-        let b = key.as_bytes();
-        if !transcode::is_simple_key(b) {
-            return None;
-        }
-        let first = b[0];
-        let mut out = String::with_capacity(key.len());
-        out.push(match self {
-            Case::Camel => first.to_ascii_lowercase(),
-            Case::Pascal => first.to_ascii_uppercase(),
-        } as char);
-        out.push_str(&key[1..]);
-        Some(out)
-    }
-}
+/// The target key case, shared with the request path: one fast path for every key
+/// ([`crate::translate::key`]).
+pub use crate::translate::key::Case;
 
 /// Converts the keys of `map` (recursively) to `case`, leaving out the keys in `skip` (the
 /// identity fields the caller handles itself) and refusing keys that collide with each other
@@ -317,20 +279,6 @@ mod tests {
 
     fn table() -> EventTable {
         EventTable::embedded().expect("shipped table loads")
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn the_fast_path_is_heck(
-            any_key in "[a-zA-Z0-9_ -]{0,12}",
-            // mostly keys the fast path takes
-            camel_key in "[a-zA-Z][a-z0-9]{0,3}([A-Z0-9][a-z0-9]{0,3}){0,3}",
-        ) {
-            for key in [any_key, camel_key] {
-                proptest::prop_assert_eq!(Case::Camel.convert(&key), key.to_lower_camel_case());
-                proptest::prop_assert_eq!(Case::Pascal.convert(&key), key.to_upper_camel_case());
-            }
-        }
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! Nothing is forwarded until the whole body has been checked: an unknown field, a wrong
 //! type or a missing header refuses the call before the first v4 request.
 
+mod plan;
 pub mod read;
+
+pub use plan::{plan, plan_tree, Planned, PlannedTree};
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use serde_json::{Map, Value};
 
 use crate::audit::{self, Operation};
 use crate::body::Body;
@@ -25,83 +27,8 @@ use crate::request::{self, REQUEST_ID};
 use crate::routes::Target;
 use crate::routes::SHADOW_OF;
 use crate::runtime::Runtime;
-use crate::translate::case::{self, CaseError};
 use crate::translate::path;
 use crate::upstream::Call;
-
-/// One v4 call to make: which part, and its camelCase body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
-    pub part: usize,
-    pub body: Map<String, Value>,
-}
-
-/// Checks a legacy body against the mapping and splits it into v4 calls, in order.
-pub fn plan(ua: &UserApi, body: Map<String, Value>) -> Result<Vec<Planned>, GatewayError> {
-    if body.is_empty() {
-        return Err(GatewayError::EmptyBody);
-    }
-    let unknown: Vec<String> = body
-        .keys()
-        .filter(|k| ua.field(k).is_none())
-        .cloned()
-        .collect();
-    if !unknown.is_empty() {
-        return Err(GatewayError::UnknownFields(unknown));
-    }
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut seen: Vec<(String, &str)> = Vec::new();
-    for (key, value) in body {
-        let Some((part, field)) = ua.field(&key) else {
-            continue;
-        };
-        if let Some((other, _)) = seen.iter().find(|(_, legacy)| *legacy == field.legacy) {
-            return Err(GatewayError::DuplicateKeys(format!(
-                "{other} and {key} name the same field {}",
-                field.legacy
-            )));
-        }
-        let null_ok = value.is_null() && field.nullable;
-        if !null_ok && !field.ty.accepts(&value) {
-            return Err(GatewayError::WrongType {
-                field: field.legacy.clone(),
-                expected: if field.nullable {
-                    format!("{} or null", field.ty.name())
-                } else {
-                    field.ty.name().to_string()
-                },
-            });
-        }
-        seen.push((key, field.legacy.as_str()));
-        let v4_value = case::to_camel(value).map_err(|e| match e {
-            CaseError::Collision {
-                path,
-                first,
-                second,
-                ..
-            } => GatewayError::DuplicateKeys(format!(
-                "{first} and {second} in {} name the same field",
-                path.replacen('$', &field.legacy, 1)
-            )),
-            CaseError::TooDeep => GatewayError::WrongType {
-                field: field.legacy.clone(),
-                expected: "nested less deeply".into(),
-            },
-        })?;
-        match planned.iter_mut().find(|p| p.part == part) {
-            Some(p) => {
-                p.body.insert(field.v4.clone(), v4_value);
-            }
-            None => {
-                let mut m = Map::new();
-                m.insert(field.v4.clone(), v4_value);
-                planned.push(Planned { part, body: m });
-            }
-        }
-    }
-    planned.sort_by_key(|p| p.part);
-    Ok(planned)
-}
 
 /// The v4 headers: the mandatory ones as the client sent them, the request id, JSON. An
 /// allow-list, so hop-by-hop and unrelated headers never pass. A missing or blank
@@ -195,8 +122,7 @@ where
     };
     let planned = async {
         let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
-        let obj = request::json_object(&bytes)?;
-        plan(ua, obj)
+        plan(ua, &bytes)
     }
     .await;
     let planned = match planned {
@@ -208,21 +134,8 @@ where
 
 /// The values v4 must not echo back to the client: the secret fields of this request and the
 /// caller's token. Only a failed call needs them, so they are gathered only then.
-fn secrets<'a>(ua: &UserApi, planned: &'a [Planned], headers: &'a HeaderMap) -> Vec<&'a str> {
-    let mut secrets: Vec<&str> = planned
-        .iter()
-        .flat_map(|p| {
-            ua.parts[p.part]
-                .fields
-                .iter()
-                .filter(|f| {
-                    ua.secret_fields
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&f.legacy))
-                })
-                .filter_map(|f| p.body.get(&f.v4).and_then(Value::as_str))
-        })
-        .collect();
+fn secrets<'a>(planned: &'a [Planned], headers: &'a HeaderMap) -> Vec<&'a str> {
+    let mut secrets: Vec<&str> = planned.iter().flat_map(Planned::secrets).collect();
     // v4 echoing the caller's token in an error text must not pass it on.
     secrets.extend(crate::redact::authorization_secrets(headers));
     secrets
@@ -246,12 +159,11 @@ async fn run(
     let mut rest = planned.iter();
     for p in rest.by_ref() {
         let part = &ua.parts[p.part];
-        let body = serde_json::to_vec(&p.body).unwrap_or_default();
         let call = Call {
             method: part.method.clone(),
             path: part.path.render(Some(id)),
             headers: headers.clone(),
-            body: Some(Bytes::from(body)),
+            body: Some(p.body.clone()),
             label: &part.name,
         };
         let result = target.upstream.v4(call).await;
@@ -263,7 +175,7 @@ async fn run(
             }
             Ok(answer) => {
                 let status = answer.status;
-                let secrets = secrets(ua, &planned, &headers);
+                let secrets = secrets(&planned, &headers);
                 let part = multi.then(|| part.label.clone());
                 failure = Some(v4_failure(&rt.mappings, answer, &secrets, part));
                 ("failed", status)
@@ -316,49 +228,4 @@ async fn run(
         request_id: request_id.to_string(),
     };
     json(status, &envelope)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mapping::Mappings;
-    use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn mixed_body_splits_in_mapping_order() {
-        let m = Mappings::embedded().unwrap();
-        let p = plan(
-            &m.user_api,
-            obj(
-                json!({"Password": "Abcdefg1", "FirstName": "A", "Metadata": {"NewsLetter": true}}),
-            ),
-        )
-        .unwrap();
-        let names: Vec<_> = p
-            .iter()
-            .map(|x| m.user_api.parts[x.part].name.as_str())
-            .collect();
-        assert_eq!(names, ["profile", "password"]);
-        assert_eq!(
-            p[0].body,
-            obj(json!({"firstName": "A", "metadata": {"newsLetter": true}}))
-        );
-    }
-
-    #[test]
-    fn refusals_name_the_field() {
-        let m = Mappings::embedded().unwrap();
-        let e = plan(&m.user_api, obj(json!({"Password": "x", "Nickname": "y"}))).unwrap_err();
-        assert_eq!(e.to_string(), "Unknown fields: Nickname.");
-        let e = plan(&m.user_api, obj(json!({"Verified": "yes"}))).unwrap_err();
-        assert_eq!(e.to_string(), "Field Verified must be a boolean.");
-        let e = plan(&m.user_api, obj(json!({"Password": "x", "password": "y"}))).unwrap_err();
-        assert!(matches!(e, GatewayError::DuplicateKeys(_)), "{e}");
-        let e = plan(&m.user_api, obj(json!({"Metadata": {"A": 1, "a": 2}}))).unwrap_err();
-        assert!(e.to_string().contains("Metadata"), "{e}");
-    }
 }

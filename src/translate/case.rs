@@ -1,10 +1,14 @@
-//! Key case conversion, recursive (heck): legacy PascalCase ↔ v4 lowerCamelCase.
+//! Key case conversion of parsed trees, recursive: legacy PascalCase ↔ v4 lowerCamelCase.
+//! The request and read paths convert bytes as they copy them ([`super::rekey`]); trees are
+//! converted here for the reference readings those paths fall back to, and for callers that
+//! hold a `Value`.
 //!
 //! Two keys of one object that become the same key (`Password` and `password`) are refused
 //! rather than merged: picking one would silently drop the other's value.
 
-use heck::{ToLowerCamelCase, ToUpperCamelCase};
 use serde_json::{Map, Value};
+
+use super::key::Case;
 
 /// Deeper than this is refused; serde_json's parser already stops at 128, this also covers
 /// values built in code.
@@ -19,26 +23,36 @@ pub enum CaseError {
         second: String,
         converted: String,
     },
+    /// One key twice in one object: only bytes can say so, a parsed tree has kept one.
+    #[error("key {key:?} appears twice at {path}")]
+    Repeated { path: String, key: String },
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }
 
+impl CaseError {
+    /// The error as seen one level up: `segment` (`.Key` or `[3]`) goes in front of its path.
+    pub(crate) fn within(mut self, segment: &str) -> Self {
+        if let Self::Collision { path, .. } | Self::Repeated { path, .. } = &mut self {
+            // Paths are built from the root `$` outwards, only when something is refused.
+            let rest = path.strip_prefix('$').unwrap_or(path);
+            *path = format!("${segment}{rest}");
+        }
+        self
+    }
+}
+
 /// Converts every object key to lowerCamelCase, at every depth.
 pub fn to_camel(v: Value) -> Result<Value, CaseError> {
-    convert(v, &|k| k.to_lower_camel_case(), "$", 0)
+    convert(v, Case::Camel, 0)
 }
 
 /// Converts every object key to PascalCase, at every depth.
 pub fn to_pascal(v: Value) -> Result<Value, CaseError> {
-    convert(v, &|k| k.to_upper_camel_case(), "$", 0)
+    convert(v, Case::Pascal, 0)
 }
 
-fn convert(
-    v: Value,
-    f: &dyn Fn(&str) -> String,
-    path: &str,
-    depth: usize,
-) -> Result<Value, CaseError> {
+fn convert(v: Value, case: Case, depth: usize) -> Result<Value, CaseError> {
     if depth > MAX_DEPTH {
         return Err(CaseError::TooDeep);
     }
@@ -47,9 +61,8 @@ fn convert(
             let mut out = Map::new();
             let mut originals: Vec<(String, String)> = Vec::new();
             for (k, v) in map {
-                let key = f(&k);
-                let child = format!("{path}.{k}");
-                let v = convert(v, f, &child, depth + 1)?;
+                let key = case.convert(&k);
+                let v = convert(v, case, depth + 1).map_err(|e| e.within(&format!(".{k}")))?;
                 if out.contains_key(&key) {
                     let first = originals
                         .iter()
@@ -57,7 +70,7 @@ fn convert(
                         .map(|(_, o)| o.clone())
                         .unwrap_or_default();
                     return Err(CaseError::Collision {
-                        path: path.to_string(),
+                        path: "$".to_string(),
                         first,
                         second: k,
                         converted: key,
@@ -71,7 +84,7 @@ fn convert(
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| convert(v, f, &format!("{path}[{i}]"), depth + 1))
+            .map(|(i, v)| convert(v, case, depth + 1).map_err(|e| e.within(&format!("[{i}]"))))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other),

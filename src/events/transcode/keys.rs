@@ -2,7 +2,7 @@
 //! lookup is one comparison and hostile input cannot grow it.
 
 use super::super::record::Case;
-use super::{push_str, Transcoder};
+use super::Transcoder;
 
 /// Slots of the key cache, per case.
 pub const KEY_SLOTS: usize = 512;
@@ -35,24 +35,8 @@ fn slot_of(key: &[u8], case: Case) -> usize {
     }
 }
 
-/// Keys of one kind: `fooBar` / `FooBar`, ASCII letters and digits, a letter first, every
-/// capital right after a lower-case letter. heck changes only their first letter's case.
-pub fn is_simple_key(key: &[u8]) -> bool {
-    let Some(&first) = key.first() else {
-        return false;
-    };
-    if !first.is_ascii_alphabetic() {
-        return false;
-    }
-    let mut prev = first;
-    for &c in &key[1..] {
-        if !c.is_ascii_alphanumeric() || (c.is_ascii_uppercase() && !prev.is_ascii_lowercase()) {
-            return false;
-        }
-        prev = c;
-    }
-    true
-}
+/// Keys whose new case is their first byte changed (the shared fast path).
+pub use crate::translate::key::is_simple as is_simple_key;
 
 impl Transcoder {
     /// Writes `key` converted to `case`, as a JSON string.
@@ -66,18 +50,7 @@ impl Transcoder {
             }
         }
         let start = out.len();
-        if is_simple_key(b) {
-            out.reserve(b.len() + 2);
-            out.push(b'"');
-            out.push(match case {
-                Case::Camel => b[0].to_ascii_lowercase(),
-                Case::Pascal => b[0].to_ascii_uppercase(),
-            });
-            out.extend_from_slice(&b[1..]);
-            out.push(b'"');
-        } else {
-            push_str(out, &case.convert(key));
-        }
+        case.write(out, key);
         self.cache[i] = Some(Slot {
             source: b.into(),
             converted: out[start..].into(),

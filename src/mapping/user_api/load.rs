@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use heck::ToLowerCamelCase;
 use http::Method;
 use toml::Spanned;
 
@@ -14,6 +13,7 @@ use super::raw::RawFile;
 use super::read::load_read;
 use super::{ErrorRule, Field, FieldType, Part, UserApi};
 use crate::source::{Source, SourceError};
+use crate::translate::key::Case;
 use crate::translate::path::PathTemplate;
 
 impl UserApi {
@@ -87,7 +87,7 @@ impl UserApi {
                     .rename
                     .get(legacy)
                     .cloned()
-                    .unwrap_or_else(|| legacy.to_lower_camel_case());
+                    .unwrap_or_else(|| Case::Camel.convert(legacy));
                 fields.push(Field {
                     legacy: legacy.clone(),
                     v4,
