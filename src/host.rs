@@ -31,6 +31,27 @@ fn name(a: &Authority) -> &str {
         .unwrap_or(host)
 }
 
+/// Why a request's `Host` (or the authority of an absolute-form target) is not one a client
+/// may send (RFC 9110 7.2, RFC 3986 3.2.3), if it is not: no name, a port that is empty, not
+/// a number from 1 to 65535, or written with a leading zero (`08443` could mean either of two
+/// ports to two parsers).
+pub fn request_host_problem(raw: &str) -> Option<&'static str> {
+    let Some(a) = authority(raw) else {
+        return Some("is not a host name with an optional port");
+    };
+    if name(&a).is_empty() {
+        return Some("has no host name");
+    }
+    let after_host = &raw[a.host().len()..];
+    if let Some(port) = after_host.strip_prefix(':') {
+        let canonical = !port.starts_with('0') && a.port_u16().is_some_and(|p| p != 0);
+        if !canonical {
+            return Some("has a port that is not a number from 1 to 65535");
+        }
+    }
+    None
+}
+
 /// Why a configured tenant `host` can never match a request's `Host`, if it cannot.
 pub fn unmatchable(host: &str) -> Option<&'static str> {
     if host.is_empty() {
@@ -76,6 +97,25 @@ pub fn unmatchable(host: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_hosts_with_broken_ports_are_named() {
+        for ok in ["paper.test", "paper.test:8443", "[::1]:8080", "[::1]", "127.0.0.1:1"] {
+            assert_eq!(request_host_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "paper.test:0",
+            "paper.test:99999",
+            "paper.test:",
+            "paper.test:08443",
+            "paper.test:x",
+            ":8080",
+            "a b",
+            "user@paper.test",
+        ] {
+            assert!(request_host_problem(bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn hosts_split_into_name_and_port() {

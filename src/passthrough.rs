@@ -11,6 +11,7 @@ use http::{Request, Response, Uri};
 use http_body_util::Full;
 
 use crate::body::{full, Body};
+use crate::deadline::Deadline;
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
 use crate::upstream::client::{self, ClientOptions, PerWorker};
@@ -57,10 +58,12 @@ pub struct LegacyBackend {
 
 /// What a forwarded request is, besides the client's request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Forwarding {
+pub struct Forwarding<'a> {
     /// Shadow mode: the legacy answer is compared with v4's, so it must not come compressed
     /// (`Accept-Encoding` is not forwarded).
     pub identity_encoding: bool,
+    /// The client's request deadline (see `crate::deadline`).
+    pub deadline: Option<&'a Deadline>,
 }
 
 impl LegacyBackend {
@@ -88,10 +91,13 @@ impl LegacyBackend {
         parts: &http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
+        deadline: Option<&Deadline>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let (head, body) = self
-            .forward_raw(parts, body, metrics, Forwarding::default())
-            .await?;
+        let how = Forwarding {
+            deadline,
+            ..Forwarding::default()
+        };
+        let (head, body) = self.forward_raw(parts, body, metrics, how).await?;
         Ok(Response::from_parts(head, full(body)))
     }
 
@@ -101,13 +107,15 @@ impl LegacyBackend {
         parts: &http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
-        how: Forwarding,
+        how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         observed(
             metrics,
             self.label,
             self.timeout,
-            self.forward_inner(parts, body, how),
+            how.deadline,
+            // Boxed once, as `Upstream::send` boxes its exchange.
+            Box::pin(self.forward_inner(parts, body, how)),
             |(head, _)| head.status,
         )
         .await
@@ -117,7 +125,7 @@ impl LegacyBackend {
         &self,
         parts: &http::request::Parts,
         body: Bytes,
-        how: Forwarding,
+        how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = Uri::try_from(format!("{}{}", self.prefix, pq))
@@ -135,10 +143,7 @@ impl LegacyBackend {
         // The header-case map hyper keeps for the client's request, so the backend sees the
         // names as the client wrote them.
         *req.extensions_mut() = parts.extensions.clone();
-        let (resp, lease) = self.client.request(req).await.map_err(|e| {
-            tracing::debug!(error = %e, "legacy backend call failed");
-            UpstreamError::Unreachable
-        })?;
+        let (resp, lease) = self.client.request(req).await?;
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
@@ -152,9 +157,10 @@ impl LegacyBackend {
         Ok((head, body))
     }
 
-    /// `X-Forwarded-For`, `-Proto` and `-Host` as a proxy owes its backend: a trusted peer's
-    /// chain is extended with the peer, anyone else's is replaced (a client can write any
-    /// `X-Forwarded-For` it likes).
+    /// `X-Forwarded-For`, `-Proto` and `-Host`, `Forwarded` (RFC 7239) and `X-Real-IP`, as a
+    /// proxy owes its backend: a trusted peer's chain is extended with the peer, anyone
+    /// else's is replaced (a client can write any of them it likes, and a backend that trusts
+    /// one of them for its rate limits or audit would believe it).
     fn set_forwarded(&self, parts: &http::request::Parts, headers: &mut HeaderMap) {
         let peer = parts
             .extensions
@@ -164,27 +170,32 @@ impl LegacyBackend {
         let xff = HeaderName::from_static("x-forwarded-for");
         let proto = HeaderName::from_static("x-forwarded-proto");
         let fhost = HeaderName::from_static("x-forwarded-host");
-        let chain: Vec<String> = headers
-            .get_all(&xff)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_string)
-            .collect();
-        headers.remove(&xff);
-        let mut value = if trusted {
-            chain.join(", ")
-        } else {
-            String::new()
-        };
-        if let Some(ip) = peer {
-            if !value.is_empty() {
-                value.push_str(", ");
+        let real_ip = HeaderName::from_static("x-real-ip");
+        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        });
+        extend_chain(headers, xff, trusted, peer.map(|ip| ip.to_string()));
+        let element = peer.map(|ip| {
+            let node = match ip {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+            };
+            let mut e = format!("for={node};proto=http");
+            if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
+                e.push_str(";host=\"");
+                e.push_str(h);
+                e.push('"');
             }
-            value.push_str(&ip.to_string());
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            if !value.is_empty() {
-                headers.insert(xff, v);
+            e
+        });
+        extend_chain(headers, header::FORWARDED, trusted, element);
+        if !(trusted && headers.contains_key(&real_ip)) {
+            headers.remove(&real_ip);
+            if let Some(v) = peer.and_then(|ip| http::HeaderValue::from_str(&ip.to_string()).ok()) {
+                headers.insert(real_ip, v);
             }
         }
         if !(trusted && headers.contains_key(&proto)) {
@@ -193,14 +204,36 @@ impl LegacyBackend {
         }
         if !(trusted && headers.contains_key(&fhost)) {
             headers.remove(&fhost);
-            if let Some(h) = parts.headers.get(header::HOST).cloned().or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
-            }) {
+            if let Some(h) = host {
                 headers.insert(fhost, h);
             }
+        }
+    }
+}
+
+/// A list header naming the proxies a request passed (`X-Forwarded-For`, `Forwarded`): a
+/// trusted peer's list gains this hop, anyone else's is replaced by it.
+fn extend_chain(headers: &mut HeaderMap, name: HeaderName, trusted: bool, hop: Option<String>) {
+    let mut value = if trusted {
+        let chain: Vec<&str> = headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        chain.join(", ")
+    } else {
+        String::new()
+    };
+    headers.remove(&name);
+    if let Some(hop) = hop {
+        if !value.is_empty() {
+            value.push_str(", ");
+        }
+        value.push_str(&hop);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        if !value.is_empty() {
+            headers.insert(name, v);
         }
     }
 }

@@ -12,7 +12,8 @@
 //! 3. the body limit: a declared `Content-Length` over `limits.body_bytes` is refused at once
 //!    (413), a chunked body is cut while read;
 //! 4. the timeout: the whole request, slow client bodies included (408). v4 calls have their
-//!    own, shorter timeout (504), so a slow v4 is never reported as the client's fault;
+//!    own, shorter limit (504), so a slow v4 is never reported as the client's fault; both run
+//!    on one timer per request ([`crate::deadline`]);
 //! 5. a panic below becomes a 500, never a dropped connection; its message (which may hold
 //!    request data) goes nowhere;
 //! 6. the legacy shape: an unshaped 4xx/5xx (from 3–5, or a bare answer of the service below)
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,6 +40,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::body::Body;
+use crate::deadline::{Deadline, Fired};
 use crate::error::{GatewayError, Reply};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
@@ -179,10 +182,12 @@ where
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let deadline = Arc::new(Deadline::new(timeout));
         let inner = if declared.is_some_and(|n| n > body_limit as u64) {
             None
         } else {
-            let req = req.map(|b| Limited::new(b, body_limit));
+            let mut req = req.map(|b| Limited::new(b, body_limit));
+            req.extensions_mut().insert(deadline.clone());
             // A panic while the service below starts its work is caught like one in its future.
             match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
                 Ok(fut) => Some(Ok(fut)),
@@ -196,15 +201,12 @@ where
             let outcome = match inner {
                 None => Err(GatewayError::BodyTooLarge(body_limit)),
                 Some(Err(())) => Err(panicked()),
-                Some(Ok(fut)) => {
-                    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await
-                    {
-                        Ok(Ok(Ok(resp))) => Ok(resp),
-                        Ok(Ok(Err(never))) => match never {},
-                        Ok(Err(_panic)) => Err(panicked()),
-                        Err(_elapsed) => Err(GatewayError::RequestTimeout),
-                    }
-                }
+                Some(Ok(fut)) => match bounded(&deadline, fut).await {
+                    Some(Ok(Ok(resp))) => Ok(resp),
+                    Some(Ok(Err(never))) => match never {},
+                    Some(Err(_panic)) => Err(panicked()),
+                    None => Err(GatewayError::RequestTimeout),
+                },
             };
             let mut resp = match outcome {
                 Ok(resp) => shape(&gw, &seen, resp),
@@ -225,6 +227,36 @@ where
         };
         Box::pin(fut.instrument(span))
     }
+}
+
+/// Runs the request under its one timer: `None` when the whole request's time ran out. When
+/// an upstream call's limit passes instead, the request is polled again at once, and the call
+/// ends with its own error (see `crate::deadline`).
+async fn bounded<F: Future>(
+    deadline: &Deadline,
+    fut: F,
+) -> Option<std::thread::Result<F::Output>> {
+    let mut fut = std::pin::pin!(AssertUnwindSafe(fut).catch_unwind());
+    let mut armed = deadline.due();
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(armed));
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let due = deadline.due();
+        if due != armed {
+            armed = due;
+            timer.as_mut().reset(due);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match deadline.fire() {
+            Fired::CallExpired => continue,
+            Fired::RequestExpired => return Poll::Ready(None),
+        }
+    })
+    .await
 }
 
 fn panicked() -> GatewayError {

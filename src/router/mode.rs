@@ -9,6 +9,7 @@ use http::Response;
 
 use super::{split_key, Matched};
 use crate::body::{Body, BoxError};
+use crate::deadline::Deadline;
 use crate::error::{GatewayError, Reply};
 use crate::gateway::Gateway;
 use crate::legacy::Family;
@@ -24,6 +25,7 @@ pub(super) async fn translate<B>(
     m: &Matched,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -32,6 +34,7 @@ where
     let target = Target {
         upstream: &rt.upstream,
         shadow_of: None,
+        deadline,
     };
     // Strangler pattern: what the gateway does not translate goes to the legacy backend when
     // there is one, in translate mode too: other methods on the User API route, actions the
@@ -46,7 +49,7 @@ where
     };
     let family = m.family;
     if untranslated && rt.backend_for(family).is_some() {
-        return legacy(gw, &rt, family, parts, body).await;
+        return legacy(gw, &rt, family, parts, body, deadline).await;
     }
     match m.family {
         Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
@@ -112,6 +115,7 @@ pub(super) async fn legacy<B>(
     family: Family,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -121,7 +125,7 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
-    match backend.forward(&parts, bytes, &gw.metrics).await {
+    match backend.forward(&parts, bytes, &gw.metrics, deadline).await {
         Ok(resp) => resp,
         Err(e) => upstream_failure(rt, family, &parts, e),
     }
@@ -135,6 +139,7 @@ pub(super) async fn shadowed<B>(
     m: Matched,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -151,6 +156,7 @@ where
             &gw.metrics,
             crate::passthrough::Forwarding {
                 identity_encoding: true,
+                deadline,
             },
         )
         .await
@@ -189,7 +195,7 @@ fn upstream_failure(
     parts: &http::request::Parts,
     e: crate::upstream::UpstreamError,
 ) -> Response<Body> {
-    let mut resp = refuse(rt, family, parts, GatewayError::Upstream(e));
+    let mut resp = refuse(rt, family, parts, GatewayError::Legacy(family, e));
     // Not a refusal: the call was forwarded.
     resp.extensions_mut().remove::<crate::legacy::Refused>();
     resp

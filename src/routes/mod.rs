@@ -20,4 +20,6 @@ pub struct RouteLabel(pub &'static str);
 pub struct Target<'a> {
     pub upstream: &'a crate::upstream::Upstream,
     pub shadow_of: Option<&'a str>,
+    /// The client's request deadline (see `crate::deadline`); none for a shadow copy.
+    pub deadline: Option<&'a crate::deadline::Deadline>,
 }

@@ -115,10 +115,9 @@ pub(crate) fn forward_headers(
     // Sized for the allow-list plus the three set below: no rehash while filling it.
     let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 5);
     let blank = |v: &HeaderValue| v.as_bytes().trim_ascii().is_empty();
-    if !incoming
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .any(|v| !blank(v))
+    if incoming
+        .get(header::AUTHORIZATION)
+        .is_none_or(|v| no_credentials(v.as_bytes()))
     {
         return Err(GatewayError::Unauthorized(
             crate::identity::IdentityError::Missing,
@@ -148,6 +147,13 @@ pub(crate) fn forward_headers(
     );
     out.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     Ok(out)
+}
+
+/// An `Authorization` that carries no credential: blank, or a scheme alone (`Bearer`). Sent
+/// on, it would reach v4 as a call without a token; refused, the client renews its token.
+fn no_credentials(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    value.is_empty() || value.eq_ignore_ascii_case(b"bearer")
 }
 
 pub async fn handle<B>(
@@ -248,6 +254,7 @@ async fn run(
         let part = &ua.parts[p.part];
         let body = serde_json::to_vec(&p.body).unwrap_or_default();
         let call = Call {
+            deadline: target.deadline,
             method: part.method.clone(),
             path: part.path.render(Some(id)),
             headers: headers.clone(),

@@ -108,6 +108,7 @@ pub(super) async fn run(
 /// The call through its own route, towards the shadow orchestrator, marked as a copy.
 async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<Body> {
     let target = Target {
+        deadline: None,
         upstream: &rt.shadow_copies,
         shadow_of: Some(&call.request_id),
     };

@@ -13,22 +13,62 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
+use crate::deadline::Deadline;
 use crate::metrics::{Metrics, UpstreamOutcome};
 use crate::translate::envelope::{self, EnvelopeError, V4Answer};
 use client::ClientOptions;
 
 /// Why an upstream call has no usable answer. The texts are what the legacy client reads:
-/// they name the system, never the host, the port or the error chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// they name the system, never the host, the port or the error chain ([`UpstreamError::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
-    #[error("The Users Orchestrator could not be reached.")]
+    /// No answer at all: the connection could not be made, the request was not sent, or the
+    /// connection was reset before any answer arrived.
     Unreachable,
-    #[error("The Users Orchestrator did not answer in time.")]
     Timeout,
-    #[error("The Users Orchestrator answered with an invalid response.")]
     Invalid(EnvelopeError),
-    #[error("The Users Orchestrator answered with a response that is too large.")]
     TooLarge,
+    /// The request went out and what came back was not HTTP: a garbage status line, headers
+    /// over hyper's limit, a connection closed part-way through the head. The call reached
+    /// the upstream and may have been carried out, so "could not be reached" would mislead.
+    BrokenAnswer,
+}
+
+impl std::error::Error for UpstreamError {}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe("The Users Orchestrator"))
+    }
+}
+
+impl UpstreamError {
+    /// The failure as the legacy client reads it, naming the system that failed (v4 or a
+    /// legacy backend): one message per system and failure.
+    pub fn describe(&self, system: &str) -> String {
+        match self {
+            UpstreamError::Unreachable => format!("{system} could not be reached."),
+            UpstreamError::Timeout => format!("{system} did not answer in time."),
+            UpstreamError::Invalid(_) | UpstreamError::BrokenAnswer => {
+                format!("{system} answered with an invalid response.")
+            }
+            UpstreamError::TooLarge => {
+                format!("{system} answered with a response that is too large.")
+            }
+        }
+    }
+
+    /// A failure of the HTTP exchange itself, sorted by whether an answer had begun to
+    /// arrive: a parse error or a cut head means the upstream answered (badly); a refused or
+    /// reset connection means no answer came at all.
+    pub fn of_exchange(e: &hyper::Error) -> Self {
+        if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() || e.is_incomplete_message()
+        {
+            UpstreamError::BrokenAnswer
+        } else {
+            UpstreamError::Unreachable
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +92,9 @@ pub struct Call<'a> {
     pub body: Option<Bytes>,
     /// Bounded label for metrics (`v4.password`), never an id.
     pub label: &'a str,
+    /// The request's deadline, when the call is made for a client's request (the edge's
+    /// timer bounds it); a shadow copy has none and gets a timer of its own.
+    pub deadline: Option<&'a Deadline>,
 }
 
 /// A raw answer, for callers that pass bodies through (legacy mode, shadow).
@@ -109,12 +152,17 @@ impl Upstream {
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
     /// the call timeout.
     pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
-        let label = call.label;
+        let (label, deadline) = (call.label, call.deadline);
+        // Boxed once, where it is made: the exchange's future (the request, the pooled
+        // connection, the answer being read) would otherwise sit inline in every future above
+        // it, and be copied whole each time one of them moves. One allocation costs less than
+        // those copies.
         observed(
             &self.metrics,
             label,
             self.opts.timeout,
-            self.send_inner(call),
+            deadline,
+            Box::pin(self.send_inner(call)),
             |a| a.status,
         )
         .await
@@ -133,10 +181,7 @@ impl Upstream {
         *req.uri_mut() = uri;
         *req.headers_mut() = call.headers;
         crate::telemetry::inject(req.headers_mut());
-        let (resp, lease) = self.client.request(req).await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream call failed");
-            UpstreamError::Unreachable
-        })?;
+        let (resp, lease) = self.client.request(req).await?;
         let (head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.opts.max_body, lease).await?;
         Ok(RawAnswer {
@@ -148,30 +193,33 @@ impl Upstream {
 }
 
 /// One upstream call under `timeout` (connect, send and the whole answer read), its latency
-/// and outcome recorded: the same for v4 calls and legacy backends.
+/// and outcome recorded: the same for v4 calls and legacy backends. Under a request's
+/// `deadline` the edge's timer bounds it; without one (shadow copies) it gets its own.
 pub async fn observed<T>(
     metrics: &Metrics,
     label: &str,
     timeout: Duration,
+    deadline: Option<&Deadline>,
     call: impl std::future::Future<Output = Result<T, UpstreamError>>,
     status: impl Fn(&T) -> StatusCode,
 ) -> Result<T, UpstreamError> {
     let started = Instant::now();
-    if crate::telemetry::enabled() {
+    let bounded = async {
+        match deadline {
+            Some(d) => d.within(timeout, call).await.map_err(|_| ()),
+            None => tokio::time::timeout(timeout, call).await.map_err(|_| ()),
+        }
+        .unwrap_or(Err(UpstreamError::Timeout))
+    };
+    let result = if crate::telemetry::enabled() {
         use tracing::Instrument;
         let span = crate::telemetry::upstream_span(label);
-        let result = tokio::time::timeout(timeout, call)
-            .instrument(span.clone())
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout));
-        let outcome = outcome_of(result.as_ref().map(&status));
-        crate::telemetry::upstream_done(&span, outcome);
-        metrics.observe_upstream(label, outcome, started.elapsed().as_secs_f64());
-        return result;
-    }
-    let result = tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or(Err(UpstreamError::Timeout));
+        let result = bounded.instrument(span.clone()).await;
+        crate::telemetry::upstream_done(&span, outcome_of(result.as_ref().map(&status)));
+        result
+    } else {
+        bounded.await
+    };
     metrics.observe_upstream(
         label,
         outcome_of(result.as_ref().map(&status)),
@@ -186,6 +234,41 @@ fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
         Ok(status) => UpstreamOutcome::Status(status.as_u16()),
         Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
         Err(UpstreamError::Unreachable) => UpstreamOutcome::Unreachable,
-        Err(_) => UpstreamOutcome::Invalid,
+        Err(UpstreamError::Invalid(_) | UpstreamError::TooLarge | UpstreamError::BrokenAnswer) => {
+            UpstreamOutcome::Invalid
+        }
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[tokio::test]
+    async fn sizes() {
+        let m = crate::metrics::Metrics::new();
+        let u = super::Upstream::new(
+            &url::Url::parse("http://127.0.0.1:9").unwrap(),
+            super::UpstreamOptions {
+                timeout: std::time::Duration::from_secs(1),
+                connect_timeout: std::time::Duration::from_secs(1),
+                max_body: 1,
+                ca_pem: None,
+                idle_connections: 1,
+            },
+            m,
+        )
+        .unwrap();
+        let call = || super::Call {
+            method: http::Method::GET,
+            path: "/".into(),
+            headers: http::HeaderMap::new(),
+            body: None,
+            label: "x",
+            deadline: None,
+        };
+        let req = || http::Request::new(http_body_util::Full::new(bytes::Bytes::new()));
+        eprintln!("send_inner {}", std::mem::size_of_val(&u.send_inner(call())));
+        eprintln!("request {}", std::mem::size_of_val(&u.client.request(req())));
+        eprintln!("idle {}", std::mem::size_of_val(&u.client.idle_connection()));
+        eprintln!("connect {}", std::mem::size_of_val(&u.client.connect()));
     }
 }

@@ -147,6 +147,7 @@ where
         headers.insert(SHADOW_OF, v);
     }
     let call = Call {
+        deadline: target.deadline,
         method: action.method.clone(),
         path: action.path.render(user.as_deref()),
         headers,
