@@ -10,7 +10,7 @@
 //! applied, as it did with a timer per call.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -28,6 +28,22 @@ pub struct Deadline {
     in_call: AtomicBool,
     /// The edge saw the call's limit pass: the call ends with [`Expired`] on its next poll.
     expired: AtomicBool,
+    /// The last upstream call, for the access log: which upstream (an index into
+    /// [`UPSTREAMS`]; 0 before any call), and its status and latency packed into one word.
+    last_upstream: AtomicU8,
+    last_call: AtomicU64,
+}
+
+/// The upstreams an access line can name.
+pub const UPSTREAMS: [&str; 4] = ["none", "v4", "legacy.user-api", "legacy.registry"];
+
+/// The last upstream call of a request: which upstream, its HTTP status (0: none came),
+/// and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastCall {
+    pub upstream: &'static str,
+    pub status: u16,
+    pub micros: u64,
 }
 
 /// The limit passed before the call finished.
@@ -52,7 +68,32 @@ impl Deadline {
             armed_for: AtomicU64::new(nanos),
             in_call: AtomicBool::new(false),
             expired: AtomicBool::new(false),
+            last_upstream: AtomicU8::new(0),
+            last_call: AtomicU64::new(0),
         }
+    }
+
+    /// Notes an upstream call's end (`upstream` as named in [`UPSTREAMS`]).
+    pub fn record_call(&self, upstream: &str, status: u16, took: Duration) {
+        let i = UPSTREAMS.iter().position(|u| *u == upstream).unwrap_or(0) as u8;
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX) & ((1 << 48) - 1);
+        self.last_call
+            .store(((status as u64) << 48) | micros, Ordering::Relaxed);
+        self.last_upstream.store(i, Ordering::Relaxed);
+    }
+
+    /// The last upstream call, if the request made one.
+    pub fn last_call(&self) -> Option<LastCall> {
+        let i = self.last_upstream.load(Ordering::Relaxed) as usize;
+        if i == 0 {
+            return None;
+        }
+        let word = self.last_call.load(Ordering::Relaxed);
+        Some(LastCall {
+            upstream: UPSTREAMS.get(i).copied().unwrap_or("none"),
+            status: (word >> 48) as u16,
+            micros: word & ((1 << 48) - 1),
+        })
     }
 
     /// When the edge's timer should fire now.

@@ -49,6 +49,8 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
     pub shadow: Arc<Shadow>,
+    /// The tenant label of answers given before a route (and so a tenant) was chosen.
+    pub unrouted_tenant: crate::metrics::TenantLabel,
     /// What a reload starts from: the command-line overrides and, on the embedded sandbox,
     /// its URL (the sandbox keeps running across reloads).
     overrides: Overrides,
@@ -68,6 +70,7 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             shadow: Arc::default(),
+            unrouted_tenant: crate::metrics::TenantLabel(Arc::from("none")),
             overrides,
             sandbox_url,
             reload_lock: tokio::sync::Mutex::new(()),

@@ -31,6 +31,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One look at the names first: a request or answer rarely carries any of these, and
+    // removing each one blindly costs a hash lookup per name.
+    let any = headers
+        .keys()
+        .any(|n| *n == header::UPGRADE || HOP_BY_HOP.contains(n));
+    if !any {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -85,10 +93,12 @@ impl LegacyBackend {
         })
     }
 
-    /// Forwards one request and returns the backend's answer as it came.
+    /// Forwards one request and returns the backend's answer as it came. The request's
+    /// headers and extensions move into the forwarded request (not copied): `parts` keeps its
+    /// method and target only.
     pub async fn forward(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
         deadline: Option<&Deadline>,
@@ -104,13 +114,14 @@ impl LegacyBackend {
     /// [`Self::forward`], with the body kept as bytes for shadow comparison.
     pub async fn forward_raw(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
         how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         observed(
             metrics,
+            self.label,
             self.label,
             self.timeout,
             how.deadline,
@@ -123,26 +134,28 @@ impl LegacyBackend {
 
     async fn forward_inner(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = Uri::try_from(format!("{}{}", self.prefix, pq))
-            .map_err(|_| UpstreamError::Unreachable)?;
+        let uri = self.target(&parts.uri)?;
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = parts.headers.clone();
+        *req.headers_mut() = std::mem::take(&mut parts.headers);
+        // With the header-case map hyper keeps for the client's request, so the backend sees
+        // the names as the client wrote them.
+        *req.extensions_mut() = std::mem::take(&mut parts.extensions);
         strip_hop_by_hop(req.headers_mut());
-        self.set_forwarded(parts, req.headers_mut());
+        let peer = req
+            .extensions()
+            .get::<crate::request::PeerAddr>()
+            .map(|p| p.0.ip());
+        self.set_forwarded(peer, &parts.uri, req.headers_mut());
         if how.identity_encoding {
             req.headers_mut().remove(header::ACCEPT_ENCODING);
         }
         crate::telemetry::inject(req.headers_mut());
-        // The header-case map hyper keeps for the client's request, so the backend sees the
-        // names as the client wrote them.
-        *req.extensions_mut() = parts.extensions.clone();
         let (resp, lease) = self.client.request(req).await?;
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
@@ -157,23 +170,40 @@ impl LegacyBackend {
         Ok((head, body))
     }
 
+    /// The backend's target: the client's path and query under the configured URL's path.
+    /// With no path to add (a backend at `/`), the client's own is reused, not parsed again.
+    fn target(&self, client: &Uri) -> Result<Uri, UpstreamError> {
+        let pq = client.path_and_query().map_or("/", |p| p.as_str());
+        if self.prefix.is_empty() && client.path_and_query().is_some() {
+            let mut p = http::uri::Parts::default();
+            p.path_and_query = client.path_and_query().cloned();
+            if let Ok(uri) = Uri::from_parts(p) {
+                return Ok(uri);
+            }
+        }
+        let mut joined = String::with_capacity(self.prefix.len() + pq.len());
+        joined.push_str(&self.prefix);
+        joined.push_str(pq);
+        Uri::try_from(joined).map_err(|_| UpstreamError::Unreachable)
+    }
+
     /// `X-Forwarded-For`, `-Proto` and `-Host`, `Forwarded` (RFC 7239) and `X-Real-IP`, as a
     /// proxy owes its backend: a trusted peer's chain is extended with the peer, anyone
     /// else's is replaced (a client can write any of them it likes, and a backend that trusts
     /// one of them for its rate limits or audit would believe it).
-    fn set_forwarded(&self, parts: &http::request::Parts, headers: &mut HeaderMap) {
-        let peer = parts
-            .extensions
-            .get::<crate::request::PeerAddr>()
-            .map(|p| p.0.ip());
+    fn set_forwarded(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        target: &Uri,
+        headers: &mut HeaderMap,
+    ) {
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
         let xff = HeaderName::from_static("x-forwarded-for");
         let proto = HeaderName::from_static("x-forwarded-proto");
         let fhost = HeaderName::from_static("x-forwarded-host");
         let real_ip = HeaderName::from_static("x-real-ip");
-        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
+        let host = headers.get(header::HOST).cloned().or_else(|| {
+            target
                 .authority()
                 .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
         });

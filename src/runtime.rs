@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::identity::Verifier;
 use crate::legacy::Family;
 use crate::mapping::Mappings;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TenantLabel};
 use crate::passthrough::LegacyBackend;
 use crate::upstream::client::ClientOptions;
 use crate::upstream::{Upstream, UpstreamOptions};
@@ -42,6 +42,10 @@ pub struct Runtime {
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
+    /// The tenants figures are labelled with, as configured, per API; anything else is
+    /// `other` (a label per value a client sends would let clients grow the metrics).
+    tenant_labels: [Vec<TenantLabel>; 2],
+    other_tenant: TenantLabel,
 }
 
 impl Runtime {
@@ -112,7 +116,10 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| mappings.registry.path.clone());
         let rate_limits = Arc::new(crate::ratelimit::RateLimits::new(&config.rate_limits));
+        let tenant_labels = configured_tenants(&config);
         Ok(Self {
+            tenant_labels,
+            other_tenant: TenantLabel(Arc::from("other")),
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
             config,
             mappings: Arc::new(mappings),
@@ -177,6 +184,17 @@ impl Runtime {
         Some(path[start..start + v.len()].to_string())
     }
 
+    /// The label of a request's tenant (the User API's `X-ClientCode`, the action API's
+    /// Host): as configured when it is a configured one, else `other`.
+    pub fn tenant_label(&self, family: Family, tenant: &str) -> TenantLabel {
+        let i = (family == Family::Registry) as usize;
+        self.tenant_labels[i]
+            .iter()
+            .find(|t| t.0.eq_ignore_ascii_case(tenant))
+            .unwrap_or(&self.other_tenant)
+            .clone()
+    }
+
     /// The legacy backend for a path's API, if configured.
     pub fn backend_for(&self, family: Family) -> Option<&LegacyBackend> {
         match family {
@@ -184,4 +202,36 @@ impl Runtime {
             Family::Registry => self.registry_backend.as_ref(),
         }
     }
+}
+
+/// Every tenant the configuration names, per API, in its configured spelling: `[[tenants]]`
+/// (a client code for the User API, a Host for the action API) and the `[[modes]]` rules'
+/// tenants.
+fn configured_tenants(config: &Config) -> [Vec<TenantLabel>; 2] {
+    let mut user_api: Vec<TenantLabel> = Vec::new();
+    let mut registry: Vec<TenantLabel> = Vec::new();
+    let add = |list: &mut Vec<TenantLabel>, name: &str| {
+        let name = name.trim();
+        if !name.is_empty() && !list.iter().any(|t| t.0.eq_ignore_ascii_case(name)) {
+            list.push(TenantLabel(Arc::from(name)));
+        }
+    };
+    for t in &config.tenants {
+        add(&mut user_api, &t.client_code);
+        add(&mut registry, &crate::host::split_host_port(&t.host).0);
+    }
+    for rule in &config.modes.rules {
+        let Some(tenant) = rule.tenant.as_deref() else {
+            continue;
+        };
+        match rule.route.as_deref().map(|r| r.split('.').next().unwrap_or(r)) {
+            Some("registry") => add(&mut registry, tenant),
+            Some(_) => add(&mut user_api, tenant),
+            None => {
+                add(&mut user_api, tenant);
+                add(&mut registry, tenant);
+            }
+        }
+    }
+    [user_api, registry]
 }

@@ -45,7 +45,8 @@ use crate::error::{GatewayError, Reply};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
 use crate::request::{RequestIds, REQUEST_ID};
-use crate::routes::RouteLabel;
+use crate::metrics::TenantLabel;
+use crate::routes::{RouteLabel, Served};
 
 /// Builds [`Edge`] around a service; made per worker (its [`Local`] handle is that worker's).
 #[derive(Clone)]
@@ -218,11 +219,23 @@ where
                 .extensions()
                 .get::<RouteLabel>()
                 .map_or("unmatched", |r| r.0);
+            let served = resp.extensions().get::<Served>();
+            let (mode, tenant) = match served {
+                Some(s) => (s.mode, &s.tenant),
+                None => ("none", &gw.unrouted_tenant),
+            };
             let elapsed = seen.started.elapsed();
-            gw.metrics
-                .request_done(route, resp.status().as_u16(), elapsed.as_secs_f64());
+            gw.metrics.request_done(
+                route,
+                resp.status().as_u16(),
+                tenant,
+                mode,
+                elapsed.as_secs_f64(),
+            );
             in_flight.done = true;
-            access_log(&seen, resp.status(), elapsed);
+            if tracing::enabled!(target: "legacy_gateway::access", tracing::Level::INFO) {
+                access_log(&seen, resp.status(), elapsed, mode, tenant, &deadline);
+            }
             Ok(resp)
         };
         Box::pin(fut.instrument(span))
@@ -271,14 +284,41 @@ fn usable_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
 }
 
-fn access_log(seen: &Seen, status: StatusCode, elapsed: Duration) {
+/// The longest path an access line carries: a client can send a path of tens of kilobytes,
+/// and each line would carry it whole.
+const LOGGED_PATH_BYTES: usize = 512;
+
+fn access_log(
+    seen: &Seen,
+    status: StatusCode,
+    elapsed: Duration,
+    mode: &str,
+    tenant: &TenantLabel,
+    deadline: &Deadline,
+) {
+    let path = seen.uri.path();
+    let path = if path.len() > LOGGED_PATH_BYTES {
+        let mut end = LOGGED_PATH_BYTES;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        &path[..end]
+    } else {
+        path
+    };
+    let last = deadline.last_call();
     tracing::info!(
         target: "legacy_gateway::access",
         method = %seen.method,
-        path = %seen.uri.path(),
+        path,
         status = status.as_u16(),
         latency_us = elapsed.as_micros() as u64,
         request_id = seen.request_id.to_str().unwrap_or(""),
+        tenant = &*tenant.0,
+        mode,
+        backend = last.map_or("none", |c| c.upstream),
+        upstream_status = last.map_or(0, |c| c.status),
+        upstream_latency_us = last.map_or(0, |c| c.micros),
         "answered"
     );
 }

@@ -125,9 +125,17 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
-    match backend.forward(&parts, bytes, &gw.metrics, deadline).await {
+    let mut parts = parts;
+    // The headers move into the forwarded request; the failure answer still names the id.
+    let request_id = parts.headers.get(crate::request::REQUEST_ID).cloned();
+    match backend.forward(&mut parts, bytes, &gw.metrics, deadline).await {
         Ok(resp) => resp,
-        Err(e) => upstream_failure(rt, family, &parts, e),
+        Err(e) => {
+            if let Some(id) = request_id {
+                parts.headers.insert(crate::request::REQUEST_ID, id);
+            }
+            upstream_failure(rt, family, &parts, e)
+        }
     }
 }
 
@@ -149,9 +157,11 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
+    // The copy keeps the request whole: the forwarded request takes a clone.
+    let mut sent = parts.clone();
     let (head, answer) = match backend
         .forward_raw(
-            &parts,
+            &mut sent,
             bytes.clone(),
             &gw.metrics,
             crate::passthrough::Forwarding {

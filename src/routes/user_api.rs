@@ -137,8 +137,17 @@ pub(crate) fn forward_headers(
     if !missing.is_empty() {
         return Err(GatewayError::MissingHeaders(missing));
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        out.insert(REQUEST_ID, v);
+    // The edge's value, shared rather than parsed again; `request_id` only when the edge
+    // did not run (a shadow copy made from a request that lost it).
+    match incoming.get(REQUEST_ID) {
+        Some(v) => {
+            out.insert(REQUEST_ID, v.clone());
+        }
+        None => {
+            if let Ok(v) = HeaderValue::from_str(request_id) {
+                out.insert(REQUEST_ID, v);
+            }
+        }
     }
     crate::telemetry::forward_client_headers(incoming, &mut out);
     out.insert(

@@ -149,7 +149,7 @@ impl PerWorker {
     }
 
     /// The most recently used idle connection that is still open and ready.
-    pub(super) async fn idle_connection(&self) -> Option<SendRequest<Full<Bytes>>> {
+    async fn idle_connection(&self) -> Option<SendRequest<Full<Bytes>>> {
         loop {
             let Idle { mut sender, since } = self.idle.get_or_default().borrow_mut().pop()?;
             if sender.is_closed() || since.elapsed() > IDLE_TIMEOUT {
@@ -162,7 +162,7 @@ impl PerWorker {
         }
     }
 
-    pub(super) async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
         use tower::Service as _;
         let io = self.connector.clone().call(self.target.clone()).await?;
         let (sender, conn) = hyper::client::conn::http1::Builder::new()

@@ -159,6 +159,7 @@ impl Upstream {
         // those copies.
         observed(
             &self.metrics,
+            "v4",
             label,
             self.opts.timeout,
             deadline,
@@ -197,6 +198,7 @@ impl Upstream {
 /// `deadline` the edge's timer bounds it; without one (shadow copies) it gets its own.
 pub async fn observed<T>(
     metrics: &Metrics,
+    upstream: &str,
     label: &str,
     timeout: Duration,
     deadline: Option<&Deadline>,
@@ -220,11 +222,16 @@ pub async fn observed<T>(
     } else {
         bounded.await
     };
-    metrics.observe_upstream(
-        label,
-        outcome_of(result.as_ref().map(&status)),
-        started.elapsed().as_secs_f64(),
-    );
+    let outcome = outcome_of(result.as_ref().map(&status));
+    let took = started.elapsed();
+    metrics.observe_upstream(label, outcome, took.as_secs_f64());
+    if let Some(d) = deadline {
+        let code = match outcome {
+            UpstreamOutcome::Status(code) => code,
+            _ => 0,
+        };
+        d.record_call(upstream, code, took);
+    }
     result
 }
 
@@ -240,35 +247,3 @@ fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
     }
 }
 
-#[cfg(test)]
-mod size_probe {
-    #[tokio::test]
-    async fn sizes() {
-        let m = crate::metrics::Metrics::new();
-        let u = super::Upstream::new(
-            &url::Url::parse("http://127.0.0.1:9").unwrap(),
-            super::UpstreamOptions {
-                timeout: std::time::Duration::from_secs(1),
-                connect_timeout: std::time::Duration::from_secs(1),
-                max_body: 1,
-                ca_pem: None,
-                idle_connections: 1,
-            },
-            m,
-        )
-        .unwrap();
-        let call = || super::Call {
-            method: http::Method::GET,
-            path: "/".into(),
-            headers: http::HeaderMap::new(),
-            body: None,
-            label: "x",
-            deadline: None,
-        };
-        let req = || http::Request::new(http_body_util::Full::new(bytes::Bytes::new()));
-        eprintln!("send_inner {}", std::mem::size_of_val(&u.send_inner(call())));
-        eprintln!("request {}", std::mem::size_of_val(&u.client.request(req())));
-        eprintln!("idle {}", std::mem::size_of_val(&u.client.idle_connection()));
-        eprintln!("connect {}", std::mem::size_of_val(&u.client.connect()));
-    }
-}
