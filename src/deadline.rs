@@ -176,6 +176,9 @@ mod tests {
         let mut call = std::pin::pin!(call);
         assert!(futures_util::poll!(call.as_mut()).is_pending());
         assert_eq!(d.fire(), Fired::CallExpired);
-        assert_eq!(futures_util::poll!(call.as_mut()), Poll::Ready(Err(Expired)));
+        assert_eq!(
+            futures_util::poll!(call.as_mut()),
+            Poll::Ready(Err(Expired))
+        );
     }
 }

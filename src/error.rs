@@ -216,7 +216,10 @@ mod tests {
         let e = GatewayError::Legacy(Family::UserApi, UpstreamError::Unreachable);
         assert_eq!(e.to_string(), "The legacy User API could not be reached.");
         let e = GatewayError::Legacy(Family::Registry, UpstreamError::Timeout);
-        assert_eq!(e.to_string(), "The legacy user registry did not answer in time.");
+        assert_eq!(
+            e.to_string(),
+            "The legacy user registry did not answer in time."
+        );
         let e = GatewayError::Upstream(UpstreamError::BrokenAnswer);
         assert_eq!(
             e.to_string(),

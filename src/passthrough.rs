@@ -191,12 +191,7 @@ impl LegacyBackend {
     /// proxy owes its backend: a trusted peer's chain is extended with the peer, anyone
     /// else's is replaced (a client can write any of them it likes, and a backend that trusts
     /// one of them for its rate limits or audit would believe it).
-    fn set_forwarded(
-        &self,
-        peer: Option<std::net::IpAddr>,
-        target: &Uri,
-        headers: &mut HeaderMap,
-    ) {
+    fn set_forwarded(&self, peer: Option<std::net::IpAddr>, target: &Uri, headers: &mut HeaderMap) {
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
         let xff = HeaderName::from_static("x-forwarded-for");
         let proto = HeaderName::from_static("x-forwarded-proto");

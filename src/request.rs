@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 use crate::body::BoxError;
 use crate::error::GatewayError;
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A name, not a string: a `&str` key is parsed and, being no standard header, allocated
+/// again on every use.
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The connection's peer, in every request's extensions (the accept loop puts it there): the
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the

@@ -37,6 +37,9 @@ pub struct Runtime {
     /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
+    /// The User API path template around its one parameter (`/User/` and ``), when it has
+    /// exactly one: then the id is found without the router.
+    user_api_id_at: Option<(String, String)>,
     pub verifier: Arc<Verifier>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
     /// True when running on the embedded sandbox: the action API then serves any Host as
@@ -117,7 +120,9 @@ impl Runtime {
             .unwrap_or_else(|| mappings.registry.path.clone());
         let rate_limits = Arc::new(crate::ratelimit::RateLimits::new(&config.rate_limits));
         let tenant_labels = configured_tenants(&config);
+        let user_api_id_at = one_parameter(&mappings.user_api.path);
         Ok(Self {
+            user_api_id_at,
             tenant_labels,
             other_tenant: TenantLabel(Arc::from("other")),
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
@@ -176,6 +181,18 @@ impl Runtime {
     /// original path at the same byte offset.
     pub fn user_api_raw_id(&self, path: &str) -> Option<String> {
         let path = path.strip_suffix('/').unwrap_or(path);
+        if let Some((prefix, suffix)) = &self.user_api_id_at {
+            // The usual template, `/User/{id}`: matched in place, with no lower-cased copy.
+            let id = path
+                .get(..prefix.len())
+                .filter(|p| p.eq_ignore_ascii_case(prefix))
+                .and_then(|_| path.get(prefix.len()..path.len().checked_sub(suffix.len())?))
+                .filter(|_| {
+                    path.get(path.len() - suffix.len()..)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+                })?;
+            return (!id.is_empty() && !id.contains('/')).then(|| id.to_string());
+        }
         let lower = path.to_ascii_lowercase();
         let m = self.user_api_paths.at(&lower).ok()?;
         let param = self.mappings.user_api.id_param.to_ascii_lowercase();
@@ -224,7 +241,11 @@ fn configured_tenants(config: &Config) -> [Vec<TenantLabel>; 2] {
         let Some(tenant) = rule.tenant.as_deref() else {
             continue;
         };
-        match rule.route.as_deref().map(|r| r.split('.').next().unwrap_or(r)) {
+        match rule
+            .route
+            .as_deref()
+            .map(|r| r.split('.').next().unwrap_or(r))
+        {
             Some("registry") => add(&mut registry, tenant),
             Some(_) => add(&mut user_api, tenant),
             None => {
@@ -234,4 +255,15 @@ fn configured_tenants(config: &Config) -> [Vec<TenantLabel>; 2] {
         }
     }
     [user_api, registry]
+}
+
+/// A path template's text before and after its only `{parameter}`, when it has exactly one.
+fn one_parameter(template: &str) -> Option<(String, String)> {
+    let open = template.find('{')?;
+    let close = open + template[open..].find('}')?;
+    let (prefix, suffix) = (&template[..open], &template[close + 1..]);
+    let single = !prefix.contains(['{', '}']) && !suffix.contains(['{', '}']);
+    // The parameter must be a whole segment, as the router matches it.
+    let whole = prefix.ends_with('/') && (suffix.is_empty() || suffix.starts_with('/'));
+    (single && whole).then(|| (prefix.to_string(), suffix.to_string()))
 }

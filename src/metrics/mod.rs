@@ -32,8 +32,8 @@ use thread_local::ThreadLocal;
 
 use collector::ShardCollector;
 use fleet::Fleet;
-pub use labels::{TenantLabel, UpstreamOutcome};
 use labels::{RateLimitLabels, RequestLabels, ShadowLabels};
+pub use labels::{TenantLabel, UpstreamOutcome};
 use shard::{cell, Hist, Shard, Shards};
 
 pub struct Metrics {
@@ -114,7 +114,9 @@ impl Metrics {
                     l.status == status
                         && l.route == route
                         && l.mode == mode
-                        && std::sync::Arc::ptr_eq(&l.tenant.0, &tenant.0)
+                        // The same label is the same pointer, but for a reload's new one.
+                        && (std::sync::Arc::ptr_eq(&l.tenant.0, &tenant.0)
+                            || l.tenant.0 == tenant.0)
                 },
                 || {
                     let labels = RequestLabels {
@@ -211,12 +213,12 @@ mod tests {
         m.request_started();
         let text = m.render();
         assert!(
-            text.contains("gateway_requests_total{route=\"user-api\",status=\"200\"} 40"),
+            text.contains("gateway_requests_total{route=\"user-api\",status=\"200\",tenant=\"other\",mode=\"translate\"} 40"),
             "{text}"
         );
         assert!(
             text.contains(
-                "gateway_request_duration_seconds_count{route=\"user-api\",status=\"200\"} 40"
+                "gateway_request_duration_seconds_count{route=\"user-api\",status=\"200\",tenant=\"other\",mode=\"translate\"} 40"
             ),
             "{text}"
         );

@@ -20,7 +20,9 @@ pub(super) fn check(
         return Err(GatewayError::MethodNotAllowed);
     }
     host(parts)?;
-    once(&parts.headers, &header::AUTHORIZATION, "Authorization")?;
+    if !once(&parts.headers, &header::AUTHORIZATION) {
+        return Err(GatewayError::DuplicateHeader("Authorization".into()));
+    }
     if family == Family::UserApi {
         let h = &rt.mappings.v4.headers;
         for name in [
@@ -29,7 +31,9 @@ pub(super) fn check(
             &h.paper_code,
             &h.client_group_code,
         ] {
-            once(&parts.headers, name, &display_name(rt, name))?;
+            if !once(&parts.headers, name) {
+                return Err(GatewayError::DuplicateHeader(display_name(rt, name)));
+            }
         }
     }
     Ok(())
@@ -60,17 +64,14 @@ fn host(parts: &http::request::Parts) -> Result<(), GatewayError> {
     }
 }
 
-/// A header that must carry one value: sent twice, or comma-joined into one line (RFC 9110
-/// 5.3 makes the two the same), it is refused, naming it.
-fn once(headers: &HeaderMap, name: &HeaderName, shown: &str) -> Result<(), GatewayError> {
+/// Whether a header that must carry one value does: not sent twice, nor comma-joined into one
+/// line (RFC 9110 5.3 makes the two the same).
+fn once(headers: &HeaderMap, name: &HeaderName) -> bool {
     let mut all = headers.get_all(name).iter();
     let Some(first) = all.next() else {
-        return Ok(());
+        return true;
     };
-    if all.next().is_some() || first.as_bytes().contains(&b',') {
-        return Err(GatewayError::DuplicateHeader(shown.to_string()));
-    }
-    Ok(())
+    all.next().is_none() && !first.as_bytes().contains(&b',')
 }
 
 /// The header's name as the legacy API documents it (`X-ClientCode`), when the mapping

@@ -280,16 +280,78 @@ mod tests {
             label: "x",
         };
         let sizes = [
-            ("dispatch", std::mem::size_of_val(&dispatch(local.clone(), req()))),
-            ("translate", std::mem::size_of_val(&translate(&local, rt.clone(), &m, parts(), body(), None))),
-            ("legacy", std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None))),
-            ("shadowed", std::mem::size_of_val(&mode::shadowed(&local, &rt, Family::UserApi, Matched { raw_id: "1".into(), tenant: String::new(), action: None, ..m }, parts(), body(), None))),
-            ("user_api::handle", std::mem::size_of_val(&routes::user_api::handle(rt.clone(), &local.metrics, parts(), body(), "1", target()))),
-            ("registry::handle", std::mem::size_of_val(&routes::registry::handle(rt.clone(), &local.metrics, parts(), body(), target()))),
-            ("user_api::read::handle", std::mem::size_of_val(&routes::user_api::read::handle(&rt, &local.metrics, &parts(), "1", target()))),
-            ("Upstream::v4", std::mem::size_of_val(&rt.upstream.v4(call()))),
-            ("Upstream::send", std::mem::size_of_val(&rt.upstream.send(call()))),
-            ("read_body", std::mem::size_of_val(&crate::request::read_body(body(), 1))),
+            (
+                "dispatch",
+                std::mem::size_of_val(&dispatch(local.clone(), req())),
+            ),
+            (
+                "translate",
+                std::mem::size_of_val(&translate(&local, rt.clone(), &m, parts(), body(), None)),
+            ),
+            (
+                "legacy",
+                std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None)),
+            ),
+            (
+                "shadowed",
+                std::mem::size_of_val(&mode::shadowed(
+                    &local,
+                    &rt,
+                    Family::UserApi,
+                    Matched {
+                        raw_id: "1".into(),
+                        tenant: String::new(),
+                        action: None,
+                        ..m
+                    },
+                    parts(),
+                    body(),
+                    None,
+                )),
+            ),
+            (
+                "user_api::handle",
+                std::mem::size_of_val(&routes::user_api::handle(
+                    rt.clone(),
+                    &local.metrics,
+                    parts(),
+                    body(),
+                    "1",
+                    target(),
+                )),
+            ),
+            (
+                "registry::handle",
+                std::mem::size_of_val(&routes::registry::handle(
+                    rt.clone(),
+                    &local.metrics,
+                    parts(),
+                    body(),
+                    target(),
+                )),
+            ),
+            (
+                "user_api::read::handle",
+                std::mem::size_of_val(&routes::user_api::read::handle(
+                    &rt,
+                    &local.metrics,
+                    &parts(),
+                    "1",
+                    target(),
+                )),
+            ),
+            (
+                "Upstream::v4",
+                std::mem::size_of_val(&rt.upstream.v4(call())),
+            ),
+            (
+                "Upstream::send",
+                std::mem::size_of_val(&rt.upstream.send(call())),
+            ),
+            (
+                "read_body",
+                std::mem::size_of_val(&crate::request::read_body(body(), 1)),
+            ),
         ];
         // Bounds with room for the compiler's layout, far below what the futures were when
         // a TLS handshake and two copies of each upstream call sat inline in them (dispatch:
@@ -301,7 +363,11 @@ mod tests {
         };
         for (name, size) in sizes {
             eprintln!("future {name}: {size} bytes");
-            assert!(size <= bound(name), "future {name}: {size} bytes, over {}", bound(name));
+            assert!(
+                size <= bound(name),
+                "future {name}: {size} bytes, over {}",
+                bound(name)
+            );
         }
     }
 }

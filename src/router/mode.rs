@@ -128,7 +128,10 @@ where
     let mut parts = parts;
     // The headers move into the forwarded request; the failure answer still names the id.
     let request_id = parts.headers.get(crate::request::REQUEST_ID).cloned();
-    match backend.forward(&mut parts, bytes, &gw.metrics, deadline).await {
+    match backend
+        .forward(&mut parts, bytes, &gw.metrics, deadline)
+        .await
+    {
         Ok(resp) => resp,
         Err(e) => {
             if let Some(id) = request_id {

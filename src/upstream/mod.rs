@@ -62,7 +62,10 @@ impl UpstreamError {
     /// arrive: a parse error or a cut head means the upstream answered (badly); a refused or
     /// reset connection means no answer came at all.
     pub fn of_exchange(e: &hyper::Error) -> Self {
-        if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() || e.is_incomplete_message()
+        if e.is_parse()
+            || e.is_parse_status()
+            || e.is_parse_too_large()
+            || e.is_incomplete_message()
         {
             UpstreamError::BrokenAnswer
         } else {
@@ -246,4 +249,3 @@ fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
         }
     }
 }
-
