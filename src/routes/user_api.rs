@@ -181,7 +181,12 @@ where
     if read::is_read(&ua.read, &parts.method) {
         return read::handle(&rt, metrics, &parts, raw_id, target).await;
     }
-    let request_id = request::request_id(&parts.headers);
+    // Borrowed: the edge set it, and `parts` lives as long as the call.
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let refuse = |e: GatewayError, id: Option<&str>| {
         e.into_response(
             Family::UserApi,
