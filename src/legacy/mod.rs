@@ -26,7 +26,11 @@ pub struct Refused;
 /// A JSON answer marked as shaped.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     // Serializing plain structs of strings and numbers cannot fail.
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// [`json`], for an answer already written.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(full(Bytes::from(bytes)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

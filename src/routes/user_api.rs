@@ -320,6 +320,12 @@ async fn run(
     }
     let not_attempted: Vec<String> = rest.map(|p| ua.parts[p.part].label.clone()).collect();
 
+    if failure.is_none() && !multi {
+        return crate::legacy::json_bytes(
+            last_status,
+            crate::legacy::user_api::updated(id, request_id),
+        );
+    }
     let (status, code, errors, updated) = match failure {
         None => (last_status, 0, vec![], true),
         Some((status, entry)) => (status, status.as_u16(), vec![entry], false),
