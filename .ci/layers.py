@@ -8,7 +8,7 @@ import sys
 
 # Bottom to top. A module may use the ones in its own or lower layers.
 LAYERS = [
-    ["body", "redact", "host", "metrics", "source"],           # plain building blocks
+    ["api", "body", "deadline", "redact", "host", "metrics", "source"],           # plain building blocks
     ["translate", "telemetry", "mapping"],                     # pure translation, data files
     ["config", "logging", "modes", "ratelimit", "instance"],   # the configuration and what reads only it
     ["identity", "upstream", "tenant", "healthcheck"],         # talking to others

@@ -50,19 +50,23 @@ fn log_and_count<'e>(metrics: &Metrics, events: &'e EventTable, op: &Operation<'
 /// One record per legacy event of an operation, in order: a v4 `{id}` call stands for its
 /// GetById step and then its own event (SPEC 2). `op.legacy_event` is replaced by each.
 pub fn record_all(metrics: &Metrics, events: &EventTable, legacy: &[String], op: &Operation<'_>) {
-    let mut v4_all = Vec::with_capacity(legacy.len());
+    let traced = crate::telemetry::enabled();
+    let mut v4_all = Vec::new();
     for ev in legacy {
-        v4_all.push(log_and_count(
+        let v4 = log_and_count(
             metrics,
             events,
             &Operation {
                 legacy_event: ev,
                 ..*op
             },
-        ));
+        );
+        if traced {
+            v4_all.push(v4);
+        }
     }
     // The request span names the whole operation: every legacy event, in order.
-    if crate::telemetry::enabled() {
+    if traced {
         crate::telemetry::annotate(&[
             ("gateway.legacy_event", &legacy.join(", ")),
             ("gateway.v4_events", &v4_all.join(", ")),

@@ -16,7 +16,8 @@
 //! | `Gateway_E400_10` | 400 | required attributes missing (action API) |
 //! | `Gateway_E400_11` | 400 | an attribute is empty or malformed (action API) |
 //! | `Gateway_E400_12` | 400 | the request body could not be read completely |
-//! | `Gateway_E400_13` | 400 | a tenant header was sent more than once (named) |
+//! | `Gateway_E400_13` | 400 | a tenant header, `Authorization` or `Host` sent more than once or comma-joined (named) |
+//! | `Gateway_E400_14` | 400 | `Host` missing (HTTP/1.1) or not a valid host and port |
 //! | `Gateway_E401_01` | 401 | no usable token (action API), no `Authorization` (User API) |
 //! | `Gateway_E404_01` | 404 | unknown path |
 //! | `Gateway_E404_02` | 404 | no tenant configured for the Host (action API) |
@@ -25,13 +26,20 @@
 //! | `Gateway_E413_01` | 413 | body over the configured limit |
 //! | `Gateway_E429_01` | 429 | over a rate limit (`Retry-After` says when to retry) |
 //! | `Gateway_E500_01` | 500 | internal error (a caught panic) |
-//! | `Gateway_E502_01` | 502 | v4 unreachable |
-//! | `Gateway_E502_02` | 502 | v4 answered something that is not a usable v4 answer |
+//! | `Gateway_E502_01` | 502 | v4 unreachable: no answer at all (nothing sent, or the connection reset before any answer) |
+//! | `Gateway_E502_02` | 502 | v4 answered, but not usably: not HTTP, cut short, too large, not a v4 envelope |
+//! | `Gateway_E502_03` | 502 | the legacy User API backend unreachable (legacy and shadow modes) |
+//! | `Gateway_E502_04` | 502 | the legacy User API backend answered, but not usably |
+//! | `Gateway_E502_05` | 502 | the legacy registry backend unreachable |
+//! | `Gateway_E502_06` | 502 | the legacy registry backend answered, but not usably |
 //! | `Gateway_E503_01` | 503 | the gateway is at its connection limit |
 //! | `Gateway_E504_01` | 504 | v4 did not answer within the timeout |
+//! | `Gateway_E504_02` | 504 | the legacy User API backend did not answer within the timeout |
+//! | `Gateway_E504_03` | 504 | the legacy registry backend did not answer within the timeout |
 
 use http::StatusCode;
 
+use crate::api::Family;
 use crate::identity::IdentityError;
 use crate::translate::path::BadId;
 use crate::upstream::UpstreamError;
@@ -77,14 +85,22 @@ pub enum GatewayError {
     BodyTooLarge(usize),
     #[error("Internal error.")]
     Internal,
+    /// v4 failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
+    /// The legacy backend of that API failed (legacy and shadow modes): named apart from
+    /// v4, so a client and an operator can tell which system is down.
+    #[error("{}", .1.describe(legacy_system(*.0)))]
+    Legacy(Family, UpstreamError),
     #[error("The gateway is at its connection limit; retry later.")]
     Overloaded,
     /// A header that chooses the tenant, sent twice: routing by one value and forwarding both
     /// would let the two disagree.
     #[error("Header {0} must be sent once.")]
     DuplicateHeader(String),
+    /// RFC 9112 3.2: a request names the host it is for, once, with a usable port.
+    #[error("The Host header {0}.")]
+    BadHost(&'static str),
     #[error("Too many requests; retry in {0} seconds.")]
     RateLimited(u64),
 }
@@ -105,6 +121,7 @@ impl GatewayError {
             | UnknownAction(_)
             | MissingAttributes(_)
             | DuplicateHeader(_)
+            | BadHost(_)
             | InvalidValue(_) => StatusCode::BAD_REQUEST,
             RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -113,8 +130,10 @@ impl GatewayError {
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            Upstream(_) => StatusCode::BAD_GATEWAY,
+            Upstream(UpstreamError::Timeout) | Legacy(_, UpstreamError::Timeout) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Upstream(_) | Legacy(..) => StatusCode::BAD_GATEWAY,
             Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -135,6 +154,7 @@ impl GatewayError {
             MissingAttributes(_) => "Gateway_E400_10",
             InvalidValue(_) => "Gateway_E400_11",
             DuplicateHeader(_) => "Gateway_E400_13",
+            BadHost(_) => "Gateway_E400_14",
             RateLimited(_) => "Gateway_E429_01",
             Unauthorized(_) => "Gateway_E401_01",
             NotFound => "Gateway_E404_01",
@@ -144,9 +164,15 @@ impl GatewayError {
             BodyTooLarge(_) => "Gateway_E413_01",
             Internal => "Gateway_E500_01",
             Upstream(UpstreamError::Unreachable) => "Gateway_E502_01",
-            Upstream(UpstreamError::Invalid(_) | UpstreamError::TooLarge) => "Gateway_E502_02",
-            Overloaded => "Gateway_E503_01",
             Upstream(UpstreamError::Timeout) => "Gateway_E504_01",
+            Upstream(_) => "Gateway_E502_02",
+            Legacy(Family::UserApi, UpstreamError::Unreachable) => "Gateway_E502_03",
+            Legacy(Family::UserApi, UpstreamError::Timeout) => "Gateway_E504_02",
+            Legacy(Family::UserApi, _) => "Gateway_E502_04",
+            Legacy(Family::Registry, UpstreamError::Unreachable) => "Gateway_E502_05",
+            Legacy(Family::Registry, UpstreamError::Timeout) => "Gateway_E504_03",
+            Legacy(Family::Registry, _) => "Gateway_E502_06",
+            Overloaded => "Gateway_E503_01",
         }
     }
 
@@ -159,6 +185,14 @@ impl GatewayError {
             self,
             GatewayError::BodyTooLarge(_) | GatewayError::RequestTimeout | GatewayError::Overloaded
         )
+    }
+}
+
+/// How a legacy backend is named in its failures.
+fn legacy_system(family: Family) -> &'static str {
+    match family {
+        Family::UserApi => "The legacy User API",
+        Family::Registry => "The legacy user registry",
     }
 }
 
@@ -175,6 +209,23 @@ pub struct Reply<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each system is named in its own failures: a legacy outage never reads as v4's.
+    #[test]
+    fn legacy_backend_failures_name_the_backend() {
+        let e = GatewayError::Legacy(Family::UserApi, UpstreamError::Unreachable);
+        assert_eq!(e.to_string(), "The legacy User API could not be reached.");
+        let e = GatewayError::Legacy(Family::Registry, UpstreamError::Timeout);
+        assert_eq!(
+            e.to_string(),
+            "The legacy user registry did not answer in time."
+        );
+        let e = GatewayError::Upstream(UpstreamError::BrokenAnswer);
+        assert_eq!(
+            e.to_string(),
+            "The Users Orchestrator answered with an invalid response."
+        );
+    }
 
     /// Pins the status and code of every variant: operators alert on these.
     #[test]
@@ -206,7 +257,15 @@ mod tests {
             GatewayError::Upstream(UpstreamError::TooLarge),
             GatewayError::Overloaded,
             GatewayError::Upstream(UpstreamError::Timeout),
+            GatewayError::Upstream(UpstreamError::BrokenAnswer),
+            GatewayError::Legacy(Family::UserApi, UpstreamError::Unreachable),
+            GatewayError::Legacy(Family::UserApi, UpstreamError::BrokenAnswer),
+            GatewayError::Legacy(Family::UserApi, UpstreamError::Timeout),
+            GatewayError::Legacy(Family::Registry, UpstreamError::Unreachable),
+            GatewayError::Legacy(Family::Registry, UpstreamError::TooLarge),
+            GatewayError::Legacy(Family::Registry, UpstreamError::Timeout),
             GatewayError::DuplicateHeader("X-ClientCode".into()),
+            GatewayError::BadHost("is missing"),
             GatewayError::RateLimited(1),
         ];
         for e in all {

@@ -51,6 +51,8 @@ pub struct Gateway {
     pub shadow: Arc<Shadow>,
     /// Set once shutdown starts: `readyz` then says not ready while in-flight calls finish.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The tenant label of answers given before a route (and so a tenant) was chosen.
+    pub unrouted_tenant: crate::metrics::TenantLabel,
     /// What a reload starts from: the command-line overrides and, on the embedded sandbox,
     /// its URL (the sandbox keeps running across reloads).
     overrides: Overrides,
@@ -71,6 +73,7 @@ impl Gateway {
             metrics,
             shadow: Arc::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            unrouted_tenant: crate::metrics::TenantLabel(Arc::from("none")),
             overrides,
             sandbox_url,
             reload_lock: tokio::sync::Mutex::new(()),

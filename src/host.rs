@@ -31,6 +31,61 @@ fn name(a: &Authority) -> &str {
         .unwrap_or(host)
 }
 
+/// Why a request's `Host` (or the authority of an absolute-form target) is not one a client
+/// may send (RFC 9110 7.2, RFC 3986 3.2.3), if it is not: no name, a port that is empty, not
+/// a number from 1 to 65535, or written with a leading zero (`08443` could mean either of two
+/// ports to two parsers).
+///
+/// Read byte by byte rather than through `http::uri::Authority`, which copies the text: this
+/// runs on every request.
+pub fn request_host_problem(raw: &str) -> Option<&'static str> {
+    const NOT_A_HOST: Option<&str> = Some("is not a host name with an optional port");
+    let b = raw.as_bytes();
+    let (host_len, rest) = if b.first() == Some(&b'[') {
+        // An IP literal: hex digits, colons, dots (RFC 3986 3.2.2), in brackets.
+        let Some(close) = b.iter().position(|&c| c == b']') else {
+            return NOT_A_HOST;
+        };
+        let inside = &b[1..close];
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|c| c.is_ascii_hexdigit() || *c == b':' || *c == b'.')
+        {
+            return NOT_A_HOST;
+        }
+        (close + 1, &b[close + 1..])
+    } else {
+        let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
+        // A reg-name: unreserved, percent-encoded and sub-delims characters.
+        let name_ok = b[..end]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(c));
+        if !name_ok {
+            return NOT_A_HOST;
+        }
+        (end, &b[end..])
+    };
+    if host_len == 0 {
+        return Some("has no host name");
+    }
+    match rest {
+        [] => None,
+        [b':', port @ ..] => {
+            let digits = !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit);
+            let value = std::str::from_utf8(port)
+                .ok()
+                .and_then(|p| p.parse::<u32>().ok());
+            if digits && port[0] != b'0' && value.is_some_and(|p| (1..=65535).contains(&p)) {
+                None
+            } else {
+                Some("has a port that is not a number from 1 to 65535")
+            }
+        }
+        _ => NOT_A_HOST,
+    }
+}
+
 /// Why a configured tenant `host` can never match a request's `Host`, if it cannot.
 pub fn unmatchable(host: &str) -> Option<&'static str> {
     if host.is_empty() {
@@ -76,6 +131,31 @@ pub fn unmatchable(host: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_hosts_with_broken_ports_are_named() {
+        for ok in [
+            "paper.test",
+            "paper.test:8443",
+            "[::1]:8080",
+            "[::1]",
+            "127.0.0.1:1",
+        ] {
+            assert_eq!(request_host_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "paper.test:0",
+            "paper.test:99999",
+            "paper.test:",
+            "paper.test:08443",
+            "paper.test:x",
+            ":8080",
+            "a b",
+            "user@paper.test",
+        ] {
+            assert!(request_host_problem(bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn hosts_split_into_name_and_port() {

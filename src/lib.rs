@@ -4,7 +4,7 @@
 //! # Layout
 //! Modules in layers, each using only its own layer and those below (`.ci/layers.py` checks
 //! it in CI; the README's Layout section has the same list with files):
-//! - Building blocks: [`body`], [`redact`] (what never leaves), [`host`] (Host syntax),
+//! - Building blocks: [`api`] (the two legacy APIs), [`body`], [`deadline`] (one timer per request), [`redact`] (what never leaves), [`host`] (Host syntax),
 //!   [`metrics`] (per-thread shards, summed at scrape time), [`source`] (TOML with errors
 //!   naming file, line and field).
 //! - Data: [`translate`] (pure: key case, v4 paths, the v4 envelope), [`mapping`] (the
@@ -35,10 +35,12 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod gateway;

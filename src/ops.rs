@@ -204,6 +204,7 @@ async fn sandbox_view(gw: &Gateway, path: &str) -> Response<Body> {
         );
     }
     let call = crate::upstream::Call {
+        deadline: None,
         method: Method::GET,
         path: path
             .trim_start_matches("/_gateway/sandbox")

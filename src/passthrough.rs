@@ -11,6 +11,7 @@ use http::{Request, Response, Uri};
 use http_body_util::Full;
 
 use crate::body::{full, Body};
+use crate::deadline::Deadline;
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
 use crate::upstream::client::{self, ClientOptions, PerWorker};
@@ -30,6 +31,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One look at the names first: a request or answer rarely carries any of these, and
+    // removing each one blindly costs a hash lookup per name.
+    let any = headers
+        .keys()
+        .any(|n| *n == header::UPGRADE || HOP_BY_HOP.contains(n));
+    if !any {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -57,10 +66,12 @@ pub struct LegacyBackend {
 
 /// What a forwarded request is, besides the client's request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Forwarding {
+pub struct Forwarding<'a> {
     /// Shadow mode: the legacy answer is compared with v4's, so it must not come compressed
     /// (`Accept-Encoding` is not forwarded).
     pub identity_encoding: bool,
+    /// The client's request deadline (see `crate::deadline`).
+    pub deadline: Option<&'a Deadline>,
 }
 
 impl LegacyBackend {
@@ -82,32 +93,40 @@ impl LegacyBackend {
         })
     }
 
-    /// Forwards one request and returns the backend's answer as it came.
+    /// Forwards one request and returns the backend's answer as it came. The request's
+    /// headers and extensions move into the forwarded request (not copied): `parts` keeps its
+    /// method and target only.
     pub async fn forward(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
+        deadline: Option<&Deadline>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let (head, body) = self
-            .forward_raw(parts, body, metrics, Forwarding::default())
-            .await?;
+        let how = Forwarding {
+            deadline,
+            ..Forwarding::default()
+        };
+        let (head, body) = self.forward_raw(parts, body, metrics, how).await?;
         Ok(Response::from_parts(head, full(body)))
     }
 
     /// [`Self::forward`], with the body kept as bytes for shadow comparison.
     pub async fn forward_raw(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         metrics: &Metrics,
-        how: Forwarding,
+        how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         observed(
             metrics,
             self.label,
+            self.label,
             self.timeout,
-            self.forward_inner(parts, body, how),
+            how.deadline,
+            // Boxed once, as `Upstream::send` boxes its exchange.
+            Box::pin(self.forward_inner(parts, body, how)),
             |(head, _)| head.status,
         )
         .await
@@ -115,30 +134,29 @@ impl LegacyBackend {
 
     async fn forward_inner(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
-        how: Forwarding,
+        how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = Uri::try_from(format!("{}{}", self.prefix, pq))
-            .map_err(|_| UpstreamError::Unreachable)?;
+        let uri = self.target(&parts.uri)?;
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = parts.headers.clone();
+        *req.headers_mut() = std::mem::take(&mut parts.headers);
+        // With the header-case map hyper keeps for the client's request, so the backend sees
+        // the names as the client wrote them.
+        *req.extensions_mut() = std::mem::take(&mut parts.extensions);
         strip_hop_by_hop(req.headers_mut());
-        self.set_forwarded(parts, req.headers_mut());
+        let peer = req
+            .extensions()
+            .get::<crate::request::PeerAddr>()
+            .map(|p| p.0.ip());
+        self.set_forwarded(peer, &parts.uri, req.headers_mut());
         if how.identity_encoding {
             req.headers_mut().remove(header::ACCEPT_ENCODING);
         }
         crate::telemetry::inject(req.headers_mut());
-        // The header-case map hyper keeps for the client's request, so the backend sees the
-        // names as the client wrote them.
-        *req.extensions_mut() = parts.extensions.clone();
-        let (resp, lease) = self.client.request(req).await.map_err(|e| {
-            tracing::debug!(error = %e, "legacy backend call failed");
-            UpstreamError::Unreachable
-        })?;
+        let (resp, lease) = self.client.request(req).await?;
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
@@ -152,39 +170,57 @@ impl LegacyBackend {
         Ok((head, body))
     }
 
-    /// `X-Forwarded-For`, `-Proto` and `-Host` as a proxy owes its backend: a trusted peer's
-    /// chain is extended with the peer, anyone else's is replaced (a client can write any
-    /// `X-Forwarded-For` it likes).
-    fn set_forwarded(&self, parts: &http::request::Parts, headers: &mut HeaderMap) {
-        let peer = parts
-            .extensions
-            .get::<crate::request::PeerAddr>()
-            .map(|p| p.0.ip());
+    /// The backend's target: the client's path and query under the configured URL's path.
+    /// With no path to add (a backend at `/`), the client's own is reused, not parsed again.
+    fn target(&self, client: &Uri) -> Result<Uri, UpstreamError> {
+        let pq = client.path_and_query().map_or("/", |p| p.as_str());
+        if self.prefix.is_empty() && client.path_and_query().is_some() {
+            let mut p = http::uri::Parts::default();
+            p.path_and_query = client.path_and_query().cloned();
+            if let Ok(uri) = Uri::from_parts(p) {
+                return Ok(uri);
+            }
+        }
+        let mut joined = String::with_capacity(self.prefix.len() + pq.len());
+        joined.push_str(&self.prefix);
+        joined.push_str(pq);
+        Uri::try_from(joined).map_err(|_| UpstreamError::Unreachable)
+    }
+
+    /// `X-Forwarded-For`, `-Proto` and `-Host`, `Forwarded` (RFC 7239) and `X-Real-IP`, as a
+    /// proxy owes its backend: a trusted peer's chain is extended with the peer, anyone
+    /// else's is replaced (a client can write any of them it likes, and a backend that trusts
+    /// one of them for its rate limits or audit would believe it).
+    fn set_forwarded(&self, peer: Option<std::net::IpAddr>, target: &Uri, headers: &mut HeaderMap) {
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
         let xff = HeaderName::from_static("x-forwarded-for");
         let proto = HeaderName::from_static("x-forwarded-proto");
         let fhost = HeaderName::from_static("x-forwarded-host");
-        let chain: Vec<String> = headers
-            .get_all(&xff)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_string)
-            .collect();
-        headers.remove(&xff);
-        let mut value = if trusted {
-            chain.join(", ")
-        } else {
-            String::new()
-        };
-        if let Some(ip) = peer {
-            if !value.is_empty() {
-                value.push_str(", ");
+        let real_ip = HeaderName::from_static("x-real-ip");
+        let host = headers.get(header::HOST).cloned().or_else(|| {
+            target
+                .authority()
+                .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        });
+        extend_chain(headers, xff, trusted, peer.map(|ip| ip.to_string()));
+        let element = peer.map(|ip| {
+            let node = match ip {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+            };
+            let mut e = format!("for={node};proto=http");
+            if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
+                e.push_str(";host=\"");
+                e.push_str(h);
+                e.push('"');
             }
-            value.push_str(&ip.to_string());
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            if !value.is_empty() {
-                headers.insert(xff, v);
+            e
+        });
+        extend_chain(headers, header::FORWARDED, trusted, element);
+        if !(trusted && headers.contains_key(&real_ip)) {
+            headers.remove(&real_ip);
+            if let Some(v) = peer.and_then(|ip| http::HeaderValue::from_str(&ip.to_string()).ok()) {
+                headers.insert(real_ip, v);
             }
         }
         if !(trusted && headers.contains_key(&proto)) {
@@ -193,14 +229,36 @@ impl LegacyBackend {
         }
         if !(trusted && headers.contains_key(&fhost)) {
             headers.remove(&fhost);
-            if let Some(h) = parts.headers.get(header::HOST).cloned().or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
-            }) {
+            if let Some(h) = host {
                 headers.insert(fhost, h);
             }
+        }
+    }
+}
+
+/// A list header naming the proxies a request passed (`X-Forwarded-For`, `Forwarded`): a
+/// trusted peer's list gains this hop, anyone else's is replaced by it.
+fn extend_chain(headers: &mut HeaderMap, name: HeaderName, trusted: bool, hop: Option<String>) {
+    let mut value = if trusted {
+        let chain: Vec<&str> = headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        chain.join(", ")
+    } else {
+        String::new()
+    };
+    headers.remove(&name);
+    if let Some(hop) = hop {
+        if !value.is_empty() {
+            value.push_str(", ");
+        }
+        value.push_str(&hop);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        if !value.is_empty() {
+            headers.insert(name, v);
         }
     }
 }

@@ -44,24 +44,10 @@ pub fn scrub_known(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Remembers the secrets a configuration holds, so that they are masked from now on: the
-/// HMAC secret, the admin token, and each tenant's service token (read from its variable).
-pub fn remember_config(c: &crate::config::Config) {
-    if let Some(crate::config::KeySource::Hmac(secret)) = &c.identity.key {
-        known::remember(&String::from_utf8_lossy(secret));
-    }
-    if let Some(token) = &c.admin_token {
-        known::remember(&token.0);
-    }
-    for t in &c.tenants {
-        if let Some(value) = t
-            .service_token_env
-            .as_deref()
-            .and_then(|n| std::env::var(n).ok())
-        {
-            remember_credential(&value);
-        }
-    }
+/// Masks a secret of the configuration (the HMAC secret, the admin token) from now on; the
+/// configuration names them (`Config::remember_secrets`), this layer only keeps them.
+pub fn remember(secret: &str) {
+    known::remember(secret);
 }
 
 /// An `Authorization`-style value (`Bearer abc` or `abc`): the value, the credential alone and,

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 use crate::body::BoxError;
 use crate::error::GatewayError;
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A name, not a string: a `&str` key is parsed and, being no standard header, allocated
+/// again on every use.
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The connection's peer, in every request's extensions (the accept loop puts it there): the
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
@@ -48,17 +50,38 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    match body.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
+    let mut body = std::pin::pin!(body);
+    // A small body arrives in one frame: kept as it came, with no buffer list and no copy.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             let e: BoxError = e.into();
             if is_length_limit(&*e) {
-                Err(GatewayError::BodyTooLarge(limit))
+                GatewayError::BodyTooLarge(limit)
             } else {
-                Err(GatewayError::IncompleteBody)
+                GatewayError::IncompleteBody
             }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(head), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(head.len() + data.len());
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&data);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
         }
     }
+    Ok(match (first, rest) {
+        (_, Some(buf)) => buf.freeze(),
+        (Some(one), None) => one,
+        (None, None) => Bytes::new(),
+    })
 }
 
 pub(crate) fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::identity::Verifier;
 use crate::legacy::Family;
 use crate::mapping::Mappings;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TenantLabel};
 use crate::passthrough::LegacyBackend;
 use crate::upstream::client::ClientOptions;
 use crate::upstream::{Upstream, UpstreamOptions};
@@ -40,11 +40,18 @@ pub struct Runtime {
     /// Legacy User API paths, lower-cased (the legacy API matched paths case-insensitively).
     pub user_api_paths: matchit::Router<()>,
     pub registry_path: String,
+    /// The User API path template around its one parameter (`/User/` and ``), when it has
+    /// exactly one: then the id is found without the router.
+    user_api_id_at: Option<(String, String)>,
     pub verifier: Arc<Verifier>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
     /// True when running on the embedded sandbox: the action API then serves any Host as
     /// the built-in sandbox tenant, so the README's curl lines work with no configuration.
     pub sandbox: bool,
+    /// The tenants figures are labelled with, as configured, per API; anything else is
+    /// `other` (a label per value a client sends would let clients grow the metrics).
+    tenant_labels: [Vec<TenantLabel>; 2],
+    other_tenant: TenantLabel,
 }
 
 impl Runtime {
@@ -55,7 +62,7 @@ impl Runtime {
         sandbox: bool,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
-        crate::redact::remember_config(&config);
+        config.remember_secrets();
         let ca_pem = match &config.ca_file {
             Some(p) => Some(
                 std::fs::read(p)
@@ -121,7 +128,12 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| mappings.registry.path.clone());
         let rate_limits = Arc::new(crate::ratelimit::RateLimits::new(&config.rate_limits));
+        let tenant_labels = configured_tenants(&config);
+        let user_api_id_at = one_parameter(&mappings.user_api.path);
         Ok(Self {
+            user_api_id_at,
+            tenant_labels,
+            other_tenant: TenantLabel(Arc::from("other")),
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_concurrency)),
             config,
             mappings: Arc::new(mappings),
@@ -179,12 +191,35 @@ impl Runtime {
     /// original path at the same byte offset.
     pub fn user_api_raw_id(&self, path: &str) -> Option<String> {
         let path = path.strip_suffix('/').unwrap_or(path);
+        if let Some((prefix, suffix)) = &self.user_api_id_at {
+            // The usual template, `/User/{id}`: matched in place, with no lower-cased copy.
+            let id = path
+                .get(..prefix.len())
+                .filter(|p| p.eq_ignore_ascii_case(prefix))
+                .and_then(|_| path.get(prefix.len()..path.len().checked_sub(suffix.len())?))
+                .filter(|_| {
+                    path.get(path.len() - suffix.len()..)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+                })?;
+            return (!id.is_empty() && !id.contains('/')).then(|| id.to_string());
+        }
         let lower = path.to_ascii_lowercase();
         let m = self.user_api_paths.at(&lower).ok()?;
         let param = self.mappings.user_api.id_param.to_ascii_lowercase();
         let v = m.params.get(&param)?;
         let start = v.as_ptr() as usize - lower.as_ptr() as usize;
         Some(path[start..start + v.len()].to_string())
+    }
+
+    /// The label of a request's tenant (the User API's `X-ClientCode`, the action API's
+    /// Host): as configured when it is a configured one, else `other`.
+    pub fn tenant_label(&self, family: Family, tenant: &str) -> TenantLabel {
+        let i = (family == Family::Registry) as usize;
+        self.tenant_labels[i]
+            .iter()
+            .find(|t| t.0.eq_ignore_ascii_case(tenant))
+            .unwrap_or(&self.other_tenant)
+            .clone()
     }
 
     /// The legacy backend for a path's API, if configured.
@@ -194,4 +229,51 @@ impl Runtime {
             Family::Registry => self.registry_backend.as_ref(),
         }
     }
+}
+
+/// Every tenant the configuration names, per API, in its configured spelling: `[[tenants]]`
+/// (a client code for the User API, a Host for the action API) and the `[[modes]]` rules'
+/// tenants.
+fn configured_tenants(config: &Config) -> [Vec<TenantLabel>; 2] {
+    let mut user_api: Vec<TenantLabel> = Vec::new();
+    let mut registry: Vec<TenantLabel> = Vec::new();
+    let add = |list: &mut Vec<TenantLabel>, name: &str| {
+        let name = name.trim();
+        if !name.is_empty() && !list.iter().any(|t| t.0.eq_ignore_ascii_case(name)) {
+            list.push(TenantLabel(Arc::from(name)));
+        }
+    };
+    for t in &config.tenants {
+        add(&mut user_api, &t.client_code);
+        add(&mut registry, &crate::host::split_host_port(&t.host).0);
+    }
+    for rule in &config.modes.rules {
+        let Some(tenant) = rule.tenant.as_deref() else {
+            continue;
+        };
+        match rule
+            .route
+            .as_deref()
+            .map(|r| r.split('.').next().unwrap_or(r))
+        {
+            Some("registry") => add(&mut registry, tenant),
+            Some(_) => add(&mut user_api, tenant),
+            None => {
+                add(&mut user_api, tenant);
+                add(&mut registry, tenant);
+            }
+        }
+    }
+    [user_api, registry]
+}
+
+/// A path template's text before and after its only `{parameter}`, when it has exactly one.
+fn one_parameter(template: &str) -> Option<(String, String)> {
+    let open = template.find('{')?;
+    let close = open + template[open..].find('}')?;
+    let (prefix, suffix) = (&template[..open], &template[close + 1..]);
+    let single = !prefix.contains(['{', '}']) && !suffix.contains(['{', '}']);
+    // The parameter must be a whole segment, as the router matches it.
+    let whole = prefix.ends_with('/') && (suffix.is_empty() || suffix.starts_with('/'));
+    (single && whole).then(|| (prefix.to_string(), suffix.to_string()))
 }

@@ -30,7 +30,11 @@ use tracing_subscriber::{Layer, Registry};
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// The W3C trace-context headers: on the forwarded-header allow-list.
-pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+/// Names, not strings: a `&str` key is parsed again on every lookup.
+pub const TRACE_HEADERS: [http::HeaderName; 2] = [
+    http::HeaderName::from_static("traceparent"),
+    http::HeaderName::from_static("tracestate"),
+];
 
 /// Whether traces are exported (set once, at start).
 #[inline]
@@ -212,7 +216,7 @@ pub fn adopt_parent(span: &Span, headers: &HeaderMap) {
 /// Copies the client's trace-context headers into an allow-listed upstream request.
 pub fn forward_client_headers(incoming: &HeaderMap, out: &mut HeaderMap) {
     for name in TRACE_HEADERS {
-        if let Some(v) = incoming.get(name) {
+        if let Some(v) = incoming.get(&name) {
             out.insert(name, v.clone());
         }
     }

@@ -25,15 +25,19 @@ pub fn request_host(parts: &Parts) -> Option<String> {
     request_authority(parts).map(|(host, _)| host)
 }
 
-/// The request's host, lower-cased, and its port when it names one.
+/// The request's host, lower-cased, and its port when it names one. The authority of an
+/// absolute-form target (`POST http://paper.test/…`, and every HTTP/2 request) wins over
+/// `Host`, as RFC 9112 3.2.2 requires of a server: the two can disagree only when a client
+/// or an intermediary is confused or lying, and the target is what was asked for.
 pub fn request_authority(parts: &Parts) -> Option<(String, Option<u16>)> {
+    if let Some(a) = parts.uri.authority() {
+        return Some(split_host_port(a.as_str()));
+    }
     let raw = parts
         .headers
         .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string()))?;
-    Some(split_host_port(&raw))
+        .and_then(|v| v.to_str().ok())?;
+    Some(split_host_port(raw))
 }
 
 /// The tenant for a request's host and port: a tenant configured with this exact port wins;

@@ -408,11 +408,11 @@ async fn metrics_count_requests_upstream_calls_and_audit_events() {
     let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
 
     assert!(
-        lines.contains(&r#"gateway_requests_total{route="user-api",status="200"} 1"#),
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="200",tenant="other",mode="translate"} 1"#),
         "{text}"
     );
     assert!(
-        lines.contains(&r#"gateway_requests_total{route="user-api",status="400"} 1"#),
+        lines.contains(&r#"gateway_requests_total{route="user-api",status="400",tenant="other",mode="translate"} 1"#),
         "{text}"
     );
     assert!(

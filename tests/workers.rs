@@ -38,7 +38,7 @@ async fn four_workers_serve_every_connection_count_once_and_stop_together() {
     let text = common::metrics_text(&gw).await;
     assert!(
         text.lines()
-            .any(|l| l == r#"gateway_requests_total{route="user-api",status="200"} 40"#),
+            .any(|l| l == r#"gateway_requests_total{route="user-api",status="200",tenant="other",mode="translate"} 40"#),
         "every request counted once across the shards: {text}"
     );
     assert!(

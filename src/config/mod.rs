@@ -135,6 +135,27 @@ struct RawConfig {
 }
 
 impl Config {
+    /// Hands the secrets this configuration holds to `redact`, so that they are masked from
+    /// now on: the HMAC secret, the admin token, and each tenant's service token (read from
+    /// its variable).
+    pub fn remember_secrets(&self) {
+        if let Some(KeySource::Hmac(secret)) = &self.identity.key {
+            crate::redact::remember(&String::from_utf8_lossy(secret));
+        }
+        if let Some(token) = &self.admin_token {
+            crate::redact::remember(&token.0);
+        }
+        for t in &self.tenants {
+            if let Some(value) = t
+                .service_token_env
+                .as_deref()
+                .and_then(|n| std::env::var(n).ok())
+            {
+                crate::redact::remember_credential(&value);
+            }
+        }
+    }
+
     /// Reads `file` (if any), applies the overrides and checks everything.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, SourceError> {
         let (src, raw) = match file {

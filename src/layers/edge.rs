@@ -12,7 +12,8 @@
 //! 3. the body limit: a declared `Content-Length` over `limits.body_bytes` is refused at once
 //!    (413), a chunked body is cut while read;
 //! 4. the timeout: the whole request, slow client bodies included (408). v4 calls have their
-//!    own, shorter timeout (504), so a slow v4 is never reported as the client's fault;
+//!    own, shorter limit (504), so a slow v4 is never reported as the client's fault; both run
+//!    on one timer per request ([`crate::deadline`]);
 //! 5. a panic below becomes a 500, never a dropped connection; its message (which may hold
 //!    request data) goes nowhere;
 //! 6. the legacy shape: an unshaped 4xx/5xx (from 3–5, or a bare answer of the service below)
@@ -27,6 +28,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -38,11 +40,13 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::body::Body;
+use crate::deadline::{Deadline, Fired};
 use crate::error::{GatewayError, Reply};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
+use crate::metrics::TenantLabel;
 use crate::request::{RequestIds, REQUEST_ID};
-use crate::routes::RouteLabel;
+use crate::routes::{RouteLabel, Served};
 
 /// Builds [`Edge`] around a service; made per worker (its [`Local`] handle is that worker's).
 #[derive(Clone)]
@@ -115,12 +119,13 @@ where
     fn call(&mut self, mut req: Request<B>) -> EdgeFuture {
         let started = Instant::now();
         let headers = req.headers_mut();
-        for name in [
-            header::AUTHORIZATION,
-            header::PROXY_AUTHORIZATION,
-            header::COOKIE,
-        ] {
-            if let Some(v) = headers.get_mut(&name) {
+        // One pass over the few headers a request has: comparing standard names is an integer
+        // comparison, where three lookups would hash three names.
+        for (name, v) in headers.iter_mut() {
+            if *name == header::AUTHORIZATION
+                || *name == header::PROXY_AUTHORIZATION
+                || *name == header::COOKIE
+            {
                 v.set_sensitive(true);
             }
         }
@@ -179,10 +184,12 @@ where
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let deadline = Arc::new(Deadline::new(timeout));
         let inner = if declared.is_some_and(|n| n > body_limit as u64) {
             None
         } else {
-            let req = req.map(|b| Limited::new(b, body_limit));
+            let mut req = req.map(|b| Limited::new(b, body_limit));
+            req.extensions_mut().insert(deadline.clone());
             // A panic while the service below starts its work is caught like one in its future.
             match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
                 Ok(fut) => Some(Ok(fut)),
@@ -196,15 +203,12 @@ where
             let outcome = match inner {
                 None => Err(GatewayError::BodyTooLarge(body_limit)),
                 Some(Err(())) => Err(panicked()),
-                Some(Ok(fut)) => {
-                    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await
-                    {
-                        Ok(Ok(Ok(resp))) => Ok(resp),
-                        Ok(Ok(Err(never))) => match never {},
-                        Ok(Err(_panic)) => Err(panicked()),
-                        Err(_elapsed) => Err(GatewayError::RequestTimeout),
-                    }
-                }
+                Some(Ok(fut)) => match bounded(&deadline, fut).await {
+                    Some(Ok(Ok(resp))) => Ok(resp),
+                    Some(Ok(Err(never))) => match never {},
+                    Some(Err(_panic)) => Err(panicked()),
+                    None => Err(GatewayError::RequestTimeout),
+                },
             };
             let mut resp = match outcome {
                 Ok(resp) => shape(&gw, &seen, resp),
@@ -216,15 +220,54 @@ where
                 .extensions()
                 .get::<RouteLabel>()
                 .map_or("unmatched", |r| r.0);
+            let served = resp.extensions().get::<Served>();
+            let (mode, tenant) = match served {
+                Some(s) => (s.mode, &s.tenant),
+                None => ("none", &gw.unrouted_tenant),
+            };
             let elapsed = seen.started.elapsed();
-            gw.metrics
-                .request_done(route, resp.status().as_u16(), elapsed.as_secs_f64());
+            gw.metrics.request_done(
+                route,
+                resp.status().as_u16(),
+                tenant,
+                mode,
+                elapsed.as_secs_f64(),
+            );
             in_flight.done = true;
-            access_log(&seen, resp.status(), elapsed);
+            if tracing::enabled!(target: "legacy_gateway::access", tracing::Level::INFO) {
+                access_log(&seen, resp.status(), elapsed, mode, tenant, &deadline);
+            }
             Ok(resp)
         };
         Box::pin(fut.instrument(span))
     }
+}
+
+/// Runs the request under its one timer: `None` when the whole request's time ran out. When
+/// an upstream call's limit passes instead, the request is polled again at once, and the call
+/// ends with its own error (see `crate::deadline`).
+async fn bounded<F: Future>(deadline: &Deadline, fut: F) -> Option<std::thread::Result<F::Output>> {
+    let mut fut = std::pin::pin!(AssertUnwindSafe(fut).catch_unwind());
+    let mut armed = deadline.due();
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(armed));
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let due = deadline.due();
+        if due != armed {
+            armed = due;
+            timer.as_mut().reset(due);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match deadline.fire() {
+            Fired::CallExpired => continue,
+            Fired::RequestExpired => return Poll::Ready(None),
+        }
+    })
+    .await
 }
 
 fn panicked() -> GatewayError {
@@ -239,14 +282,41 @@ fn usable_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
 }
 
-fn access_log(seen: &Seen, status: StatusCode, elapsed: Duration) {
+/// The longest path an access line carries: a client can send a path of tens of kilobytes,
+/// and each line would carry it whole.
+const LOGGED_PATH_BYTES: usize = 512;
+
+fn access_log(
+    seen: &Seen,
+    status: StatusCode,
+    elapsed: Duration,
+    mode: &str,
+    tenant: &TenantLabel,
+    deadline: &Deadline,
+) {
+    let path = seen.uri.path();
+    let path = if path.len() > LOGGED_PATH_BYTES {
+        let mut end = LOGGED_PATH_BYTES;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        &path[..end]
+    } else {
+        path
+    };
+    let last = deadline.last_call();
     tracing::info!(
         target: "legacy_gateway::access",
         method = %seen.method,
-        path = %seen.uri.path(),
+        path,
         status = status.as_u16(),
         latency_us = elapsed.as_micros() as u64,
         request_id = seen.request_id.to_str().unwrap_or(""),
+        tenant = &*tenant.0,
+        mode,
+        backend = last.map_or("none", |c| c.upstream),
+        upstream_status = last.map_or(0, |c| c.status),
+        upstream_latency_us = last.map_or(0, |c| c.micros),
         "answered"
     );
 }

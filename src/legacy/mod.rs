@@ -10,28 +10,7 @@ use serde::Serialize;
 
 use crate::body::{full, Body};
 
-/// Which legacy API a request belongs to, and so which shape its answers take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// PascalCase `{Code, Errors, Result, SessionId, RequestId}`.
-    UserApi,
-    /// `{status, error, messages, trace, action}`.
-    Registry,
-}
-
-impl Family {
-    /// Both APIs, for what is reported per API (kill switches, the shadow page).
-    pub const ALL: [Family; 2] = [Family::UserApi, Family::Registry];
-
-    /// The API's name in configuration (`[[modes]] route`, `[shadow.routes.*]`), metric
-    /// labels and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::UserApi => "user-api",
-            Family::Registry => "registry",
-        }
-    }
-}
+pub use crate::api::Family;
 
 /// Response extension: this answer is already in its legacy shape. Answers without it that
 /// carry an error status (from a tower-http layer: 413, 408, a caught panic) are rewritten by
@@ -47,7 +26,11 @@ pub struct Refused;
 /// A JSON answer marked as shaped.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     // Serializing plain structs of strings and numbers cannot fail.
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// [`json`], for an answer already written.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(full(Bytes::from(bytes)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

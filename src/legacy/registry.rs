@@ -96,6 +96,7 @@ impl GatewayError {
             | UnknownAction(_)
             | MissingHeaders(_)
             | DuplicateHeader(_)
+            | BadHost(_)
             | BadId(_)
             | MethodNotAllowed
             | BodyTooLarge(_) => (
@@ -103,7 +104,7 @@ impl GatewayError {
                 "Validation Failed",
                 vec![self.to_string()],
             ),
-            Upstream(_) | Internal => (
+            Upstream(_) | Legacy(..) | Internal => (
                 ResponseKind::Exception,
                 "Exception was thrown",
                 vec!["Exception was thrown".to_string()],

@@ -9,6 +9,22 @@ use crate::mapping::{Failure, Mappings};
 use crate::redact::scrub;
 use crate::translate::envelope::V4Answer;
 
+/// The answer to an update whose one part succeeded, the most common answer there is,
+/// written directly: byte for byte what serializing its [`Envelope`] writes (a test holds
+/// the two together), at a fraction of the cost of serde's field-by-field path.
+pub fn updated(id: &str, request_id: &str) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"Code":0,"Errors":[],"Result":{"CustomerRegistrationId":"#;
+    const MIDDLE: &[u8] = br#","Updated":true},"SessionId":null,"RequestId":"#;
+    let mut out = Vec::with_capacity(HEAD.len() + MIDDLE.len() + id.len() + request_id.len() + 8);
+    out.extend_from_slice(HEAD);
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, id);
+    out.extend_from_slice(MIDDLE);
+    let _ = serde_json::to_writer(&mut out, request_id);
+    out.push(b'}');
+    out
+}
+
 /// Where an error was produced: by v4, or by the gateway before or instead of v4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ErrorSource {
@@ -123,4 +139,36 @@ pub fn v4_failure(
             part,
         },
     )
+}
+
+#[cfg(test)]
+mod written_tests {
+    use super::*;
+
+    #[test]
+    fn the_written_success_is_what_serde_writes() {
+        for (id, rid) in [
+            ("1001", "3f0b0c9e-6a7e-4c1e-9d1a-0a0b0c0d0e0f"),
+            ("auth0|abc", "r"),
+            ("quote\"d\\ and \u{1}", "é ☃"),
+            ("", ""),
+        ] {
+            let envelope = Envelope {
+                code: 0,
+                errors: vec![],
+                result: ResultBody {
+                    customer_registration_id: id.to_string(),
+                    updated: Some(true),
+                    applied: None,
+                    not_attempted: None,
+                },
+                session_id: None,
+                request_id: rid.to_string(),
+            };
+            assert_eq!(
+                String::from_utf8(updated(id, rid)).unwrap(),
+                serde_json::to_string(&envelope).unwrap()
+            );
+        }
+    }
 }

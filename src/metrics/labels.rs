@@ -32,6 +32,21 @@ pub(super) struct RequestLabels {
     /// allocation per request.
     pub(super) route: &'static str,
     pub(super) status: u16,
+    pub(super) tenant: TenantLabel,
+    /// `translate`, `shadow`, `legacy`, or `none` (probes, refusals before routing).
+    pub(super) mode: &'static str,
+}
+
+/// A tenant as configured (`CA`), or `other`: one of a bounded set made at start-up and on
+/// reload, shared, so a request clones a pointer and never formats or allocates a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TenantLabel(pub std::sync::Arc<str>);
+
+impl EncodeLabelValue for TenantLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        encoder.write_str(&self.0)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]

@@ -33,8 +33,8 @@ use thread_local::ThreadLocal;
 
 use collector::ShardCollector;
 use fleet::Fleet;
-pub use labels::UpstreamOutcome;
 use labels::{CutoverLabels, RateLimitLabels, RequestLabels, ShadowLabels};
+pub use labels::{TenantLabel, UpstreamOutcome};
 use shard::{cell, Hist, Shard, Shards};
 
 pub struct Metrics {
@@ -107,13 +107,35 @@ impl Metrics {
     }
 
     /// A request was answered: one lock for the in-flight gauge, counter and histogram.
-    pub fn request_done(&self, route: &'static str, status: u16, secs: f64) {
+    pub fn request_done(
+        &self,
+        route: &'static str,
+        status: u16,
+        tenant: &TenantLabel,
+        mode: &'static str,
+        secs: f64,
+    ) {
         self.with_shard(|s| {
             s.in_flight -= 1;
             let cell = cell(
                 &mut s.requests,
-                |(l, _, _)| l.status == status && l.route == route,
-                || (RequestLabels { route, status }, 0, Hist::default()),
+                |(l, _, _)| {
+                    l.status == status
+                        && l.route == route
+                        && l.mode == mode
+                        // The same label is the same pointer, but for a reload's new one.
+                        && (std::sync::Arc::ptr_eq(&l.tenant.0, &tenant.0)
+                            || l.tenant.0 == tenant.0)
+                },
+                || {
+                    let labels = RequestLabels {
+                        route,
+                        status,
+                        tenant: tenant.clone(),
+                        mode,
+                    };
+                    (labels, 0, Hist::default())
+                },
             );
             cell.1 += 1;
             cell.2.observe(secs);
@@ -202,7 +224,13 @@ mod tests {
                 s.spawn(move || {
                     for _ in 0..10 {
                         m.request_started();
-                        m.request_done("user-api", 200, 0.001);
+                        m.request_done(
+                            "user-api",
+                            200,
+                            &TenantLabel(std::sync::Arc::from("other")),
+                            "translate",
+                            0.001,
+                        );
                         m.observe_upstream("v4.password", UpstreamOutcome::Status(200), 0.001);
                         m.audit("user-api", "CHGPWD", "4609+4010", "applied");
                     }
@@ -212,12 +240,12 @@ mod tests {
         m.request_started();
         let text = m.render();
         assert!(
-            text.contains("gateway_requests_total{route=\"user-api\",status=\"200\"} 40"),
+            text.contains("gateway_requests_total{route=\"user-api\",status=\"200\",tenant=\"other\",mode=\"translate\"} 40"),
             "{text}"
         );
         assert!(
             text.contains(
-                "gateway_request_duration_seconds_count{route=\"user-api\",status=\"200\"} 40"
+                "gateway_request_duration_seconds_count{route=\"user-api\",status=\"200\",tenant=\"other\",mode=\"translate\"} 40"
             ),
             "{text}"
         );

@@ -3,6 +3,7 @@
 //! 404/405 answers for the rest, each in the shape of the API the path belongs to. Requests no mapping covers go to the legacy backend when
 //! one is configured (strangler pattern).
 
+mod head;
 mod mode;
 
 use std::convert::Infallible;
@@ -15,12 +16,13 @@ use http::{Request, Response};
 
 use crate::body::{Body, BoxError};
 use crate::config::Mode;
+use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, Local};
 use crate::legacy::Family;
 use crate::modes;
 use crate::ops;
-use crate::routes::{self, RouteLabel};
+use crate::routes::{self, RouteLabel, Served};
 use crate::runtime::Runtime;
 use crate::tenant;
 use mode::{legacy, refuse, shadowed, translate};
@@ -51,8 +53,8 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let gw = self.gw.clone();
-        Box::pin(async move { Ok(dispatch(gw, req).await) })
+        use futures_util::FutureExt;
+        Box::pin(dispatch(self.gw.clone(), req).map(Ok))
     }
 }
 
@@ -75,7 +77,9 @@ where
         // Only the probes answer here; the rest of `/_gateway/` is on the admin listener and
         // is, on this one, an unknown path that never reaches a legacy backend.
         if ops::is_probe(req.uri().path()) {
-            let mut resp = ops::handle(&gw, req).await;
+            // Boxed: a probe's future (it may connect to the upstreams) is large, and inline
+            // it would grow every request's future.
+            let mut resp = Box::pin(ops::handle(&gw, req)).await;
             resp.extensions_mut().insert(RouteLabel("ops"));
             return resp;
         }
@@ -87,19 +91,16 @@ where
         return resp;
     }
     let rt = gw.runtime();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Taken out, so nothing that copies the request's extensions (a shadow copy, the legacy
+    // forward) carries a deadline whose timer it does not run under.
+    let deadline = parts.extensions.remove::<Arc<Deadline>>();
+    let deadline = deadline.as_deref();
     // Borrowed from the request unless `%24` has to be decoded.
     let path = rt.route_path(parts.uri.path());
     let family = rt.family_of(&path);
-    let twice = match family {
-        Family::UserApi => duplicate_tenant_header(&rt, &parts.headers),
-        // The action API's tenant is the Host.
-        Family::Registry => {
-            (parts.headers.get_all(http::header::HOST).iter().nth(1)).map(|_| "Host".to_string())
-        }
-    };
-    if let Some(name) = twice {
-        let mut resp = refuse(&rt, family, &parts, GatewayError::DuplicateHeader(name));
+    if let Err(e) = head::check(&rt, family, &parts) {
+        let mut resp = refuse(&rt, family, &parts, e);
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
@@ -138,7 +139,14 @@ where
     let Some(m) = matched else {
         // No mapping covers the path: the legacy backend answers if there is one.
         let mut resp = match rt.backend_for(family) {
-            Some(_) => legacy(&gw, &rt, family, parts, body).await,
+            Some(_) => {
+                let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
+                resp.extensions_mut().insert(Served {
+                    mode: "legacy",
+                    tenant: rt.tenant_label(family, ""),
+                });
+                resp
+            }
             None => refuse(&rt, family, &parts, GatewayError::NotFound),
         };
         resp.extensions_mut().insert(RouteLabel("unmatched"));
@@ -165,12 +173,21 @@ where
         ("gateway.mode", label),
         ("gateway.tenant", &m.tenant),
     ]);
+    let served = Served {
+        mode: match mode {
+            Mode::Translate => "translate",
+            Mode::Shadow => "shadow",
+            Mode::Legacy => "legacy",
+        },
+        tenant: rt.tenant_label(m.family, &m.tenant),
+    };
     let mut resp = match mode {
-        Mode::Translate => translate(&gw, rt.clone(), &m, parts, body).await,
-        Mode::Legacy => legacy(&gw, &rt, family, parts, body).await,
-        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body).await,
+        Mode::Translate => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
+        Mode::Legacy => legacy(&gw, &rt, family, parts, body, deadline).await,
+        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
     };
     resp.extensions_mut().insert(RouteLabel(label));
+    resp.extensions_mut().insert(served);
     if crate::telemetry::enabled() {
         crate::telemetry::annotate(&[("http.response.status_code", resp.status().as_str())]);
     }
@@ -201,29 +218,156 @@ fn user_api_operation(rt: &Runtime, method: &http::Method) -> Option<&'static st
     }
 }
 
-/// The first tenant header of the User API sent more than once, by its mapping name. Checked
-/// before any mode is chosen, so no route (translated, shadowed, legacy or unmatched) sees
-/// two values.
-fn duplicate_tenant_header(rt: &Runtime, headers: &http::HeaderMap) -> Option<String> {
-    let h = &rt.mappings.v4.headers;
-    [
-        &h.source_system,
-        &h.client_code,
-        &h.paper_code,
-        &h.client_group_code,
-    ]
-    .into_iter()
-    .find(|name| headers.get_all(*name).iter().nth(1).is_some())
-    .map(|name| display_name(&rt.mappings, name))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The header's name as the legacy API documents it (`X-ClientCode`), when the mapping
-/// lists it among the required headers; else as received.
-fn display_name(m: &crate::mapping::Mappings, name: &http::HeaderName) -> String {
-    m.user_api
-        .required_headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, shown)| shown.clone())
-        .unwrap_or_else(|| name.to_string())
+    /// A future is moved by value at least once when it is awaited or boxed, and every byte
+    /// of it is copied each time: a request whose futures nest kilobytes deep spends more on
+    /// `memcpy` than on its translation. This reports the sizes and keeps them bounded.
+    #[tokio::test]
+    async fn per_request_futures_stay_small() {
+        let overrides = crate::config::Overrides {
+            orchestrator: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let config = crate::config::Config::from_toml(
+            "t.toml",
+            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n",
+            &overrides,
+        )
+        .unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let url = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
+        let rt = Runtime::new(
+            config,
+            crate::mapping::Mappings::embedded().unwrap(),
+            &url,
+            false,
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
+        let gw = Gateway::new(rt, metrics, Default::default(), None);
+        let local = Local::new(&gw);
+        let req = || {
+            Request::builder()
+                .uri("/User/1")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap()
+        };
+        let rt = local.runtime();
+        let parts = || req().into_parts().0;
+        let body = http_body_util::Empty::<Bytes>::new;
+        let m = Matched {
+            family: Family::UserApi,
+            action: None,
+            tenant: String::new(),
+            raw_id: "1".into(),
+            writes: true,
+        };
+        let target = || crate::routes::Target {
+            deadline: None,
+            upstream: &rt.upstream,
+            shadow_of: None,
+        };
+        let call = || crate::upstream::Call {
+            deadline: None,
+            method: http::Method::GET,
+            path: "/".into(),
+            headers: http::HeaderMap::new(),
+            body: None,
+            label: "x",
+        };
+        let sizes = [
+            (
+                "dispatch",
+                std::mem::size_of_val(&dispatch(local.clone(), req())),
+            ),
+            (
+                "translate",
+                std::mem::size_of_val(&translate(&local, rt.clone(), &m, parts(), body(), None)),
+            ),
+            (
+                "legacy",
+                std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None)),
+            ),
+            (
+                "shadowed",
+                std::mem::size_of_val(&mode::shadowed(
+                    &local,
+                    &rt,
+                    Family::UserApi,
+                    Matched {
+                        raw_id: "1".into(),
+                        tenant: String::new(),
+                        action: None,
+                        ..m
+                    },
+                    parts(),
+                    body(),
+                    None,
+                )),
+            ),
+            (
+                "user_api::handle",
+                std::mem::size_of_val(&routes::user_api::handle(
+                    rt.clone(),
+                    &local.metrics,
+                    parts(),
+                    body(),
+                    "1",
+                    target(),
+                )),
+            ),
+            (
+                "registry::handle",
+                std::mem::size_of_val(&routes::registry::handle(
+                    rt.clone(),
+                    &local.metrics,
+                    parts(),
+                    body(),
+                    target(),
+                )),
+            ),
+            (
+                "user_api::read::handle",
+                std::mem::size_of_val(&routes::user_api::read::handle(
+                    &rt,
+                    &local.metrics,
+                    &parts(),
+                    "1",
+                    target(),
+                )),
+            ),
+            (
+                "Upstream::v4",
+                std::mem::size_of_val(&rt.upstream.v4(call())),
+            ),
+            (
+                "Upstream::send",
+                std::mem::size_of_val(&rt.upstream.send(call())),
+            ),
+            (
+                "read_body",
+                std::mem::size_of_val(&crate::request::read_body(body(), 1)),
+            ),
+        ];
+        // Bounds with room for the compiler's layout, far below what the futures were when
+        // a TLS handshake and two copies of each upstream call sat inline in them (dispatch:
+        // 8.5 KB, an upstream call: 5.6 KB).
+        let bound = |name: &str| match name {
+            "dispatch" => 4096,
+            "Upstream::v4" | "Upstream::send" | "read_body" => 1024,
+            _ => 3072,
+        };
+        for (name, size) in sizes {
+            eprintln!("future {name}: {size} bytes");
+            assert!(
+                size <= bound(name),
+                "future {name}: {size} bytes, over {}",
+                bound(name)
+            );
+        }
+    }
 }

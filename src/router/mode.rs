@@ -9,6 +9,7 @@ use http::Response;
 
 use super::{split_key, Matched};
 use crate::body::{Body, BoxError};
+use crate::deadline::Deadline;
 use crate::error::{GatewayError, Reply};
 use crate::gateway::Gateway;
 use crate::legacy::Family;
@@ -24,6 +25,7 @@ pub(super) async fn translate<B>(
     m: &Matched,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -32,6 +34,7 @@ where
     let target = Target {
         upstream: &rt.upstream,
         shadow_of: None,
+        deadline,
     };
     // Strangler pattern: what the gateway does not translate goes to the legacy backend when
     // there is one, in translate mode too: other methods on the User API route, actions the
@@ -46,7 +49,7 @@ where
     };
     let family = m.family;
     if untranslated && rt.backend_for(family).is_some() {
-        return legacy(gw, &rt, family, parts, body).await;
+        return legacy(gw, &rt, family, parts, body, deadline).await;
     }
     match m.family {
         Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
@@ -112,6 +115,7 @@ pub(super) async fn legacy<B>(
     family: Family,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -121,9 +125,20 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
-    match backend.forward(&parts, bytes, &gw.metrics).await {
+    let mut parts = parts;
+    // The headers move into the forwarded request; the failure answer still names the id.
+    let request_id = parts.headers.get(crate::request::REQUEST_ID).cloned();
+    match backend
+        .forward(&mut parts, bytes, &gw.metrics, deadline)
+        .await
+    {
         Ok(resp) => resp,
-        Err(e) => upstream_failure(rt, family, &parts, e),
+        Err(e) => {
+            if let Some(id) = request_id {
+                parts.headers.insert(crate::request::REQUEST_ID, id);
+            }
+            upstream_failure(rt, family, &parts, e)
+        }
     }
 }
 
@@ -135,6 +150,7 @@ pub(super) async fn shadowed<B>(
     m: Matched,
     parts: http::request::Parts,
     body: B,
+    deadline: Option<&Deadline>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -145,13 +161,16 @@ where
         Err(refused) => return refused,
     };
     let started = std::time::Instant::now();
+    // The copy keeps the request whole: the forwarded request takes a clone.
+    let mut sent = parts.clone();
     let (head, answer) = match backend
         .forward_raw(
-            &parts,
+            &mut sent,
             bytes.clone(),
             &gw.metrics,
             crate::passthrough::Forwarding {
                 identity_encoding: true,
+                deadline,
             },
         )
         .await
@@ -193,7 +212,7 @@ fn upstream_failure(
     parts: &http::request::Parts,
     e: crate::upstream::UpstreamError,
 ) -> Response<Body> {
-    let mut resp = refuse(rt, family, parts, GatewayError::Upstream(e));
+    let mut resp = refuse(rt, family, parts, GatewayError::Legacy(family, e));
     // Not a refusal: the call was forwarded.
     resp.extensions_mut().remove::<crate::legacy::Refused>();
     resp

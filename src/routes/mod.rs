@@ -14,10 +14,22 @@ pub const SHADOW_OF: HeaderName = HeaderName::from_static("x-shadow-of");
 #[derive(Debug, Clone, Copy)]
 pub struct RouteLabel(pub &'static str);
 
+/// Response extension: where a routed call went, for the per-tenant figures and the access
+/// log. Absent on answers given before a route was chosen.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `translate`, `shadow` or `legacy`: the mode this call was served in (a canary's call
+    /// is one or the other).
+    pub mode: &'static str,
+    pub tenant: crate::metrics::TenantLabel,
+}
+
 /// Where a translated call goes: the live v4, or (shadow copies) the shadow orchestrator with
 /// the marker header naming the original request.
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub upstream: &'a crate::upstream::Upstream,
     pub shadow_of: Option<&'a str>,
+    /// The client's request deadline (see `crate::deadline`); none for a shadow copy.
+    pub deadline: Option<&'a crate::deadline::Deadline>,
 }

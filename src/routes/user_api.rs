@@ -42,10 +42,9 @@ pub(crate) fn forward_headers(
     // Sized for the allow-list plus the three set below: no rehash while filling it.
     let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 5);
     let blank = |v: &HeaderValue| v.as_bytes().trim_ascii().is_empty();
-    if !incoming
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .any(|v| !blank(v))
+    if incoming
+        .get(header::AUTHORIZATION)
+        .is_none_or(|v| no_credentials(v.as_bytes()))
     {
         return Err(GatewayError::Unauthorized(
             crate::identity::IdentityError::Missing,
@@ -65,8 +64,17 @@ pub(crate) fn forward_headers(
     if !missing.is_empty() {
         return Err(GatewayError::MissingHeaders(missing));
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        out.insert(REQUEST_ID, v);
+    // The edge's value, shared rather than parsed again; `request_id` only when the edge
+    // did not run (a shadow copy made from a request that lost it).
+    match incoming.get(REQUEST_ID) {
+        Some(v) => {
+            out.insert(REQUEST_ID, v.clone());
+        }
+        None => {
+            if let Ok(v) = HeaderValue::from_str(request_id) {
+                out.insert(REQUEST_ID, v);
+            }
+        }
     }
     crate::telemetry::forward_client_headers(incoming, &mut out);
     out.insert(
@@ -75,6 +83,13 @@ pub(crate) fn forward_headers(
     );
     out.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     Ok(out)
+}
+
+/// An `Authorization` that carries no credential: blank, or a scheme alone (`Bearer`). Sent
+/// on, it would reach v4 as a call without a token; refused, the client renews its token.
+fn no_credentials(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    value.is_empty() || value.eq_ignore_ascii_case(b"bearer")
 }
 
 pub async fn handle<B>(
@@ -93,12 +108,17 @@ where
     if read::is_read(&ua.read, &parts.method) {
         return read::handle(&rt, metrics, &parts, raw_id, target).await;
     }
-    let request_id = request::request_id(&parts.headers);
+    // Borrowed: the edge set it, and `parts` lives as long as the call.
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let refuse = |e: GatewayError, id: Option<&str>| {
         e.into_response(
             Family::UserApi,
             &Reply {
-                request_id: &request_id,
+                request_id,
                 customer_id: id,
                 ..Reply::default()
             },
@@ -107,7 +127,7 @@ where
     };
     let sent = path::as_sent(raw_id);
     // Headers before the id: a client without a token gets its 401 whatever else is wrong.
-    let headers = match forward_headers(ua, &parts.headers, &request_id) {
+    let headers = match forward_headers(ua, &parts.headers, request_id) {
         Ok(mut h) => {
             if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
                 h.insert(SHADOW_OF, v);
@@ -129,7 +149,7 @@ where
         Ok(p) => p,
         Err(e) => return refuse(e, Some(&id)),
     };
-    run(&rt, metrics, target, &id, &request_id, headers, planned).await
+    run(&rt, metrics, target, &id, request_id, headers, planned).await
 }
 
 /// The values v4 must not echo back to the client: the secret fields of this request and the
@@ -160,6 +180,7 @@ async fn run(
     for p in rest.by_ref() {
         let part = &ua.parts[p.part];
         let call = Call {
+            deadline: target.deadline,
             method: part.method.clone(),
             path: part.path.render(Some(id)),
             headers: headers.clone(),
@@ -211,6 +232,12 @@ async fn run(
     }
     let not_attempted: Vec<String> = rest.map(|p| ua.parts[p.part].label.clone()).collect();
 
+    if failure.is_none() && !multi {
+        return crate::legacy::json_bytes(
+            last_status,
+            crate::legacy::user_api::updated(id, request_id),
+        );
+    }
     let (status, code, errors, updated) = match failure {
         None => (last_status, 0, vec![], true),
         Some((status, entry)) => (status, status.as_u16(), vec![entry], false),

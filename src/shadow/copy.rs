@@ -122,6 +122,7 @@ pub(super) async fn run(
 /// The call through its own route, towards the shadow orchestrator, marked as a copy.
 async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<Body> {
     let target = Target {
+        deadline: None,
         upstream: if call.writes {
             &rt.shadow_copies
         } else {

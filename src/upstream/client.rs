@@ -115,10 +115,11 @@ impl PerWorker {
     }
 
     /// Sends `req` (origin-form URI) on an idle connection of this thread, or a new one.
+    /// A failure says whether the upstream was reached: see [`UpstreamError::of_exchange`].
     pub async fn request(
         &self,
         mut req: Request<Full<Bytes>>,
-    ) -> Result<(Response<Incoming>, Lease<'_>), BoxError> {
+    ) -> Result<(Response<Incoming>, Lease<'_>), UpstreamError> {
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut().insert(header::HOST, self.host.clone());
         }
@@ -129,12 +130,21 @@ impl PerWorker {
                 // on a new connection is not a retry of anything the upstream saw.
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent,
-                    None => return Err(e.into_error().into()),
+                    None => return Err(exchange_failed(&e.into_error())),
                 },
             }
         }
-        let mut sender = self.connect().await?;
-        let resp = sender.send_request(req).await?;
+        // Boxed: a new connection's handshake holds the TLS state (kilobytes), and inline it
+        // would sit in every request's future, copied with it each time it moves, for the
+        // few calls that connect.
+        let mut sender = Box::pin(self.connect()).await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream connection failed");
+            UpstreamError::Unreachable
+        })?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| exchange_failed(&e))?;
         Ok((resp, Lease { pool: self, sender }))
     }
 
@@ -166,6 +176,11 @@ impl PerWorker {
         });
         Ok(sender)
     }
+}
+
+fn exchange_failed(e: &hyper::Error) -> UpstreamError {
+    tracing::debug!(error = %e, "upstream call failed");
+    UpstreamError::of_exchange(e)
 }
 
 fn tls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {

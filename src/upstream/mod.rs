@@ -13,22 +13,65 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
+use crate::deadline::Deadline;
 use crate::metrics::{Metrics, UpstreamOutcome};
 use crate::translate::envelope::{self, EnvelopeError, V4Answer};
 use client::ClientOptions;
 
 /// Why an upstream call has no usable answer. The texts are what the legacy client reads:
-/// they name the system, never the host, the port or the error chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// they name the system, never the host, the port or the error chain ([`UpstreamError::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
-    #[error("The Users Orchestrator could not be reached.")]
+    /// No answer at all: the connection could not be made, the request was not sent, or the
+    /// connection was reset before any answer arrived.
     Unreachable,
-    #[error("The Users Orchestrator did not answer in time.")]
     Timeout,
-    #[error("The Users Orchestrator answered with an invalid response.")]
     Invalid(EnvelopeError),
-    #[error("The Users Orchestrator answered with a response that is too large.")]
     TooLarge,
+    /// The request went out and what came back was not HTTP: a garbage status line, headers
+    /// over hyper's limit, a connection closed part-way through the head. The call reached
+    /// the upstream and may have been carried out, so "could not be reached" would mislead.
+    BrokenAnswer,
+}
+
+impl std::error::Error for UpstreamError {}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe("The Users Orchestrator"))
+    }
+}
+
+impl UpstreamError {
+    /// The failure as the legacy client reads it, naming the system that failed (v4 or a
+    /// legacy backend): one message per system and failure.
+    pub fn describe(&self, system: &str) -> String {
+        match self {
+            UpstreamError::Unreachable => format!("{system} could not be reached."),
+            UpstreamError::Timeout => format!("{system} did not answer in time."),
+            UpstreamError::Invalid(_) | UpstreamError::BrokenAnswer => {
+                format!("{system} answered with an invalid response.")
+            }
+            UpstreamError::TooLarge => {
+                format!("{system} answered with a response that is too large.")
+            }
+        }
+    }
+
+    /// A failure of the HTTP exchange itself, sorted by whether an answer had begun to
+    /// arrive: a parse error or a cut head means the upstream answered (badly); a refused or
+    /// reset connection means no answer came at all.
+    pub fn of_exchange(e: &hyper::Error) -> Self {
+        if e.is_parse()
+            || e.is_parse_status()
+            || e.is_parse_too_large()
+            || e.is_incomplete_message()
+        {
+            UpstreamError::BrokenAnswer
+        } else {
+            UpstreamError::Unreachable
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +95,9 @@ pub struct Call<'a> {
     pub body: Option<Bytes>,
     /// Bounded label for metrics (`v4.password`), never an id.
     pub label: &'a str,
+    /// The request's deadline, when the call is made for a client's request (the edge's
+    /// timer bounds it); a shadow copy has none and gets a timer of its own.
+    pub deadline: Option<&'a Deadline>,
 }
 
 /// A raw answer, for callers that pass bodies through (legacy mode, shadow).
@@ -109,12 +155,18 @@ impl Upstream {
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
     /// the call timeout.
     pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
-        let label = call.label;
+        let (label, deadline) = (call.label, call.deadline);
+        // Boxed once, where it is made: the exchange's future (the request, the pooled
+        // connection, the answer being read) would otherwise sit inline in every future above
+        // it, and be copied whole each time one of them moves. One allocation costs less than
+        // those copies.
         observed(
             &self.metrics,
+            "v4",
             label,
             self.opts.timeout,
-            self.send_inner(call),
+            deadline,
+            Box::pin(self.send_inner(call)),
             |a| a.status,
         )
         .await
@@ -133,10 +185,7 @@ impl Upstream {
         *req.uri_mut() = uri;
         *req.headers_mut() = call.headers;
         crate::telemetry::inject(req.headers_mut());
-        let (resp, lease) = self.client.request(req).await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream call failed");
-            UpstreamError::Unreachable
-        })?;
+        let (resp, lease) = self.client.request(req).await?;
         let (head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.opts.max_body, lease).await?;
         Ok(RawAnswer {
@@ -148,35 +197,44 @@ impl Upstream {
 }
 
 /// One upstream call under `timeout` (connect, send and the whole answer read), its latency
-/// and outcome recorded: the same for v4 calls and legacy backends.
+/// and outcome recorded: the same for v4 calls and legacy backends. Under a request's
+/// `deadline` the edge's timer bounds it; without one (shadow copies) it gets its own.
 pub async fn observed<T>(
     metrics: &Metrics,
+    upstream: &str,
     label: &str,
     timeout: Duration,
+    deadline: Option<&Deadline>,
     call: impl std::future::Future<Output = Result<T, UpstreamError>>,
     status: impl Fn(&T) -> StatusCode,
 ) -> Result<T, UpstreamError> {
     let started = Instant::now();
-    if crate::telemetry::enabled() {
+    let bounded = async {
+        match deadline {
+            Some(d) => d.within(timeout, call).await.map_err(|_| ()),
+            None => tokio::time::timeout(timeout, call).await.map_err(|_| ()),
+        }
+        .unwrap_or(Err(UpstreamError::Timeout))
+    };
+    let result = if crate::telemetry::enabled() {
         use tracing::Instrument;
         let span = crate::telemetry::upstream_span(label);
-        let result = tokio::time::timeout(timeout, call)
-            .instrument(span.clone())
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout));
-        let outcome = outcome_of(result.as_ref().map(&status));
-        crate::telemetry::upstream_done(&span, outcome);
-        metrics.observe_upstream(label, outcome, started.elapsed().as_secs_f64());
-        return result;
+        let result = bounded.instrument(span.clone()).await;
+        crate::telemetry::upstream_done(&span, outcome_of(result.as_ref().map(&status)));
+        result
+    } else {
+        bounded.await
+    };
+    let outcome = outcome_of(result.as_ref().map(&status));
+    let took = started.elapsed();
+    metrics.observe_upstream(label, outcome, took.as_secs_f64());
+    if let Some(d) = deadline {
+        let code = match outcome {
+            UpstreamOutcome::Status(code) => code,
+            _ => 0,
+        };
+        d.record_call(upstream, code, took);
     }
-    let result = tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or(Err(UpstreamError::Timeout));
-    metrics.observe_upstream(
-        label,
-        outcome_of(result.as_ref().map(&status)),
-        started.elapsed().as_secs_f64(),
-    );
     result
 }
 
@@ -186,6 +244,8 @@ fn outcome_of(result: Result<StatusCode, &UpstreamError>) -> UpstreamOutcome {
         Ok(status) => UpstreamOutcome::Status(status.as_u16()),
         Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
         Err(UpstreamError::Unreachable) => UpstreamOutcome::Unreachable,
-        Err(_) => UpstreamOutcome::Invalid,
+        Err(UpstreamError::Invalid(_) | UpstreamError::TooLarge | UpstreamError::BrokenAnswer) => {
+            UpstreamOutcome::Invalid
+        }
     }
 }

@@ -44,13 +44,15 @@ pub struct QueryParam {
 impl Read {
     /// The v4 query string for a legacy one: only the declared parameters, renamed, checked
     /// and encoded. A value of the wrong type is refused, naming the parameter, as ASP.NET's
-    /// model binding refused it.
+    /// model binding refused it. A parameter sent twice is forwarded once, with its first
+    /// value, as ASP.NET bound a simple type: v4 never sees two values to choose between.
     pub fn v4_query(&self, legacy: Option<&str>) -> Result<Option<String>, (String, FieldType)> {
         let Some(legacy) = legacy else {
             return Ok(None);
         };
         let mut out = url::form_urlencoded::Serializer::new(String::new());
         let mut any = false;
+        let mut sent: Vec<&str> = Vec::new();
         for (k, v) in url::form_urlencoded::parse(legacy.as_bytes()) {
             let Some(p) = self
                 .query
@@ -59,6 +61,10 @@ impl Read {
             else {
                 continue;
             };
+            if sent.contains(&p.v4.as_str()) {
+                continue;
+            }
+            sent.push(&p.v4);
             let value = match p.ty {
                 FieldType::Boolean if v.eq_ignore_ascii_case("true") => "true".into(),
                 FieldType::Boolean if v.eq_ignore_ascii_case("false") => "false".into(),
@@ -174,6 +180,11 @@ mod tests {
             Ok(Some("ignoreProvider=false".into()))
         );
         assert_eq!(q("other=x"), Ok(None));
+        assert_eq!(
+            q("IgnoreProvider=true&ignoreprovider=false"),
+            Ok(Some("ignoreProvider=true".into())),
+            "sent twice, forwarded once with the first value"
+        );
         assert_eq!(m.read.v4_query(None), Ok(None));
         assert_eq!(
             q("IgnoreProvider=yes"),

@@ -147,6 +147,7 @@ where
         headers.insert(SHADOW_OF, v);
     }
     let call = Call {
+        deadline: target.deadline,
         method: action.method.clone(),
         path: action.path.render(user.as_deref()),
         headers,
@@ -262,7 +263,7 @@ fn v4_headers(rt: &Runtime, t: &Tenant, auth: Option<&str>, request_id: &str) ->
     put(&names.client_code, &t.client_code);
     put(&names.paper_code, &t.paper_code);
     put(&names.client_group_code, &t.client_group_code);
-    put(&http::HeaderName::from_static(REQUEST_ID), request_id);
+    put(&REQUEST_ID, request_id);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -79,6 +79,7 @@ pub async fn handle(
         }
     }
     let call = Call {
+        deadline: target.deadline,
         method: read.method.clone(),
         path: v4_path,
         headers,
