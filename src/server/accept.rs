@@ -1,5 +1,5 @@
 //! The accept loop of one listener: protocol choice (HTTP/1.1 or HTTP/2), the connection
-//! limit and its refusal, the peer address, and graceful shutdown.
+//! limit and its refusal, the peer address, idle HTTP/2 connections, and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,11 +10,11 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::idle::Activity;
 use super::sniff::SniffDeadline;
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
@@ -70,7 +70,10 @@ pub(super) async fn serve_with<S, B, O, OB>(
         builder
     };
     let (plain, preserving) = (builder(false), builder(true));
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: `true` asks it to finish gracefully, and the
+    // sender's `closed()` says when the last one has.
+    let (closing, close_rx) = tokio::sync::watch::channel(false);
+    let idle_timeout = opts.header_read_timeout;
     tokio::pin!(shutdown);
 
     loop {
@@ -89,7 +92,12 @@ pub(super) async fn serve_with<S, B, O, OB>(
         let _ = stream.set_nodelay(true);
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                let io = TokioIo::new(SniffDeadline::new(stream, opts.header_read_timeout));
+                let activity = Activity::new();
+                let io = TokioIo::new(SniffDeadline::new(
+                    stream,
+                    opts.header_read_timeout,
+                    activity.clone(),
+                ));
                 let builder = if (opts.preserve_header_case.0)() {
                     &preserving
                 } else {
@@ -102,14 +110,46 @@ pub(super) async fn serve_with<S, B, O, OB>(
                         req
                     },
                 );
+                let counted = {
+                    let activity = activity.clone();
+                    tower::ServiceExt::map_future(with_peer, move |answer| {
+                        let busy = activity.busy();
+                        async move {
+                            let answer = answer.await;
+                            drop(busy);
+                            answer
+                        }
+                    })
+                };
                 let conn = builder
-                    .serve_connection_with_upgrades(io, TowerToHyperService::new(with_peer))
+                    .serve_connection_with_upgrades(io, TowerToHyperService::new(counted))
                     .into_owned();
-                let conn = graceful.watch(conn);
+                let mut close = close_rx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    tokio::pin!(conn);
+                    let idle = activity.idle_for(idle_timeout);
+                    tokio::pin!(idle);
+                    let mut finishing = false;
+                    loop {
+                        tokio::select! {
+                            ended = conn.as_mut() => {
+                                if let Err(e) = ended {
+                                    tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                                }
+                                break;
+                            }
+                            _ = close.wait_for(|c| *c), if !finishing => {
+                                conn.as_mut().graceful_shutdown();
+                                finishing = true;
+                            }
+                            () = &mut idle, if !finishing => {
+                                tracing::debug!(peer = %peer, "idle HTTP/2 connection closed");
+                                conn.as_mut().graceful_shutdown();
+                                finishing = true;
+                            }
+                        }
                     }
+                    drop(close);
                     drop(permit);
                 });
             }
@@ -133,8 +173,10 @@ pub(super) async fn serve_with<S, B, O, OB>(
     }
 
     drop(listener);
+    drop(close_rx);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+    let _ = closing.send(true);
+    if tokio::time::timeout(opts.shutdown_grace, closing.closed())
         .await
         .is_err()
     {

@@ -2,10 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::idle::Activity;
 
 /// The HTTP/2 client preface; `auto::Builder` reads up to this many bytes to pick the protocol.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -18,18 +21,22 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// hold a connection permit forever (tests/faults.rs, slowloris). Reads fail with `TimedOut`
 /// once the deadline passes while the bytes seen so far could still be the preface; the
 /// deadline is dropped as soon as they cannot (HTTP/1) or the preface is complete (HTTP/2).
+///
+/// The outcome goes to the connection's [`Activity`]: HTTP/2 connections get an idle timer.
 pub(super) struct SniffDeadline<I> {
     io: I,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     matched: usize,
+    activity: Option<Arc<Activity>>,
 }
 
 impl<I> SniffDeadline<I> {
-    pub(super) fn new(io: I, timeout: Duration) -> Self {
+    pub(super) fn new(io: I, timeout: Duration, activity: Arc<Activity>) -> Self {
         Self {
             io,
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
             matched: 0,
+            activity: Some(activity),
         }
     }
 }
@@ -53,6 +60,10 @@ impl<I: AsyncRead + Unpin> AsyncRead for SniffDeadline<I> {
                 let n = new.len().min(rest.len());
                 if new.is_empty() || new[..n] != rest[..n] || this.matched + n == H2_PREFACE.len() {
                     this.deadline = None;
+                    let http2 = !new.is_empty() && new[..n] == rest[..n];
+                    if let Some(a) = this.activity.take() {
+                        a.sniffed(http2);
+                    }
                 } else {
                     this.matched += n;
                 }
