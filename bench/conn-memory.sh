@@ -9,7 +9,7 @@
 # Needs a release build (`cargo build --release --workspace --bins`). Prints one JSON line
 # per run and appends them to bench/results/conn-memory-<UTC date>.jsonl. Every process it
 # starts is stopped on exit. Settings: CONNS ("256 2000 9000"), PROTOCOLS ("http1 h2-idle"),
-# WORKERS (1), PORT_BASE (18380), LABEL, GW_BIN, GW_ENV (extra environment for the gateway,
+# ROUNDS (2), WORKERS (1), PORT_BASE (18380), LABEL, GW_BIN, GW_ENV (extra environment for the gateway,
 # e.g. "MALLOC_ARENA_MAX=1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ GW_BIN="${GW_BIN:-$BIN/legacy-gateway}"
 CONNS="${CONNS:-256 2000 9000}"
 PROTOCOLS="${PROTOCOLS:-http1 h2-idle}"
 WORKERS="${WORKERS:-1}"
+ROUNDS="${ROUNDS:-2}"
 PORT_BASE="${PORT_BASE:-18380}"
 LABEL="${LABEL:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 GW_ENV="${GW_ENV:-}"
@@ -62,7 +63,7 @@ for protocol in $PROTOCOLS; do
         PIDS+=("$gw")
         wait_port "$LISTEN_PORT"
         "$BIN/conn-memory" --addr "127.0.0.1:$LISTEN_PORT" --pid "$gw" --connections "$n" \
-            --protocol "$protocol" --label "$LABEL${GW_ENV:+ $GW_ENV}" | tee -a "$OUT"
+            --protocol "$protocol" --rounds "$ROUNDS" --label "$LABEL${GW_ENV:+ $GW_ENV}" | tee -a "$OUT"
         kill "$gw"
         wait "$gw" 2>/dev/null || true
     done

@@ -117,3 +117,57 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        (l.accept().await.unwrap().0, client)
+    }
+
+    #[tokio::test]
+    async fn an_http1_request_comes_back_whole_in_the_first_read() {
+        let (server, mut client) = pair().await;
+        let request = b"PUT /User/1001 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}";
+        client.write_all(request).await.unwrap();
+        let (mut io, http2) = sniff(server, Duration::from_secs(30)).await.unwrap();
+        assert!(!http2);
+        let mut buf = vec![0u8; 8192];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(
+            &buf[..n],
+            request,
+            "the sniffed bytes and the rest, in one read"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_is_recognised_and_given_back() {
+        let (server, mut client) = pair().await;
+        client.write_all(&H2_PREFACE[..10]).await.unwrap();
+        client.flush().await.unwrap();
+        let sniffed = tokio::spawn(sniff(server, Duration::from_secs(30)));
+        client.write_all(&H2_PREFACE[10..]).await.unwrap();
+        let (mut io, http2) = sniffed.await.unwrap().unwrap();
+        assert!(http2);
+        let mut buf = [0u8; 64];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], H2_PREFACE);
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_vanished_client_is_dropped() {
+        let (server, client) = pair().await;
+        assert!(sniff(server, Duration::from_millis(100)).await.is_none());
+        drop(client);
+        let (server, mut client) = pair().await;
+        client.write_all(b"PRI * HT").await.unwrap();
+        drop(client);
+        assert!(sniff(server, Duration::from_secs(30)).await.is_none());
+    }
+}

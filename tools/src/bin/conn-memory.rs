@@ -47,6 +47,10 @@ struct Args {
     /// Connections opened at once while filling up.
     #[arg(long, default_value_t = 32)]
     parallel: usize,
+    /// Fill and close this many times: the resident set after a later round shows whether
+    /// the memory kept after a close is reused by the next connections.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Free text copied into the output.
     #[arg(long, default_value = "")]
     label: String,
@@ -138,28 +142,32 @@ async fn main() {
     tokio::time::sleep(settle).await;
     let before = rss_kb(args.pid);
 
-    let mut held = Vec::with_capacity(args.connections);
+    let mut rounds = Vec::with_capacity(args.rounds);
     let mut not_ok = 0usize;
-    while held.len() < args.connections {
-        let batch = args.parallel.min(args.connections - held.len());
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..batch {
-            set.spawn(open(args.addr, args.protocol));
-        }
-        while let Some(r) = set.join_next().await {
-            let (s, status) = r.expect("task").expect("connect and first answer");
-            if matches!(args.protocol, Protocol::Http1) && status != 200 {
-                not_ok += 1;
+    for _ in 0..args.rounds.max(1) {
+        let mut held = Vec::with_capacity(args.connections);
+        while held.len() < args.connections {
+            let batch = args.parallel.min(args.connections - held.len());
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..batch {
+                set.spawn(open(args.addr, args.protocol));
             }
-            held.push(s);
+            while let Some(r) = set.join_next().await {
+                let (s, status) = r.expect("task").expect("connect and first answer");
+                if matches!(args.protocol, Protocol::Http1) && status != 200 {
+                    not_ok += 1;
+                }
+                held.push(s);
+            }
         }
+        tokio::time::sleep(settle).await;
+        let open_kb = rss_kb(args.pid);
+        drop(held);
+        tokio::time::sleep(settle).await;
+        rounds.push((open_kb, rss_kb(args.pid)));
     }
-    tokio::time::sleep(settle).await;
-    let open_kb = rss_kb(args.pid);
-
-    drop(held);
-    tokio::time::sleep(settle).await;
-    let closed_kb = rss_kb(args.pid);
+    let (open_kb, closed_kb) = rounds[0];
+    let (last_open_kb, last_closed_kb) = rounds[rounds.len() - 1];
 
     let per_conn = (open_kb.saturating_sub(before) as f64) * 1024.0 / args.connections as f64;
     println!(
@@ -174,6 +182,9 @@ async fn main() {
             "rss_closed_kb": closed_kb,
             "bytes_per_connection": per_conn.round(),
             "retained_after_close_kb": closed_kb.saturating_sub(before) as i64,
+            "rounds": rounds.len(),
+            "rss_open_last_round_kb": last_open_kb,
+            "rss_closed_last_round_kb": last_closed_kb,
         })
     );
 }
