@@ -1,21 +1,21 @@
 //! The accept loop of one listener: protocol choice (HTTP/1.1 or HTTP/2), the connection
-//! limit and its refusal, the peer address, and graceful shutdown.
+//! limit and its refusal, the peer address, idle HTTP/2 connections, and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::sniff::SniffDeadline;
+use super::idle::Activity;
+use super::sniff::sniff;
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
 pub use crate::request::PeerAddr;
@@ -55,22 +55,26 @@ pub(super) async fn serve_with<S, B, O, OB>(
     O: Overload<OB>,
     OB: AnswerBody,
 {
-    let builder = |preserve_case: bool| {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+    let h1 = |preserve_case: bool| {
+        let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(opts.header_read_timeout)
             // Legacy passthrough answers keep their header-name case (see passthrough.rs).
             .preserve_header_case(preserve_case);
         builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(30)));
-        builder
     };
-    let (plain, preserving) = (builder(false), builder(true));
-    let graceful = GracefulShutdown::new();
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builders = Arc::new(Builders {
+        plain: h1(false),
+        preserving: h1(true),
+        h2,
+    });
+    // Every connection holds a receiver: `true` asks it to finish gracefully, and the
+    // sender's `closed()` says when the last one has.
+    let (closing, close_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
 
     loop {
@@ -89,28 +93,46 @@ pub(super) async fn serve_with<S, B, O, OB>(
         let _ = stream.set_nodelay(true);
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                let io = TokioIo::new(SniffDeadline::new(stream, opts.header_read_timeout));
-                let builder = if (opts.preserve_header_case.0)() {
-                    &preserving
-                } else {
-                    &plain
-                };
-                let with_peer = tower::ServiceExt::map_request(
-                    service.clone(),
-                    move |mut req: Request<Incoming>| {
-                        req.extensions_mut().insert(PeerAddr(peer));
-                        req
-                    },
-                );
-                let conn = builder
-                    .serve_connection_with_upgrades(io, TowerToHyperService::new(with_peer))
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                let preserve_case = (opts.preserve_header_case.0)();
+                let (builders, close) = (builders.clone(), close_rx.clone());
+                let (service, sniff_timeout) = (service.clone(), opts.header_read_timeout);
+                // The sniffing task ends here; the connection gets a task sized for its own
+                // protocol.
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    let Some((io, http2)) = sniff(stream, sniff_timeout).await else {
+                        return;
+                    };
+                    let activity = Activity::new();
+                    let service = counted(service, peer, &activity);
+                    let io = TokioIo::new(io);
+                    if http2 {
+                        let conn = builders.h2.serve_connection(io, service);
+                        let idle = async move { activity.idle_for(sniff_timeout).await };
+                        tokio::spawn(drive(
+                            conn,
+                            |c| c.graceful_shutdown(),
+                            idle,
+                            close,
+                            permit,
+                            peer,
+                        ));
+                    } else {
+                        let builder = if preserve_case {
+                            &builders.preserving
+                        } else {
+                            &builders.plain
+                        };
+                        let conn = builder.serve_connection(io, service);
+                        let idle = std::future::pending();
+                        tokio::spawn(drive(
+                            conn,
+                            |c| c.graceful_shutdown(),
+                            idle,
+                            close,
+                            permit,
+                            peer,
+                        ));
                     }
-                    drop(permit);
                 });
             }
             Err(_) => {
@@ -133,11 +155,85 @@ pub(super) async fn serve_with<S, B, O, OB>(
     }
 
     drop(listener);
+    drop(close_rx);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+    let _ = closing.send(true);
+    if tokio::time::timeout(opts.shutdown_grace, closing.closed())
         .await
         .is_err()
     {
         tracing::warn!(grace = ?opts.shutdown_grace, "in-flight requests did not finish in time");
     }
+}
+
+/// The connection builders of one listener, made once.
+struct Builders {
+    plain: hyper::server::conn::http1::Builder,
+    preserving: hyper::server::conn::http1::Builder,
+    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+/// `service` for one connection: each request carries the peer's address, and counts as in
+/// progress on `activity` until its answer's head is ready.
+fn counted<S, B>(
+    service: S,
+    peer: std::net::SocketAddr,
+    activity: &Arc<Activity>,
+) -> TowerToHyperService<impl Serves<B>>
+where
+    S: Serves<B>,
+{
+    let with_peer = tower::ServiceExt::map_request(service, move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        req
+    });
+    let activity = activity.clone();
+    TowerToHyperService::new(tower::ServiceExt::map_future(with_peer, move |answer| {
+        let busy = activity.busy();
+        async move {
+            let answer = answer.await;
+            drop(busy);
+            answer
+        }
+    }))
+}
+
+/// Runs one connection to its end: asked to finish gracefully when the listener closes or
+/// when `idle` resolves, it ends once its requests in progress are answered. The permit is
+/// given back then.
+async fn drive<C, E>(
+    conn: C,
+    finish: impl Fn(Pin<&mut C>),
+    idle: impl Future<Output = ()>,
+    mut close: tokio::sync::watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+    peer: std::net::SocketAddr,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    tokio::pin!(idle);
+    let mut finishing = false;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = close.wait_for(|c| *c), if !finishing => {
+                finish(conn.as_mut());
+                finishing = true;
+            }
+            () = &mut idle, if !finishing => {
+                tracing::debug!(peer = %peer, "idle HTTP/2 connection closed");
+                finish(conn.as_mut());
+                finishing = true;
+            }
+        }
+    }
+    drop(close);
+    drop(permit);
 }

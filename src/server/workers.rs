@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::accept::serve_with;
+use super::claim::{probe_free, Claim};
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
 /// Serves the client listener thread-per-core (issue #15): `workers` threads, each with its
@@ -28,23 +29,40 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Binds every worker's socket now, so a bad address fails the start, not a thread.
-    pub fn bind(
-        addr: SocketAddr,
-        workers: usize,
-    ) -> std::io::Result<(Vec<std::net::TcpListener>, SocketAddr)> {
+    /// Binds every worker's socket now, so a bad address, or one another process listens
+    /// on, fails the start, not a thread.
+    pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<(Bound, SocketAddr)> {
+        // A fixed port is claimed and probed before binding; port 0 gets a port nobody
+        // listens on, claimed once known.
+        let early = if addr.port() == 0 {
+            None
+        } else {
+            let claim = Claim::take(addr)?;
+            probe_free(addr)?;
+            Some(claim)
+        };
         let first = reuseport_listener(addr)?;
         let bound = first.local_addr()?;
+        let claim = match early {
+            Some(claim) => claim,
+            None => Claim::take(bound)?,
+        };
         let mut listeners = vec![first];
         for _ in 1..workers.max(1) {
             listeners.push(reuseport_listener(bound)?);
         }
-        Ok((listeners, bound))
+        Ok((
+            Bound {
+                listeners,
+                claim: Arc::new(claim),
+            },
+            bound,
+        ))
     }
 
     /// Starts one thread per listener.
     pub fn start<F, S, B, O, OB>(
-        listeners: Vec<std::net::TcpListener>,
+        bound: Bound,
         make: F,
         overload: O,
         opts: ServeOptions,
@@ -56,6 +74,7 @@ impl Workers {
         O: Overload<OB>,
         OB: AnswerBody,
     {
+        let Bound { listeners, claim } = bound;
         let addr = listeners[0].local_addr()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let make = Arc::new(make);
@@ -68,12 +87,13 @@ impl Workers {
         for (i, listener) in listeners.into_iter().enumerate() {
             let (finished, finished_rx) = tokio::sync::oneshot::channel();
             done.push(finished_rx);
-            let (make, overload, opts, permits, ready) = (
+            let (make, overload, opts, permits, ready, claim) = (
                 make.clone(),
                 overload.clone(),
                 opts.clone(),
                 permits.clone(),
                 ready.clone(),
+                claim.clone(),
             );
             let mut stopped = stopped.clone();
             std::thread::Builder::new()
@@ -117,6 +137,8 @@ impl Workers {
                         serve_with(listener, service, overload, opts, permits, shutdown).await;
                     });
                     crate::logging::flush_this_thread();
+                    // The address is free for another process once no worker listens.
+                    drop(claim);
                     let _ = finished.send(());
                 })?;
         }
@@ -150,6 +172,12 @@ impl Workers {
             let _ = d.await;
         }
     }
+}
+
+/// The client address, bound by every worker's socket and claimed for this process.
+pub struct Bound {
+    listeners: Vec<std::net::TcpListener>,
+    claim: Arc<Claim>,
 }
 
 /// A listening socket that shares its port with the other workers' (`SO_REUSEPORT`). Like
