@@ -216,14 +216,15 @@ where
             };
             resp.headers_mut()
                 .insert(REQUEST_ID, seen.request_id.clone());
-            let route = resp
-                .extensions()
-                .get::<RouteLabel>()
-                .map_or("unmatched", |r| r.0);
-            let served = resp.extensions().get::<Served>();
-            let (mode, tenant) = match served {
-                Some(s) => (s.mode, &s.tenant),
-                None => ("none", &gw.unrouted_tenant),
+            let (route, mode, tenant) = match resp.extensions().get::<Served>() {
+                Some(s) => (s.route, s.mode, &s.tenant),
+                None => {
+                    let route = resp
+                        .extensions()
+                        .get::<RouteLabel>()
+                        .map_or("unmatched", |r| r.0);
+                    (route, "none", &gw.unrouted_tenant)
+                }
             };
             let elapsed = seen.started.elapsed();
             gw.metrics.request_done(
@@ -360,6 +361,9 @@ fn shape(gw: &Local, seen: &Seen, resp: Response<Body>) -> Response<Body> {
     let mut shaped = answer(gw, seen, err);
     if let Some(label) = resp.extensions().get::<RouteLabel>() {
         shaped.extensions_mut().insert(*label);
+    }
+    if let Some(served) = resp.extensions().get::<Served>() {
+        shaped.extensions_mut().insert(served.clone());
     }
     shaped
 }

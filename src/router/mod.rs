@@ -142,6 +142,7 @@ where
             Some(_) => {
                 let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
                 resp.extensions_mut().insert(Served {
+                    route: "unmatched",
                     mode: "legacy",
                     tenant: rt.tenant_label(family, ""),
                 });
@@ -174,6 +175,7 @@ where
         ("gateway.tenant", &m.tenant),
     ]);
     let served = Served {
+        route: label,
         mode: match mode {
             Mode::Translate => "translate",
             Mode::Shadow => "shadow",
@@ -186,7 +188,6 @@ where
         Mode::Legacy => legacy(&gw, &rt, family, parts, body, deadline).await,
         Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
     };
-    resp.extensions_mut().insert(RouteLabel(label));
     resp.extensions_mut().insert(served);
     if crate::telemetry::enabled() {
         crate::telemetry::annotate(&[("http.response.status_code", resp.status().as_str())]);

@@ -15,9 +15,11 @@ pub const SHADOW_OF: HeaderName = HeaderName::from_static("x-shadow-of");
 pub struct RouteLabel(pub &'static str);
 
 /// Response extension: where a routed call went, for the per-tenant figures and the access
-/// log. Absent on answers given before a route was chosen.
+/// log, in place of a [`RouteLabel`] (one extension, not two: each costs an allocation per
+/// request). Absent on answers given before a route was chosen.
 #[derive(Debug, Clone)]
 pub struct Served {
+    pub route: &'static str,
     /// `translate`, `shadow` or `legacy`: the mode this call was served in (a canary's call
     /// is one or the other).
     pub mode: &'static str,

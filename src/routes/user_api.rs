@@ -125,7 +125,8 @@ where
             &rt.mappings,
         )
     };
-    let sent = path::as_sent(raw_id);
+    // The id as sent is echoed only by a refusal: worked out then, not for every call.
+    let sent = || path::as_sent(raw_id);
     // Headers before the id: a client without a token gets its 401 whatever else is wrong.
     let headers = match forward_headers(ua, &parts.headers, request_id) {
         Ok(mut h) => {
@@ -134,11 +135,11 @@ where
             }
             h
         }
-        Err(e) => return refuse(e, Some(&sent)),
+        Err(e) => return refuse(e, Some(&sent())),
     };
     let id = match path::decode_id(raw_id) {
         Ok(id) => id,
-        Err(e) => return refuse(GatewayError::BadId(e), Some(&sent)),
+        Err(e) => return refuse(GatewayError::BadId(e), Some(&sent())),
     };
     let planned = async {
         let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
@@ -149,7 +150,13 @@ where
         Ok(p) => p,
         Err(e) => return refuse(e, Some(&id)),
     };
-    run(&rt, metrics, target, &id, request_id, headers, planned).await
+    let call = Exchange {
+        target,
+        id: &id,
+        request_id,
+        client_headers: &parts.headers,
+    };
+    run(&rt, metrics, call, headers, planned).await
 }
 
 /// The values v4 must not echo back to the client: the secret fields of this request and the
@@ -161,29 +168,50 @@ fn secrets<'a>(planned: &'a [Planned], headers: &'a HeaderMap) -> Vec<&'a str> {
     secrets
 }
 
+/// What the calls of one update share: where they go and what they answer with.
+struct Exchange<'a> {
+    target: Target<'a>,
+    id: &'a str,
+    request_id: &'a str,
+    /// The client's own headers: its token is what v4 must not echo back.
+    client_headers: &'a HeaderMap,
+}
+
 /// Carries out the planned calls in order and builds the one legacy answer.
 async fn run(
     rt: &Runtime,
     metrics: &Metrics,
-    target: Target<'_>,
-    id: &str,
-    request_id: &str,
+    x: Exchange<'_>,
     headers: HeaderMap,
     planned: Vec<Planned>,
 ) -> Response<Body> {
+    let Exchange {
+        target,
+        id,
+        request_id,
+        client_headers,
+    } = x;
     let ua = &rt.mappings.user_api;
     let multi = planned.len() > 1;
     let mut applied = Vec::new();
     let mut failure: Option<(StatusCode, ErrorEntry)> = None;
     let mut last_status = StatusCode::OK;
-    let mut rest = planned.iter();
-    for p in rest.by_ref() {
+    // The last call takes the headers; only the calls before it need a copy.
+    let mut headers = Some(headers);
+    let mut done = 0;
+    for (i, p) in planned.iter().enumerate() {
+        done = i + 1;
         let part = &ua.parts[p.part];
+        let call_headers = if i + 1 == planned.len() {
+            headers.take().unwrap_or_default()
+        } else {
+            headers.clone().unwrap_or_default()
+        };
         let call = Call {
             deadline: target.deadline,
             method: part.method.clone(),
             path: part.path.render(Some(id)),
-            headers: headers.clone(),
+            headers: call_headers,
             body: Some(p.body.clone()),
             label: &part.name,
         };
@@ -196,7 +224,7 @@ async fn run(
             }
             Ok(answer) => {
                 let status = answer.status;
-                let secrets = secrets(&planned, &headers);
+                let secrets = secrets(&planned, client_headers);
                 let part = multi.then(|| part.label.clone());
                 failure = Some(v4_failure(&rt.mappings, answer, &secrets, part));
                 ("failed", status)
@@ -230,7 +258,10 @@ async fn run(
             break;
         }
     }
-    let not_attempted: Vec<String> = rest.map(|p| ua.parts[p.part].label.clone()).collect();
+    let not_attempted: Vec<String> = planned[done..]
+        .iter()
+        .map(|p| ua.parts[p.part].label.clone())
+        .collect();
 
     if failure.is_none() && !multi {
         return crate::legacy::json_bytes(
