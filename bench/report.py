@@ -15,10 +15,11 @@ import json
 import statistics
 import sys
 
-TARGETS = ["direct", "nginx", "translate", "shadow", "action", "passthrough"]
+TARGETS = ["direct", "nginx", "njs", "translate", "shadow", "action", "passthrough"]
 LABELS = {
     "direct": "direct (bench-upstream)",
     "nginx": "nginx proxy_pass",
+    "njs": "nginx + njs translate `PUT /User/1001` (what a team would build)",
     "translate": "gateway translate `PUT /User/1001`",
     "shadow": "gateway shadow (legacy + v4 copy)",
     "action": "gateway action API `updatechangepassword`",
@@ -111,6 +112,9 @@ def aggregate(runs, meta):
             "action/nginx": ratio(rps("action"), rps("nginx")),
             "action/direct": ratio(rps("action"), rps("direct")),
             "passthrough/nginx": ratio(rps("passthrough"), rps("nginx")),
+            "njs/nginx": ratio(rps("njs"), rps("nginx")),
+            "translate/njs": ratio(rps("translate"), rps("njs")),
+            "action/njs": ratio(rps("action"), rps("njs")),
             "shadow/translate": ratio(rps("shadow"), rps("translate")),
             "shadow/nginx": ratio(rps("shadow"), rps("nginx")),
             "nginx/direct": ratio(rps("nginx"), rps("direct")),
@@ -120,6 +124,8 @@ def aggregate(runs, meta):
             "action/nginx": ratio(cpu("action"), cpu("nginx")),
             "shadow/translate": ratio(cpu("shadow"), cpu("translate")),
             "passthrough/nginx": ratio(cpu("passthrough"), cpu("nginx")),
+            "njs/nginx": ratio(cpu("njs"), cpu("nginx")),
+            "translate/njs": ratio(cpu("translate"), cpu("njs")),
         },
     }
 
@@ -176,9 +182,12 @@ def tables(res):
                  f"interleaved rounds × {s['seconds']} s per run, {s['connections']} keep-alive "
                  f"connections.")
     lines.append("")
-    lines.append("| target | saturated req/s (median, min–max) | ×nginx | ×direct | proxy CPU µs/req | "
+    # The ×njs column (nginx + njs doing the same translation) only where njs was measured.
+    njs = tg.get("njs", {}).get("saturation", {}).get("rps_median")
+    njs_col = " ×njs |" if "njs" in tg else ""
+    lines.append("| target | saturated req/s (median, min–max) | ×nginx |" + njs_col + " ×direct | proxy CPU µs/req | "
                  f"req/s per core (10⁶ ÷ CPU µs) | RSS MiB at {s['rss_connections']} conns | peak RSS MiB (run) |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|" + ("---:|" if njs_col else "") + "---:|---:|---:|---:|---:|")
     nginx = tg.get("nginx", {}).get("saturation", {}).get("rps_median")
     direct = tg.get("direct", {}).get("saturation", {}).get("rps_median")
     for t, e in tg.items():
@@ -186,11 +195,21 @@ def tables(res):
         peak = e["peak_rss_kb"]
         at = e["rss_phase"].get("rss_max_kb")
         cap = 1e6 / e["cpu_us_per_req"] if e["cpu_us_per_req"] else None
+        njs_cell = f" {fmt(ratio(sat['rps_median'], njs), 2)} |" if njs_col else ""
         lines.append(
             f"| {LABELS[t]} | {fmt(sat['rps_median'])} ({fmt(sat['rps_min'])}–{fmt(sat['rps_max'])}) "
-            f"| {fmt(ratio(sat['rps_median'], nginx), 2)} | {fmt(ratio(sat['rps_median'], direct), 2)} "
+            f"| {fmt(ratio(sat['rps_median'], nginx), 2)} |{njs_cell} {fmt(ratio(sat['rps_median'], direct), 2)} "
             f"| {fmt(e['cpu_us_per_req'], 1)} | {fmt(cap)} "
             f"| {fmt(at / 1024 if at else None, 1)} | {fmt(peak / 1024 if peak else None, 1)} |")
+    if "njs" in tg and "translate" in tg:
+        r = res.get("ratios", {})
+        lines.append("")
+        lines.append(
+            "Against what a team would otherwise build (nginx + njs doing the same translation): "
+            f"gateway translate {fmt(r.get('throughput', {}).get('translate/njs'), 2)}× njs's req/s, "
+            f"{fmt(ratio(tg['njs'].get('cpu_us_per_req'), tg['translate'].get('cpu_us_per_req')), 2)}× "
+            "by proxy CPU µs per request (njs's ÷ the gateway's); njs itself "
+            f"{fmt(r.get('throughput', {}).get('njs/nginx'), 2)}× nginx proxy_pass.")
     lines.append("")
     loads = [str(p) for p in s["loads_pct"]]
     head = "| target | " + " | ".join(

@@ -4,6 +4,9 @@
 # Measures, in one run and interleaved in rounds so machine drift hits every target alike:
 #   direct     bench-upstream itself:        PATCH /v4/Users/1001/Password {"password":…}
 #   nginx      nginx proxy_pass (keep-alive) in front of it, same request
+#   njs        nginx + njs translating PUT /User/1001 itself (bench/njs/): a js_content handler
+#              camelCases the body, makes the v4 PATCH as a subrequest through a keep-alive
+#              proxy_pass and answers the legacy envelope: what a team would otherwise build
 #   translate  legacy-gateway, PUT /User/1001 {"Password":…} + the 5 legacy headers → v4 PATCH
 #   shadow     legacy-gateway in shadow mode: legacy backend answers, v4 copy of every call
 #   action     legacy-gateway, POST …/profileserviceregistration?action=updatechangepassword
@@ -29,16 +32,18 @@
 #   BENCH_CONNECTIONS=64    connections for saturation and open loop
 #   BENCH_RSS_CONNECTIONS=256  connections of the final closed-loop run (peak RSS)
 #   BENCH_LOADS="25 50 75"  open-loop rates, in % of nginx's median saturation
-#   BENCH_TARGETS="direct nginx translate shadow action"
+#   BENCH_TARGETS="direct nginx njs translate shadow action"
 #                           (add "passthrough" for the gateway's legacy mode)
-#   BENCH_PORT_BASE=18080   ports BASE+1 … BASE+7 are used
+#   BENCH_PORT_BASE=18080   ports BASE+1 … BASE+8 are used
 #   BENCH_CORES=1           proxy cores (nginx workers, gateway --workers)
 #   BENCH_PROXY_CPU / BENCH_LOAD_CPU   taskset lists; default from BENCH_CORES (0 and 1 at N=1)
-#   BENCH_INSTALL=1         apt-get install nginx (and python3) when missing; 0: never
+#   BENCH_INSTALL=1         apt-get install nginx, libnginx-mod-http-js (njs target) and
+#                           python3 when missing; 0: never (njs is then skipped if missing)
 #   BENCH_BUILD=1           cargo build --release --workspace --bins first (the gateway and
 #                           the tools crate); 0: use target/release as is
+#                           ($CARGO_TARGET_DIR/release where CARGO_TARGET_DIR is set)
 #   BENCH_OUT=bench/results/<UTC date>.json
-# Defaults take about 5 minutes plus the build.
+# Defaults take about 6 minutes plus the build.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,7 +55,7 @@ BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 BENCH_RSS_CONNECTIONS="${BENCH_RSS_CONNECTIONS:-256}"
 BENCH_LOADS="${BENCH_LOADS:-25 50 75}"
-BENCH_TARGETS="${BENCH_TARGETS:-direct nginx translate shadow action}"
+BENCH_TARGETS="${BENCH_TARGETS:-direct nginx njs translate shadow action}"
 BENCH_PORT_BASE="${BENCH_PORT_BASE:-18080}"
 BENCH_CORES="${BENCH_CORES:-1}"
 NPROC="$(nproc)"
@@ -77,13 +82,18 @@ SHADOW_PORT=$((BENCH_PORT_BASE + 4))
 ACTION_PORT=$((BENCH_PORT_BASE + 5))
 PASSTHROUGH_PORT=$((BENCH_PORT_BASE + 6))
 STAGING_PORT=$((BENCH_PORT_BASE + 7))
-BIN="$ROOT/target/release"
+NJS_PORT=$((BENCH_PORT_BASE + 8))
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+# Debian's libnginx-mod-http-js puts the njs module here (nginx -V: --modules-path).
+NJS_MODULE="${NJS_MODULE:-/usr/lib/nginx/modules/ngx_http_js_module.so}"
 
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+want() { case " $BENCH_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ---------------------------------------------------------------- tools ------------------
-# nginx from Debian (the baseline proxy); python3 only aggregates the results. The load
+# nginx from Debian (the baseline proxy), its njs module for the njs target; python3 only
+# aggregates the results. The load
 # generator is our own (tools/src/bin/bench-load/): Debian has no wrk2, and latency has to be
 # measured at a fixed rate without coordinated omission.
 install_tools() {
@@ -91,6 +101,14 @@ install_tools() {
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+    # The njs target is optional: without root or with BENCH_INSTALL=0 it is skipped, not fatal.
+    if want njs && [ ! -f "$NJS_MODULE" ]; then
+        if [ "$BENCH_INSTALL" = 1 ] && [ "$(id -u)" = 0 ]; then
+            missing+=(libnginx-mod-http-js)
+        else
+            log "njs module $NJS_MODULE missing (apt-get install libnginx-mod-http-js); njs will be skipped"
+        fi
+    fi
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$BENCH_INSTALL" = 1 ] || die "missing: ${missing[*]} (BENCH_INSTALL=0)"
     [ "$(id -u)" = 0 ] || die "missing: ${missing[*]}; run as root or install them"
@@ -154,10 +172,12 @@ wait_port() {
     die "$name did not listen on 127.0.0.1:$port (see $WORK/$name.log)"
 }
 
-# Renders a template: @WORK@, @UPSTREAM_PORT@, @STAGING_PORT@, @LISTEN_PORT@.
+# Renders a template: @WORK@, @WORKERS@, @UPSTREAM_PORT@, @STAGING_PORT@, @LISTEN_PORT@,
+# @NJS_MODULE@.
 render() {
     sed -e "s#@WORK@#$WORK#g" -e "s#@WORKERS@#$BENCH_CORES#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" \
-        -e "s#@STAGING_PORT@#$STAGING_PORT#g" -e "s#@LISTEN_PORT@#$3#g" "$1" >"$2"
+        -e "s#@STAGING_PORT@#$STAGING_PORT#g" -e "s#@LISTEN_PORT@#$3#g" \
+        -e "s#@NJS_MODULE@#$NJS_MODULE#g" "$1" >"$2"
 }
 
 # The unsigned JWT of the action target: {"alg":"HS256"} . {"sub":"1001"} . junk signature.
@@ -165,8 +185,7 @@ render() {
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 JWT="$(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1001"}' | b64url).$(printf 'bench-unsigned' | b64url)"
 
-declare -A PID_OF PORT_OF ADMIN_PORT_OF
-want() { case " $BENCH_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+declare -A PID_OF PORT_OF ADMIN_PORT_OF MASTER_OF
 log "scratch directory $WORK"
 
 # bench-upstream: the v4 orchestrator and the legacy backend of every target.
@@ -185,18 +204,30 @@ if want shadow; then
 fi
 
 
-if want nginx; then
-    mkdir -p "$WORK/nginx-body" "$WORK/nginx-proxy"
-    render bench/nginx.conf.template "$WORK/nginx.conf" "$NGINX_PORT"
-    "${PIN_PROXY[@]}" "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log" >"$WORK/nginx.log" 2>&1 &
+# An nginx (the nginx and njs targets): master pinned with its BENCH_CORES workers.
+start_nginx() {
+    local name=$1 template=$2 port=$3
+    mkdir -p "$WORK/$name-body" "$WORK/$name-proxy"
+    render "$template" "$WORK/$name.conf" "$port"
+    "${PIN_PROXY[@]}" "$NGINX" -c "$WORK/$name.conf" -p "$WORK" -e "$WORK/$name-error.log" >"$WORK/$name.log" 2>&1 &
     PIDS+=("$!")
-    NGINX_MASTER=$!
-    wait_port "$NGINX_PORT" nginx
+    MASTER_OF[$name]=$!
+    wait_port "$port" "$name"
     # The workers do the proxying; their CPU and RSS are the ones reported (master: idle).
     sleep 0.2
-    PID_OF[nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ' | sed 's/ *$//')"
-    [ -n "${PID_OF[nginx]}" ] || die "no nginx worker process"
-    PORT_OF[nginx]=$NGINX_PORT
+    PID_OF[$name]="$(pgrep -P "${MASTER_OF[$name]}" | tr '\n' ' ' | sed 's/ *$//')"
+    [ -n "${PID_OF[$name]}" ] || die "no $name worker process"
+    PORT_OF[$name]=$port
+}
+want nginx && start_nginx nginx bench/nginx.conf.template "$NGINX_PORT"
+# nginx + njs: the handler is loaded from the scratch directory (js_path @WORK@).
+if want njs; then
+    if [ -f "$NJS_MODULE" ]; then
+        cp bench/njs/translate.js "$WORK/translate.js"
+        start_nginx njs bench/njs/nginx.conf.template "$NJS_PORT"
+    else
+        log "SKIP njs: $NJS_MODULE is missing (apt-get install libnginx-mod-http-js)"
+    fi
 fi
 
 # legacy-gateway: one process per target so each has its own CPU and peak-RSS figures.
@@ -235,7 +266,7 @@ request_args() {
             -H "Content-Type: application/json" -H "Authorization: Bearer $JWT"
             -H "X-SourceSystem: x" -H "X-ClientCode: CA" -H "X-PaperCode: PA" -H "X-ClientGroupCode: GA"
             --body '{"password":"Abcdefg1"}') ;;
-    translate | shadow | passthrough)
+    translate | shadow | passthrough | njs)
         REQ=(--url "http://127.0.0.1:$port/User/1001" --method PUT "${LEGACY_HEADERS[@]}"
             --body '{"Password":"Abcdefg1"}') ;;
     action)
@@ -374,7 +405,9 @@ fi
 # Peak RSS of every proxy process over the whole run (VmHWM), the nginx master too.
 PEAKS="{"
 for t in "${TARGETS[@]}"; do PEAKS+="\"$t\": $(hwm_kb "${PID_OF[$t]}"),"; done
-[ -n "${NGINX_MASTER:-}" ] && PEAKS+="\"nginx_master\": $(hwm_kb "$NGINX_MASTER"),"
+for t in nginx njs; do
+    [ -n "${MASTER_OF[$t]:-}" ] && PEAKS+="\"${t}_master\": $(hwm_kb "${MASTER_OF[$t]}"),"
+done
 PEAKS="${PEAKS%,}}"
 
 # ---------------------------------------------------------------- report -----------------
