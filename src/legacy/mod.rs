@@ -31,12 +31,19 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 
 /// [`json`], for an answer already written.
 pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+    let mut resp = success_json(status, bytes);
+    resp.extensions_mut().insert(Shaped);
+    resp
+}
+
+/// A JSON success, already written, left unmarked: only error statuses are ever reshaped, so
+/// the mark would cost an allocation per answer for nothing.
+pub fn success_json(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(full(Bytes::from(bytes)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    resp.extensions_mut().insert(Shaped);
     resp
 }

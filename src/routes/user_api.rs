@@ -42,31 +42,45 @@ pub(crate) fn forward_headers(
     // Sized for the allow-list plus the three set below: no rehash while filling it.
     let mut out = HeaderMap::with_capacity(ua.required_headers.len() + 5);
     let blank = |v: &HeaderValue| v.as_bytes().trim_ascii().is_empty();
-    if incoming
-        .get(header::AUTHORIZATION)
-        .is_none_or(|v| no_credentials(v.as_bytes()))
-    {
+    // One pass over the client's few headers, each name compared with the allow-list (an
+    // integer comparison for standard names, a short byte comparison for the others), where
+    // a lookup per allowed name would hash each of them.
+    let required = &ua.required_headers;
+    let mut found: u64 = 0;
+    let mut authorized = false;
+    let mut id = None;
+    for (name, v) in incoming.iter() {
+        if *name == header::AUTHORIZATION {
+            authorized = !no_credentials(v.as_bytes());
+        }
+        if let Some(i) = required.iter().position(|(n, _)| n == name) {
+            if !blank(v) {
+                out.append(name.clone(), v.clone());
+                found |= 1u64 << i;
+            }
+        } else if *name == REQUEST_ID {
+            id = Some(v);
+        } else if crate::telemetry::TRACE_HEADERS.contains(name) {
+            out.insert(name.clone(), v.clone());
+        }
+    }
+    if !authorized {
         return Err(GatewayError::Unauthorized(
             crate::identity::IdentityError::Missing,
         ));
     }
-    let mut missing = Vec::new();
-    for (name, spelled) in &ua.required_headers {
-        let mut found = false;
-        for v in incoming.get_all(name).iter().filter(|v| !blank(v)) {
-            out.append(name.clone(), v.clone());
-            found = true;
-        }
-        if !found {
-            missing.push(spelled.clone());
-        }
-    }
+    let missing: Vec<String> = required
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| found & (1u64 << i) == 0)
+        .map(|(_, (_, spelled))| spelled.clone())
+        .collect();
     if !missing.is_empty() {
         return Err(GatewayError::MissingHeaders(missing));
     }
     // The edge's value, shared rather than parsed again; `request_id` only when the edge
     // did not run (a shadow copy made from a request that lost it).
-    match incoming.get(REQUEST_ID) {
+    match id {
         Some(v) => {
             out.insert(REQUEST_ID, v.clone());
         }
@@ -76,7 +90,6 @@ pub(crate) fn forward_headers(
             }
         }
     }
-    crate::telemetry::forward_client_headers(incoming, &mut out);
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -264,7 +277,7 @@ async fn run(
         .collect();
 
     if failure.is_none() && !multi {
-        return crate::legacy::json_bytes(
+        return crate::legacy::success_json(
             last_status,
             crate::legacy::user_api::updated(id, request_id),
         );

@@ -40,6 +40,14 @@ impl UserApi {
                     .map(|n| (n, h.get_ref().clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The request path tracks them in one 64-bit set.
+        if required_headers.len() > 64 {
+            return Err(src.error(
+                r.path.span(),
+                "route.required_headers",
+                "at most 64 required headers",
+            ));
+        }
 
         let mut parts_by_name: HashMap<String, Part> = HashMap::new();
         let mut index_by_name: HashMap<String, (String, String)> = HashMap::new();
