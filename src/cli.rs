@@ -42,20 +42,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML).
-    #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "LEGACY_GATEWAY_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// Base URL of the Users Orchestrator API; without it the embedded sandbox is used.
-    #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
-    pub orchestrator: Option<String>,
     #[command(flatten)]
-    pub sandbox: SandboxFlag,
-    /// Directory with the mapping files [default: the copies built into the binary].
-    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
-    pub mappings: Option<PathBuf>,
+    pub source: SourceArgs,
     /// Log format.
     #[arg(long, value_enum, env = "LEGACY_GATEWAY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -85,9 +73,23 @@ pub struct ServeArgs {
     pub watch_config: bool,
 }
 
-/// `--sandbox`, shared by `serve` and `check` so both judge a configuration alike.
+/// What decides the gateway a configuration makes: the file, the mappings, the listener, the
+/// upstream and the sandbox. `serve` and `check` share it, so `check` reads exactly what
+/// `serve` would and the two never disagree.
 #[derive(Debug, Args)]
-pub struct SandboxFlag {
+pub struct SourceArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory with the mapping files [default: the copies built into the binary].
+    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
+    pub mappings: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "LEGACY_GATEWAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL of the Users Orchestrator API; without it the embedded sandbox is used.
+    #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
+    pub orchestrator: Option<String>,
     /// Serve the embedded sandbox (fake users, any token accepted) even on a non-loopback
     /// listener; without it, no orchestrator and a public `--listen` refuse to start.
     #[arg(
@@ -95,23 +97,29 @@ pub struct SandboxFlag {
         env = "LEGACY_GATEWAY_SANDBOX",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub on: bool,
+    pub sandbox: bool,
 }
 
-/// `check` reads what `serve` would: the file, then the flags and variables that decide
-/// where it listens and which upstream it serves, so the two never disagree.
+impl SourceArgs {
+    /// The overrides these flags make; secrets only from the environment (a flag would show
+    /// them in `ps`).
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            orchestrator: self.orchestrator.clone(),
+            mappings: self.mappings.clone(),
+            sandbox: self.sandbox,
+            jwt_secret: jwt_secret(),
+            admin_token: admin_token(),
+            ..Overrides::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[arg(long, env = "LEGACY_GATEWAY_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[arg(long, env = "LEGACY_GATEWAY_MAPPINGS")]
-    pub mappings: Option<PathBuf>,
-    #[arg(long, env = "LEGACY_GATEWAY_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    #[arg(long, env = "LEGACY_GATEWAY_ORCHESTRATOR")]
-    pub orchestrator: Option<String>,
     #[command(flatten)]
-    pub sandbox: SandboxFlag,
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -164,21 +172,16 @@ pub enum EventsDirection {
 }
 
 impl ServeArgs {
-    /// The JWT secret only from the environment: a flag would show it in `ps`.
+    /// Every flag and variable `serve` reads, over the ones it shares with `check`.
     pub fn overrides(&self) -> Overrides {
         Overrides {
-            listen: self.listen,
-            orchestrator: self.orchestrator.clone(),
-            mappings: self.mappings.clone(),
             log_format: self.log_format,
-            jwt_secret: jwt_secret(),
             mode: self.mode,
             user_api: self.user_api.clone(),
             registry_api: self.registry_api.clone(),
             workers: self.workers,
             admin_listen: self.admin_listen,
-            admin_token: admin_token(),
-            sandbox: self.sandbox.on,
+            ..self.source.overrides()
         }
     }
 }
@@ -197,7 +200,7 @@ fn jwt_secret() -> Option<String> {
 
 pub fn serve(args: ServeArgs) -> ExitCode {
     let o = args.overrides();
-    let config = match Config::load(args.config.as_deref(), &o) {
+    let config = match Config::load(args.source.config.as_deref(), &o) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
@@ -239,16 +242,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 pub fn check(args: CheckArgs) -> ExitCode {
-    let o = Overrides {
-        mappings: args.mappings,
-        jwt_secret: jwt_secret(),
-        admin_token: admin_token(),
-        listen: args.listen,
-        orchestrator: args.orchestrator,
-        sandbox: args.sandbox.on,
-        ..Overrides::default()
-    };
-    let config = match Config::load(args.config.as_deref(), &o) {
+    let o = args.source.overrides();
+    let config = match Config::load(args.source.config.as_deref(), &o) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };

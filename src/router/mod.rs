@@ -138,7 +138,7 @@ where
     };
     let Some(m) = matched else {
         // No mapping covers the path: the legacy backend answers if there is one.
-        let mut resp = match rt.backend_for(family) {
+        return match rt.backend_for(family) {
             Some(_) => {
                 let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
                 resp.extensions_mut().insert(Served {
@@ -148,10 +148,12 @@ where
                 });
                 resp
             }
-            None => refuse(&rt, family, &parts, GatewayError::NotFound),
+            None => {
+                let mut resp = refuse(&rt, family, &parts, GatewayError::NotFound);
+                resp.extensions_mut().insert(RouteLabel("unmatched"));
+                resp
+            }
         };
-        resp.extensions_mut().insert(RouteLabel("unmatched"));
-        return resp;
     };
 
     let mode = modes::choose(
