@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The module layers of src/ (issue #18): every `crate::x` reference outside `#[cfg(test)]`
 must point to a module in a lower layer, or the same layer without forming a circle. A new
-top-level module must be placed in LAYERS; the README's Layout section explains the order."""
+top-level module must be placed in LAYERS; docs/architecture.md's Layout section explains the order."""
 import os
 import re
 import sys

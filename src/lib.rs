@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! Modules in layers, each using only its own layer and those below (`.ci/layers.py` checks
-//! it in CI; the README's Layout section has the same list with files):
+//! it in CI; docs/architecture.md's Layout section has the same list with files):
 //! - Building blocks: [`api`] (the two legacy APIs), [`body`], [`deadline`] (one timer per request), [`redact`] (what never leaves), [`host`] (Host syntax),
 //!   [`metrics`] (per-thread shards, summed at scrape time), [`source`] (TOML with errors
 //!   naming file, line and field).
