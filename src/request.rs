@@ -12,6 +12,15 @@ use crate::error::GatewayError;
 /// again on every use.
 pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
+/// Whether a client's `X-Request-Id` is kept as the request's id: 1 to 128 printable ASCII
+/// characters. Anything else (control characters, bytes beyond ASCII, a kilobyte of text)
+/// would be copied into every log line, answer and v4 call of the request, so it is replaced
+/// by a fresh id. One rule for every answer, the edge's and the overload answer's alike.
+pub fn usable_id(v: &http::HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
+}
+
 /// The connection's peer, in every request's extensions (the accept loop puts it there): the
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
 /// client writes.

@@ -159,7 +159,7 @@ pub async fn start_with(
         let request_id = req
             .headers()
             .get(request::REQUEST_ID)
-            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .filter(|v| request::usable_id(v))
             .cloned()
             .unwrap_or_else(|| ids.next());
         let mut resp = GatewayError::Overloaded.into_response(

@@ -45,7 +45,7 @@ use crate::error::{GatewayError, Reply};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
 use crate::metrics::TenantLabel;
-use crate::request::{RequestIds, REQUEST_ID};
+use crate::request::{usable_id, RequestIds, REQUEST_ID};
 use crate::routes::{RouteLabel, Served};
 
 /// Builds [`Edge`] around a service; made per worker (its [`Local`] handle is that worker's).
@@ -274,13 +274,6 @@ async fn bounded<F: Future>(deadline: &Deadline, fut: F) -> Option<std::thread::
 fn panicked() -> GatewayError {
     tracing::error!("a request handler panicked");
     GatewayError::Internal
-}
-
-/// A client `x-request-id` that is empty, over 128 bytes or not printable ASCII cannot be
-/// traced or forwarded: a generated one replaces it.
-fn usable_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
 }
 
 /// The longest path an access line carries: a client can send a path of tens of kilobytes,
