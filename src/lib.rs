@@ -74,4 +74,4 @@ pub mod translate;
 pub mod upstream;
 pub mod watch;
 
-pub use start::{app, start, start_with, Running, StartError};
+pub use start::{start, start_with, Running, StartError};

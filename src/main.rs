@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use legacy_gateway::cli::{self, Cli, Command};
 
-/// mimalloc instead of glibc's malloc, when built with `--features mimalloc` (issue #15): a
+/// mimalloc instead of glibc's malloc, when built with `--features mimalloc`: a
 /// translated request makes ~90 allocations, and glibc's malloc and free were a fifth of its
 /// instructions. Off by default: it doubled the resident memory at 256 connections.
 #[cfg(feature = "mimalloc")]

@@ -160,7 +160,7 @@ impl LegacyBackend {
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
-        // The backend's own answer, in its own shape: the shape layer must leave it alone.
+        // The backend's own answer, in its own shape: the edge must not reshape it.
         head.extensions.insert(Shaped);
         // Recomputed by hyper for the buffered body; a HEAD answer has no body to recompute
         // it from, and its Content-Length is the size a GET would return: kept.

@@ -29,7 +29,7 @@ pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
 /// already in the build through OpenTelemetry) rather than the OS, which costs
-/// a `getrandom` system call per request (issue #6). A request id has to be unique and
+/// a `getrandom` system call per request. A request id has to be unique and
 /// traceable, not unpredictable: it authorises nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestIds;
@@ -43,7 +43,7 @@ impl RequestIds {
     }
 }
 
-/// The id set by the request-id layer (or sent by the client).
+/// The request's id, as the edge set it (the client's, when [`usable_id`], or a fresh one).
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
@@ -52,8 +52,8 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// Reads the whole body. The body-limit layer has already wrapped it, so "too large" arrives
-/// here as an error of the body and becomes a 413 in the caller's shape.
+/// Reads the whole body. The edge has already wrapped it in the body limit, so "too large"
+/// arrives here as an error of the body and becomes a 413 in the caller's shape.
 pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>
 where
     B: http_body::Body<Data = Bytes>,

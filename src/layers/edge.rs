@@ -1,6 +1,6 @@
 //! The edge of every request: what used to be seven layers (sensitive headers, request id,
 //! trace span, request-id propagation, metrics, legacy shape, catch-panic, body limit and
-//! timeout) folded into one service with one future (issue #15). Each layer had its own
+//! timeout) folded into one service with one future. Each layer had its own
 //! future, most of them boxed, its own `Arc` clones and its own copy of the path or the id;
 //! together they cost more instructions per request than the translation they wrap.
 //!
@@ -318,7 +318,8 @@ fn access_log(
 /// The gateway's own refusal, in the caller's shape.
 fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
     let rt = gw.runtime();
-    // The id as sent, even in these answers (issue #13, item 7).
+    // The customer id as the client sent it, even in these answers: the legacy API echoed it
+    // in `Result`, refusals included.
     let id = rt
         .user_api_raw_id(seen.uri.path())
         .map(|raw| crate::translate::path::as_sent(&raw));

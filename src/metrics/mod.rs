@@ -3,7 +3,7 @@
 //! status codes, event codes, never ids or values.
 //!
 //! The per-request figures (requests, latency, in-flight, upstream calls, audit events) are
-//! kept in one shard per thread and added up only when `/metrics` is scraped (issue #15). A
+//! kept in one shard per thread and added up only when `/metrics` is scraped. A
 //! shared counter is a cache line every core writes on every request: on 8 cores that alone
 //! costs more than the translation. A shard is touched by its own thread only (its mutex is
 //! never contended except for the instant a scrape reads it), so a request writes no memory

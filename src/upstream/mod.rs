@@ -100,7 +100,8 @@ pub struct Call<'a> {
     pub deadline: Option<&'a Deadline>,
 }
 
-/// A raw answer, for callers that pass bodies through (legacy mode, shadow).
+/// A v4 answer as read, before its envelope is parsed: what [`Upstream::v4`] parses, and what
+/// an operator endpoint that shows an answer as it came (the sandbox's log) passes on.
 #[derive(Debug)]
 pub struct RawAnswer {
     pub status: StatusCode,
@@ -153,7 +154,8 @@ impl Upstream {
     }
 
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
-    /// the call timeout.
+    /// the call timeout. Routes call [`Upstream::v4`], which reads the envelope; this is for
+    /// answers that are not one.
     pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
         let (label, deadline) = (call.label, call.deadline);
         // Boxed once, where it is made: the exchange's future (the request, the pooled
