@@ -73,12 +73,12 @@ where
         (Method::GET, "/_gateway/openapi/user-api.json") => text(
             StatusCode::OK,
             "application/json",
-            include_str!("../openapi/user-api.json").to_string(),
+            include_str!("../../openapi/user-api.json").to_string(),
         ),
         (Method::GET, "/_gateway/openapi/registry.json") => text(
             StatusCode::OK,
             "application/json",
-            include_str!("../openapi/registry.json").to_string(),
+            include_str!("../../openapi/registry.json").to_string(),
         ),
         (Method::GET, "/_gateway/shadow") if wants_html(req.headers()) => shadow_page(gw),
         (Method::GET, "/_gateway/shadow.html") => shadow_page(gw),
