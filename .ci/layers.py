@@ -103,7 +103,8 @@ def without_comments(text):
 
 
 def split_tree(tree):
-    """`a::{b, c::{d, e}}` → [`a::b`, `a::c::d`, `a::c::e`]; `as` aliases kept as `path as x`."""
+    """`a::{b, c::{d, e}}` → [`a::b`, `a::c::d`, `a::c::e`]; `{self, …}` → `a`; an alias stays
+    on its leaf (`a::b as c`)."""
     tree = tree.strip()
     brace = tree.find("{")
     if brace < 0:
@@ -197,8 +198,8 @@ def target(segments, mods, exports, depth=0):
 
 
 def circles(nodes, edges):
-    """Every elementary strongly connected group of more than one node (Tarjan), each as a
-    cycle through it found by a walk."""
+    """The circles among `nodes`: each group of more than one node that reach each other
+    (Tarjan's strongly connected components), reported as one shortest circle through it."""
     index, low, stack, on, groups = {}, {}, [], set(), []
 
     def visit(v):
@@ -255,7 +256,7 @@ def main():
     for mod, path in mods.items():
         used[mod], exports[mod] = read_file(mod, path, mods)
 
-    # File-level edges, with one example of the reference each stands for.
+    # File-level edges: the modules each file's code uses, re-exports followed.
     edges = {}
     for mod, paths in used.items():
         for p in paths:
