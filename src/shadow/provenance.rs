@@ -45,7 +45,7 @@ pub fn of(rt: &Runtime, route: &str, part: &str, path: &str) -> Option<Source> {
             Segment::Key(_) if i == 0 && renamed.is_some() => {
                 pointer.push_str(&escape(renamed.as_deref().unwrap_or_default()));
             }
-            Segment::Key(k) => pointer.push_str(&escape(&Case::Camel.cased(&k))),
+            Segment::Key(k) => pointer.push_str(&escape(&Case::Camel.cased(k))),
             Segment::Index(n) => pointer.push_str(&n.to_string()),
         }
     }
