@@ -30,7 +30,7 @@
 //!   [`server`] (thread-per-core workers, the accept loop, graceful shutdown), [`sandbox`]
 //!   (the embedded v4 orchestrator).
 //! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`, `healthcheck`); `main.rs`
-//!   only calls it. `start.rs` wires a gateway together ([`start`], [`app`]); this file only
+//!   only calls it. `start.rs` wires a gateway together ([`start`]); this file only
 //!   lists the modules.
 #![forbid(unsafe_code)]
 
