@@ -3,14 +3,14 @@
 //! is done on bytes ([`super::transcode`]); [`legacy_to_v4`] is the same path, for callers
 //! that hold a tree.
 //!
-//! Key case: legacy records are PascalCase, v4 records lowerCamelCase, as
-//! [`crate::translate::key`] converts them for every caller. Keys are converted at every depth, including objects
-//! inside arrays, because a nested object is data of the same system and written in its case.
-//! heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so such keys do not
-//! survive a round trip byte for byte; keys already in the shipped shape (`CustomerRegistrationId`)
-//! do. Two keys of one object that become the same key, or a key that becomes one of the
-//! identity keys the translator writes itself, make the record invalid: dropping either value
-//! silently would lose data.
+//! Key case: legacy records are PascalCase, v4 records lowerCamelCase, converted by
+//! [`crate::translate::key`] as for every other caller. Keys are converted at every depth,
+//! including objects inside arrays, because a nested object is data of the same system and
+//! written in its case. heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so
+//! such keys do not survive a round trip byte for byte; keys already in the shipped shape
+//! (`CustomerRegistrationId`) do. Two keys of one object that become the same key, or a key
+//! that becomes one of the identity keys the translator writes itself, make the record
+//! invalid: dropping either value silently would lose data.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};

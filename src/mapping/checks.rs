@@ -32,6 +32,7 @@ pub(super) fn event_list(
         .collect()
 }
 
+/// An HTTP method a mapping may name, in any case: GET, POST, PUT, PATCH or DELETE.
 pub(super) fn parse_method(
     src: &Source,
     v: &Spanned<String>,

@@ -2,6 +2,8 @@
 //! is translated (keys read from the v4 body built) or answered by the legacy backend (keys
 //! read from the raw request), so a cut-over never changes who is limited.
 
+use std::borrow::Cow;
+
 use http::Response;
 use serde_json::{Map, Value};
 
@@ -21,7 +23,7 @@ pub(super) fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option
         v4_body
             .get(i.v4.as_deref().unwrap_or(&i.name))?
             .as_str()
-            .map(str::to_string)
+            .map(Cow::Borrowed)
     })
 }
 
@@ -52,10 +54,10 @@ pub fn check_limits_untranslated(
             InputSource::Query => i
                 .names()
                 .find_map(|n| query.iter().find(|(k, _)| k == n))
-                .map(|(_, v)| v.clone()),
+                .map(|(_, v)| Cow::Borrowed(v.as_str())),
             _ => i
                 .names()
-                .find_map(|n| json.get(n)?.as_str().map(str::to_string)),
+                .find_map(|n| json.get(n)?.as_str().map(Cow::Borrowed)),
         })
     });
     check(rt, metrics, action, parts, key.as_deref())
@@ -98,8 +100,11 @@ pub(super) fn check(
 /// (the e-mail address, the confirmation id: those from the query or not secret, never the
 /// new password), joined by `|`; `value` reads one input where the caller has it (the v4
 /// body built, or the raw request). One function for both, so a cut-over never changes a key.
-fn key_of(action: &Action, value: impl FnMut(&Input) -> Option<String>) -> Option<String> {
-    let parts: Vec<String> = action
+fn key_of<'v>(
+    action: &Action,
+    value: impl FnMut(&Input) -> Option<Cow<'v, str>>,
+) -> Option<String> {
+    let parts: Vec<Cow<'v, str>> = action
         .inputs
         .iter()
         .filter(|i| i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret))
