@@ -24,8 +24,43 @@ pub fn usable_id(v: &http::HeaderValue) -> bool {
 /// The connection's peer, in every request's extensions (the accept loop puts it there): the
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
 /// client writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr, PeerText);
+
+/// The peer's address as the forwarding headers write it, formatted once per connection: an
+/// address formatted per request went through the formatting machinery, digit by digit, for
+/// every forwarded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeerText {
+    /// `127.0.0.1`, `::1`: `X-Forwarded-For` and `X-Real-IP`.
+    ip: http::HeaderValue,
+    /// `127.0.0.1`, `"[::1]"`: the node of a `Forwarded` element (RFC 7239 6: an IPv6 node
+    /// is bracketed and quoted).
+    node: String,
+}
+
+impl PeerAddr {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        let ip = addr.ip().to_string();
+        let node = match addr.ip() {
+            std::net::IpAddr::V4(_) => ip.clone(),
+            std::net::IpAddr::V6(_) => format!("\"[{ip}]\""),
+        };
+        let ip = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
+            .expect("an IP address is a valid header value");
+        Self(addr, PeerText { ip, node })
+    }
+
+    /// The IP as header text (`X-Forwarded-For`, `X-Real-IP`).
+    pub fn ip_text(&self) -> &http::HeaderValue {
+        &self.1.ip
+    }
+
+    /// The node of a `Forwarded` element.
+    pub fn forwarded_node(&self) -> &str {
+        &self.1.node
+    }
+}
 
 /// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
 /// already in the build through OpenTelemetry) rather than the OS, which costs
