@@ -1,6 +1,6 @@
 //! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (see
-//! `readiness`), Prometheus metrics, the shadow report, reload, event-record translation over
-//! HTTP, and the OpenAPI documents of the two legacy APIs as the gateway accepts them
+//! `readiness`), Prometheus metrics, the shadow report, the fallback rows, reload,
+//! event-record translation over HTTP, and the OpenAPI documents of the two legacy APIs as the gateway accepts them
 //! (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
 
 pub mod readiness;
@@ -42,9 +42,9 @@ async fn render_metrics(gw: &Gateway) -> String {
             r.ready,
         )
     }));
-    let now_active = gw.fallback.rows();
+    let fallback_rows = gw.fallback.rows();
     gw.metrics
-        .sample_fallback(now_active.iter().map(|(id, _, state)| {
+        .sample_fallback(fallback_rows.iter().map(|(id, _, state)| {
             let active = rt.config.fallback.is_some() && *state != crate::fallback::State::V4;
             (id.route, id.part.as_str(), id.tenant.as_str(), active)
         }));

@@ -68,10 +68,11 @@ async fn fakes() -> (MockServer, V4, MockServer) {
     (v4s, health, legacy)
 }
 
-/// Ten calls make a window; half of them failing sends the row to legacy.
+/// Four v4 calls make a window; half of them failing sends the row to legacy; two probes in a
+/// row bring it back.
 fn settings(legacy: &str, cooldown: &str) -> String {
     format!(
-        "mode = \"translate\"\nuser_api_url = \"{legacy}\"\n\n[fallback]\nerror_ratio = 0.5\nmin_calls = 4\nwindow = 3600\ncooldown = {cooldown}\nprobes = 2\n"
+        "user_api_url = \"{legacy}\"\nmode = \"translate\"\n\n[fallback]\nerror_ratio = 0.5\nmin_calls = 4\nwindow = 3600\ncooldown = {cooldown}\nprobes = 2\n"
     )
 }
 
@@ -379,4 +380,137 @@ async fn probes_after_the_cooldown_and_returns_to_v4_when_it_recovers() {
     };
     assert!(warned("v4 is failing for this row"), "{log}");
     assert!(warned("v4 probes succeeded"), "{log}");
+}
+
+/// A canary's legacy side is never watched: only its translated users' calls reach v4, and
+/// after the switch none does.
+#[tokio::test]
+async fn a_canary_falls_back_on_its_translated_side() {
+    let (v4s, health, legacy) = fakes().await;
+    let text = settings(&legacy.uri(), "3600").replace(
+        "mode = \"translate\"\n",
+        "mode = \"translate\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"translate\"\ntranslate_percent = 50\n",
+    );
+    let gw = common::gateway_with(&text, Some(&v4s.uri())).await;
+    health.set(FAILING);
+    let mut to_v4 = 0;
+    for id in 1..=40 {
+        if let By::V4(status) = update(&gw.url(), id).await {
+            assert_eq!(status, 503, "update {id}");
+            to_v4 += 1;
+        }
+    }
+    // Four translated calls, all failing, make the window: the fifth would go to legacy.
+    assert_eq!(to_v4, 4);
+    each_write_once(&v4s, &legacy, 40).await;
+    let state = get_json(admin(&gw, "fallback")).await;
+    let r = row(&state, "update");
+    assert_eq!(
+        (&r["tenant"], &r["state"]),
+        (&json!("CA"), &json!("legacy")),
+        "{state}"
+    );
+}
+
+/// The action API: each action is a row of its own.
+#[tokio::test]
+async fn an_action_falls_back_alone() {
+    let (v4s, health, _) = fakes().await;
+    let legacy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "OK", "action": "legacy"})),
+        )
+        .mount(&legacy)
+        .await;
+    let text = format!(
+        "mode = \"translate\"\nregistry_api_url = \"{}\"\n[fallback]\nerror_ratio = 0.5\nmin_calls = 4\nwindow = 3600\ncooldown = 3600\n{}",
+        legacy.uri(),
+        common::REGISTRY_TENANT,
+    );
+    let gw = common::gateway_with(&text, Some(&v4s.uri())).await;
+    health.set(FAILING);
+    let call = |query: String, body: String| {
+        let url = format!("{}{}?{query}", gw.url(), common::REGISTRY);
+        async move {
+            let resp = client()
+                .post(url)
+                .header("Host", "paper-a.test")
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let forgot = |i: usize| {
+        call(
+            "action=registernewpassword".into(),
+            json!({"email": format!("user{i}@example.test")}).to_string(),
+        )
+    };
+    for i in 1..=4 {
+        let (status, answer) = forgot(i).await;
+        assert_eq!(status, 500, "{answer}");
+        assert_ne!(answer["action"], "legacy", "{answer}");
+    }
+    let (status, answer) = forgot(5).await;
+    assert_eq!(
+        (status, &answer["action"]),
+        (200, &json!("legacy")),
+        "{answer}"
+    );
+    // Another action has its own row, still on v4.
+    let v4_before = common::received(&v4s).await.len();
+    let (status, _) = call(
+        "action=activatenewpassword&id=abc".into(),
+        json!({"password": "Brand-New1"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(common::received(&v4s).await.len(), v4_before + 1);
+
+    // Each address reached one side, once.
+    let emails = |reqs: Vec<wiremock::Request>| -> Vec<String> {
+        reqs.iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter_map(|b| {
+                b.get("loginName")
+                    .or_else(|| b.get("email"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let (at_v4, at_legacy) = (
+        emails(common::received(&v4s).await),
+        emails(common::received(&legacy).await),
+    );
+    for i in 1..=5 {
+        let email = format!("user{i}@example.test");
+        let times = at_v4
+            .iter()
+            .chain(&at_legacy)
+            .filter(|e| **e == email)
+            .count();
+        assert_eq!(times, 1, "{email}: v4 {at_v4:?}, legacy {at_legacy:?}");
+    }
+    let state = get_json(admin(&gw, "fallback")).await;
+    let rows = state["rows"].as_array().unwrap();
+    let r = rows
+        .iter()
+        .find(|r| r["part"] == "registernewpassword")
+        .unwrap_or_else(|| panic!("{state}"));
+    assert_eq!(
+        (&r["route"], &r["tenant"], &r["state"]),
+        (&json!("registry"), &json!("paper-a.test"), &json!("legacy")),
+        "{state}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["part"] == "activatenewpassword" && r["state"] == "v4"),
+        "{state}"
+    );
 }

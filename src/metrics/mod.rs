@@ -229,19 +229,24 @@ impl Metrics {
             .inc();
     }
 
-    /// Scrape-time fallback state per row: (route, part, tenant, on legacy).
+    /// Scrape-time fallback state per row: (route, part, tenant, on legacy). Rows stay once
+    /// seen: a row that fell back once keeps showing 0 after, which an alert can tell from a
+    /// row never watched.
     pub fn sample_fallback<'a>(
         &self,
         rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>,
     ) {
         self.fallback_active.clear();
         for (route, part, tenant, active) in rows {
+            let labels = CutoverLabels {
+                route: route.to_string(),
+                part: part.to_string(),
+                tenant: tenant.to_string(),
+            };
+            // The row's counter from 0, so `increase` sees its first switch.
+            let _ = self.fallback.get_or_create(&labels);
             self.fallback_active
-                .get_or_create(&CutoverLabels {
-                    route: route.to_string(),
-                    part: part.to_string(),
-                    tenant: tenant.to_string(),
-                })
+                .get_or_create(&labels)
                 .set(i64::from(active));
         }
     }
