@@ -57,10 +57,16 @@ impl Default for Fallback {
     }
 }
 
+/// Rows this thread has used, by `gateway id, route, part, tenant` joined; and the buffer the
+/// key is written into, so a lookup allocates nothing.
+#[derive(Default)]
+struct Cache {
+    key: String,
+    rows: HashMap<Box<str>, Arc<Row>>,
+}
+
 thread_local! {
-    /// Rows this thread has used, by `gateway id, route, part, tenant` joined; and the buffer
-    /// the key is written into, so a lookup allocates nothing.
-    static CACHE: RefCell<(String, HashMap<Box<str>, Arc<Row>>)> = RefCell::default();
+    static CACHE: RefCell<Cache> = RefCell::default();
 }
 
 /// A call the router sends to v4 on a watched row: its outcome is reported with
@@ -147,7 +153,7 @@ impl Fallback {
     fn row(&self, route: &'static str, part: &str, tenant: &str, now: u64) -> Arc<Row> {
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
-            let (key, rows) = &mut *cache;
+            let Cache { key, rows } = &mut *cache;
             key.clear();
             let _ = write!(key, "{}\u{1f}{route}\u{1f}{part}\u{1f}{tenant}", self.id);
             if let Some(row) = rows.get(key.as_str()) {

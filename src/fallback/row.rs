@@ -218,7 +218,7 @@ fn millis(d: std::time::Duration) -> u64 {
 fn epoch_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| millis(d))
+        .map_or(0, millis)
 }
 
 #[cfg(test)]
