@@ -7,7 +7,9 @@
 //! One decision per process, shared by every worker: each instance judges v4 by the calls it
 //! made itself (scaling out is the load balancer's business). The rows outlive reloads, so a
 //! reload during an outage does not send calls back to a failing v4. A call looks its row up
-//! in a per-thread cache of `Arc`s and reads atomics: no lock is taken per request.
+//! in a per-thread cache and reads atomics: no lock is taken per request. Rows live as long
+//! as the process (one per route part and tenant, a hundred bytes each, bounded by the
+//! configuration), so a call holds a plain reference and touches no shared reference count.
 //!
 //! - `row`: one row's breaker.
 //! - `admin`: `GET /_gateway/fallback` and `POST /_gateway/fallback/reset`.
@@ -17,9 +19,9 @@ mod row;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::FallbackConfig;
@@ -43,7 +45,7 @@ pub struct Fallback {
     /// Tells this gateway's rows from another's in the per-thread cache (tests run several).
     id: u64,
     started: Instant,
-    rows: Mutex<BTreeMap<RowId, Arc<Row>>>,
+    rows: Mutex<BTreeMap<RowId, &'static Row>>,
 }
 
 impl Default for Fallback {
@@ -57,22 +59,53 @@ impl Default for Fallback {
     }
 }
 
-/// Rows this thread has used, by `gateway id, route, part, tenant` joined; and the buffer the
-/// key is written into, so a lookup allocates nothing.
+/// Rows this thread has used, by a hash of gateway id, route, part and tenant: a lookup
+/// writes no key and takes no lock. A hit is checked against the row's own names.
 #[derive(Default)]
 struct Cache {
-    key: String,
-    rows: HashMap<Box<str>, Arc<Row>>,
+    rows: HashMap<u64, (u64, &'static Row), BuildHasherDefault<Prehashed>>,
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::default();
 }
 
+/// The cache's keys are FNV-1a hashes already: hashing them again would only cost time.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+fn fnv(id: u64, parts: [&str; 3]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    id.to_le_bytes().into_iter().for_each(&mut eat);
+    for p in parts {
+        p.bytes().for_each(&mut eat);
+        eat(0x1f);
+    }
+    h
+}
+
 /// A call the router sends to v4 on a watched row: its outcome is reported with
 /// [`Fallback::record`].
 pub struct Watch {
-    row: Arc<Row>,
+    row: &'static Row,
     probe: bool,
 }
 
@@ -96,10 +129,10 @@ impl Fallback {
         part: Option<&str>,
         tenant: &str,
     ) -> Decision {
-        let now = self.now();
         let part = part_name(rt, family, part);
-        let row = self.row(family.name(), part, tenant, now);
-        match row.choose(now) {
+        let row = self.row(family.name(), part, tenant);
+        // The clock is read only for a row on legacy: a healthy row costs no time read here.
+        match row.choose(|| self.now()) {
             Choice::Legacy => Decision::Legacy,
             Choice::V4 { probe } => Decision::V4(Watch { row, probe }),
         }
@@ -150,41 +183,45 @@ impl Fallback {
     }
 
     /// This thread's handle on a row, made on first use.
-    fn row(&self, route: &'static str, part: &str, tenant: &str, now: u64) -> Arc<Row> {
+    fn row(&self, route: &'static str, part: &str, tenant: &str) -> &'static Row {
+        let key = fnv(self.id, [route, part, tenant]);
+        let named =
+            |row: &Row| row.id.route == route && row.id.part == part && row.id.tenant == tenant;
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
-            let Cache { key, rows } = &mut *cache;
-            key.clear();
-            let _ = write!(key, "{}\u{1f}{route}\u{1f}{part}\u{1f}{tenant}", self.id);
-            if let Some(row) = rows.get(key.as_str()) {
-                return row.clone();
+            if let Some((owner, row)) = cache.rows.get(&key) {
+                if *owner == self.id && named(row) {
+                    return *row;
+                }
             }
             let id = RowId {
                 route,
                 part: part.to_string(),
                 tenant: tenant.to_string(),
             };
-            let row = self
+            let now = self.now();
+            let row = *self
                 .lock()
                 .entry(id.clone())
-                .or_insert_with(|| Arc::new(Row::new(id, now)))
-                .clone();
-            rows.insert(key.as_str().into(), row.clone());
+                .or_insert_with(|| Box::leak(Box::new(Row::new(id, now))));
+            // On a hash collision (never seen) the first row keeps the slot; the other is
+            // found under the lock each time.
+            cache.rows.entry(key).or_insert((self.id, row));
             row
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<RowId, Arc<Row>>> {
-        // The map holds only `Arc`s; a panic elsewhere cannot leave it half-written.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<RowId, &'static Row>> {
+        // The map holds only references; a panic elsewhere cannot leave it half-written.
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every row seen, in order, with its state now.
-    pub fn rows(&self) -> Vec<(RowId, Arc<Row>, State)> {
+    pub fn rows(&self) -> Vec<(RowId, &'static Row, State)> {
         let now = self.now();
         self.lock()
             .iter()
-            .map(|(id, row)| (id.clone(), row.clone(), row.state(now)))
+            .map(|(id, row)| (id.clone(), *row, row.state(now)))
             .collect()
     }
 

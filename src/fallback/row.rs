@@ -92,12 +92,12 @@ impl Row {
         }
     }
 
-    /// Where a call decided at `now` goes.
-    pub fn choose(&self, now: u64) -> Choice {
+    /// Where a call goes; `now` is asked only for a row on legacy.
+    pub fn choose(&self, now: impl FnOnce() -> u64) -> Choice {
         if !self.open.load(Ordering::Acquire) {
             return Choice::V4 { probe: false };
         }
-        if now < self.open_until.load(Ordering::Acquire) {
+        if now() < self.open_until.load(Ordering::Acquire) {
             return Choice::Legacy;
         }
         // The first call after a cool-down is a probe: `tick` starts at 0.
@@ -258,7 +258,7 @@ mod tests {
                 failures: 2
             })
         );
-        assert_eq!(row.choose(5), Choice::Legacy);
+        assert_eq!(row.choose(|| 5), Choice::Legacy);
         assert_eq!(row.state(5), State::Legacy);
         // A call decided before the switch, ending after it, changes nothing.
         assert_eq!(row.record(&c, false, true, 6), None);
@@ -282,8 +282,8 @@ mod tests {
         for t in 0..4 {
             row.record(&c, false, true, t);
         }
-        assert_eq!(row.choose(50), Choice::Legacy);
-        let choices: Vec<Choice> = (0..20).map(|_| row.choose(200)).collect();
+        assert_eq!(row.choose(|| 50), Choice::Legacy);
+        let choices: Vec<Choice> = (0..20).map(|_| row.choose(|| 200)).collect();
         let probes = choices
             .iter()
             .filter(|c| **c == Choice::V4 { probe: true })
@@ -291,10 +291,10 @@ mod tests {
         assert_eq!((choices[0], probes), (Choice::V4 { probe: true }, 2));
         // A failing probe restarts the cool-down.
         assert_eq!(row.record(&c, true, true, 200), Some(Change::ProbeFailed));
-        assert_eq!(row.choose(250), Choice::Legacy);
+        assert_eq!(row.choose(|| 250), Choice::Legacy);
         assert_eq!(row.record(&c, true, false, 301), None);
         assert_eq!(row.record(&c, true, false, 302), Some(Change::Closed));
-        assert_eq!(row.choose(303), Choice::V4 { probe: false });
+        assert_eq!(row.choose(|| 303), Choice::V4 { probe: false });
         assert_eq!(row.counts(), (0, 0));
     }
 }
