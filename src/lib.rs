@@ -21,7 +21,8 @@
 //! - One request's world: [`runtime`] (everything a request needs, rebuilt on reload),
 //!   [`passthrough`] (legacy mode), [`events`] (event record translation).
 //! - [`routes`]: the legacy routes (User API update and read, action API).
-//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane.
+//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane;
+//!   [`fallback`]: rows sent to the legacy backend by themselves while v4 fails.
 //! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
 //!   figures, reload.
 //! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
@@ -43,6 +44,7 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod fallback;
 pub mod gateway;
 pub mod healthcheck;
 pub mod host;
