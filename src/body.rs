@@ -3,10 +3,13 @@
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 
+/// The error of any body the gateway reads or answers with; defined once, here, for every
+/// module that bounds a body by it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Boxed so our answers, proxied legacy bodies and tower-http's bodies share one type;
-/// unsync because tower-http's catch-panic body is.
+/// Boxed so our own answers, proxied legacy bodies and the streamed event answers share one
+/// type. Unsync: hyper asks only for `Send`, and `Sync` would be one more bound on every body
+/// wrapped, for nothing.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {

@@ -1,6 +1,8 @@
-//! Every failure the gateway answers, as one enum, turned into the caller's legacy answer here
-//! and nowhere else. Internal detail goes to the log; the answer says what the caller needs
-//! (which field, which header) and never a value, a token or an upstream stack trace.
+//! Every failure the gateway answers, as one enum: its message, HTTP status and code are
+//! decided here, and only here. The answer in the caller's legacy shape is written in one
+//! place too, `legacy::refusal`, which reads them. Internal detail goes to the log; the
+//! answer says what the caller needs (which field, which header) and never a value, a token
+//! or an upstream stack trace.
 //!
 //! | code | status | when |
 //! |---|---|---|

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::shadow::Shadow;
 
-/// A worker's own handle on the gateway (issue #15). Services clone their handle on every
+/// A worker's own handle on the gateway. Services clone their handle on every
 /// request; cloning the one shared `Arc<Gateway>` from every core would bounce its reference
 /// count between the cores' caches. Each worker's stack holds a `Local` it made itself, so a
 /// clone writes memory only that worker touches; the gateway behind it is only read.
@@ -49,6 +49,9 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
     pub shadow: Arc<Shadow>,
+    /// `[fallback]`'s rows: kept across reloads, so a reload during a v4 outage does not send
+    /// calls back to it.
+    pub fallback: crate::fallback::Fallback,
     /// Set once shutdown starts: `readyz` then says not ready while in-flight calls finish.
     pub draining: std::sync::atomic::AtomicBool,
     /// The tenant label of answers given before a route (and so a tenant) was chosen.
@@ -72,6 +75,7 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             shadow: Arc::default(),
+            fallback: Default::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             unrouted_tenant: crate::metrics::TenantLabel(Arc::from("none")),
             overrides,
@@ -82,7 +86,7 @@ impl Gateway {
 
     /// The runtime for one request: a snapshot, unaffected by a concurrent reload.
     ///
-    /// Each thread keeps its own copy of the current runtime (issue #15): requests clone an
+    /// Each thread keeps its own copy of the current runtime: requests clone an
     /// `Arc` per call, and clones of one shared `Arc` from every core would bounce its
     /// reference count between their caches on every request. The shared one is only read
     /// here (an arc-swap load takes no reference count), and compared by address; the cached

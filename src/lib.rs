@@ -21,7 +21,8 @@
 //! - One request's world: [`runtime`] (everything a request needs, rebuilt on reload),
 //!   [`passthrough`] (legacy mode), [`events`] (event record translation).
 //! - [`routes`]: the legacy routes (User API update and read, action API).
-//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane.
+//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane;
+//!   [`fallback`]: rows sent to the legacy backend by themselves while v4 fails.
 //! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
 //!   figures, reload.
 //! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
@@ -30,7 +31,7 @@
 //!   [`server`] (thread-per-core workers, the accept loop, graceful shutdown), [`sandbox`]
 //!   (the embedded v4 orchestrator).
 //! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`, `healthcheck`); `main.rs`
-//!   only calls it. `start.rs` wires a gateway together ([`start`], [`app`]); this file only
+//!   only calls it. `start.rs` wires a gateway together ([`start`]); this file only
 //!   lists the modules.
 #![forbid(unsafe_code)]
 
@@ -43,6 +44,7 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod fallback;
 pub mod gateway;
 pub mod healthcheck;
 pub mod host;
@@ -74,4 +76,4 @@ pub mod translate;
 pub mod upstream;
 pub mod watch;
 
-pub use start::{app, start, start_with, Running, StartError};
+pub use start::{start, start_with, Running, StartError};

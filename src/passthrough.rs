@@ -14,6 +14,7 @@ use crate::body::{full, Body};
 use crate::deadline::Deadline;
 use crate::legacy::Shaped;
 use crate::metrics::Metrics;
+use crate::request::PeerAddr;
 use crate::upstream::client::{self, ClientOptions, PerWorker};
 use crate::upstream::{observed, UpstreamError};
 
@@ -30,12 +31,27 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// Whether a name is one of [`HOP_BY_HOP`] or `Upgrade`: a match on the text, which costs
+/// less than comparing it with each name in turn.
+fn is_hop_by_hop(n: &HeaderName) -> bool {
+    matches!(
+        n.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One look at the names first: a request or answer rarely carries any of these, and
     // removing each one blindly costs a hash lookup per name.
-    let any = headers
-        .keys()
-        .any(|n| *n == header::UPGRADE || HOP_BY_HOP.contains(n));
+    let any = headers.keys().any(is_hop_by_hop);
     if !any {
         return;
     }
@@ -139,28 +155,26 @@ impl LegacyBackend {
         how: Forwarding<'_>,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let uri = self.target(&parts.uri)?;
+        let mut headers = std::mem::take(&mut parts.headers);
+        // With the header-case map hyper keeps for the client's request, so the backend sees
+        // the names as the client wrote them.
+        let extensions = std::mem::take(&mut parts.extensions);
+        strip_hop_by_hop(&mut headers);
+        self.set_forwarded(extensions.get::<PeerAddr>(), &parts.uri, &mut headers);
+        if how.identity_encoding {
+            headers.remove(header::ACCEPT_ENCODING);
+        }
+        crate::telemetry::inject(&mut headers);
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = std::mem::take(&mut parts.headers);
-        // With the header-case map hyper keeps for the client's request, so the backend sees
-        // the names as the client wrote them.
-        *req.extensions_mut() = std::mem::take(&mut parts.extensions);
-        strip_hop_by_hop(req.headers_mut());
-        let peer = req
-            .extensions()
-            .get::<crate::request::PeerAddr>()
-            .map(|p| p.0.ip());
-        self.set_forwarded(peer, &parts.uri, req.headers_mut());
-        if how.identity_encoding {
-            req.headers_mut().remove(header::ACCEPT_ENCODING);
-        }
-        crate::telemetry::inject(req.headers_mut());
+        *req.headers_mut() = headers;
+        *req.extensions_mut() = extensions;
         let (resp, lease) = self.client.request(req).await?;
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
-        // The backend's own answer, in its own shape: the shape layer must leave it alone.
+        // The backend's own answer, in its own shape: the edge must not reshape it.
         head.extensions.insert(Shaped);
         // Recomputed by hyper for the buffered body; a HEAD answer has no body to recompute
         // it from, and its Content-Length is the size a GET would return: kept.
@@ -191,74 +205,102 @@ impl LegacyBackend {
     /// proxy owes its backend: a trusted peer's chain is extended with the peer, anyone
     /// else's is replaced (a client can write any of them it likes, and a backend that trusts
     /// one of them for its rate limits or audit would believe it).
-    fn set_forwarded(&self, peer: Option<std::net::IpAddr>, target: &Uri, headers: &mut HeaderMap) {
-        let trusted = peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)));
-        let xff = HeaderName::from_static("x-forwarded-for");
-        let proto = HeaderName::from_static("x-forwarded-proto");
-        let fhost = HeaderName::from_static("x-forwarded-host");
-        let real_ip = HeaderName::from_static("x-real-ip");
+    fn set_forwarded(&self, peer: Option<&PeerAddr>, target: &Uri, headers: &mut HeaderMap) {
+        let trusted = peer.is_some_and(|p| {
+            let ip = p.0.ip();
+            self.trusted_proxies.iter().any(|n| n.contains(&ip))
+        });
         let host = headers.get(header::HOST).cloned().or_else(|| {
             target
                 .authority()
                 .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
         });
-        extend_chain(headers, xff, trusted, peer.map(|ip| ip.to_string()));
-        let element = peer.map(|ip| {
-            let node = match ip {
-                std::net::IpAddr::V4(v4) => v4.to_string(),
-                std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-            };
-            let mut e = format!("for={node};proto=http");
-            if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
+        extend_chain(headers, X_FORWARDED_FOR, trusted, peer.map(|p| p.ip_text().clone()));
+        let element = peer.and_then(|p| {
+            // Written piece by piece: this runs for every forwarded request.
+            let host = host.as_ref().and_then(|h| h.to_str().ok());
+            let node = p.forwarded_node();
+            let mut e = String::with_capacity(24 + node.len() + host.map_or(0, |h| h.len() + 8));
+            e.push_str("for=");
+            e.push_str(node);
+            e.push_str(";proto=http");
+            if let Some(h) = host {
                 e.push_str(";host=\"");
                 e.push_str(h);
                 e.push('"');
             }
-            e
+            http::HeaderValue::from_maybe_shared(Bytes::from(e)).ok()
         });
         extend_chain(headers, header::FORWARDED, trusted, element);
-        if !(trusted && headers.contains_key(&real_ip)) {
-            headers.remove(&real_ip);
-            if let Some(v) = peer.and_then(|ip| http::HeaderValue::from_str(&ip.to_string()).ok()) {
-                headers.insert(real_ip, v);
+        // `insert` replaces every value the client sent: no `remove` first.
+        if !(trusted && headers.contains_key(X_REAL_IP)) {
+            match peer {
+                Some(p) => {
+                    headers.insert(X_REAL_IP, p.ip_text().clone());
+                }
+                None => {
+                    headers.remove(X_REAL_IP);
+                }
             }
         }
-        if !(trusted && headers.contains_key(&proto)) {
+        if !(trusted && headers.contains_key(X_FORWARDED_PROTO)) {
             // The gateway itself speaks plain HTTP (TLS ends in front of it).
-            headers.insert(proto, http::HeaderValue::from_static("http"));
+            headers.insert(X_FORWARDED_PROTO, http::HeaderValue::from_static("http"));
         }
-        if !(trusted && headers.contains_key(&fhost)) {
-            headers.remove(&fhost);
-            if let Some(h) = host {
-                headers.insert(fhost, h);
+        if !(trusted && headers.contains_key(X_FORWARDED_HOST)) {
+            match host {
+                Some(h) => {
+                    headers.insert(X_FORWARDED_HOST, h);
+                }
+                None => {
+                    headers.remove(X_FORWARDED_HOST);
+                }
             }
         }
     }
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// A list header naming the proxies a request passed (`X-Forwarded-For`, `Forwarded`): a
 /// trusted peer's list gains this hop, anyone else's is replaced by it.
-fn extend_chain(headers: &mut HeaderMap, name: HeaderName, trusted: bool, hop: Option<String>) {
-    let mut value = if trusted {
-        let chain: Vec<&str> = headers
+fn extend_chain(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    trusted: bool,
+    hop: Option<http::HeaderValue>,
+) {
+    if trusted && headers.contains_key(&name) {
+        let mut value = headers
             .get_all(&name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .collect();
-        chain.join(", ")
-    } else {
-        String::new()
-    };
-    headers.remove(&name);
-    if let Some(hop) = hop {
-        if !value.is_empty() {
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(hop) = hop.as_ref().and_then(|h| h.to_str().ok()) {
             value.push_str(", ");
+            value.push_str(hop);
         }
-        value.push_str(&hop);
+        match http::HeaderValue::from_str(&value) {
+            Ok(v) if !value.is_empty() => {
+                headers.insert(name, v);
+            }
+            _ => {
+                headers.remove(&name);
+            }
+        }
+        return;
     }
-    if let Ok(v) = http::HeaderValue::from_str(&value) {
-        if !value.is_empty() {
-            headers.insert(name, v);
+    match hop {
+        // Replaces whatever the client wrote.
+        Some(hop) => {
+            headers.insert(name, hop);
+        }
+        None => {
+            headers.remove(&name);
         }
     }
 }
@@ -266,6 +308,14 @@ fn extend_chain(headers: &mut HeaderMap, name: HeaderName, trusted: bool, hop: O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quick_check_knows_every_hop_by_hop_name() {
+        for n in HOP_BY_HOP.iter().chain([&header::UPGRADE]) {
+            assert!(is_hop_by_hop(n), "{n}");
+        }
+        assert!(!is_hop_by_hop(&header::CONTENT_TYPE));
+    }
 
     #[test]
     fn hop_by_hop_and_connection_named_headers_are_removed() {

@@ -12,15 +12,59 @@ use crate::error::GatewayError;
 /// again on every use.
 pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
+/// Whether a client's `X-Request-Id` is kept as the request's id: 1 to 128 printable ASCII
+/// characters. Anything else (control characters, bytes beyond ASCII, a kilobyte of text)
+/// would be copied into every log line, answer and v4 call of the request, so it is replaced
+/// by a fresh id. One rule for every answer, the edge's and the overload answer's alike.
+pub fn usable_id(v: &http::HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
+}
+
 /// The connection's peer, in every request's extensions (the accept loop puts it there): the
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
 /// client writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr, PeerText);
+
+/// The peer's address as the forwarding headers write it, formatted once per connection: an
+/// address formatted per request went through the formatting machinery, digit by digit, for
+/// every forwarded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeerText {
+    /// `127.0.0.1`, `::1`: `X-Forwarded-For` and `X-Real-IP`.
+    ip: http::HeaderValue,
+    /// `127.0.0.1`, `"[::1]"`: the node of a `Forwarded` element (RFC 7239 6: an IPv6 node
+    /// is bracketed and quoted).
+    node: String,
+}
+
+impl PeerAddr {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        let ip = addr.ip().to_string();
+        let node = match addr.ip() {
+            std::net::IpAddr::V4(_) => ip.clone(),
+            std::net::IpAddr::V6(_) => format!("\"[{ip}]\""),
+        };
+        let ip = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
+            .expect("an IP address is a valid header value");
+        Self(addr, PeerText { ip, node })
+    }
+
+    /// The IP as header text (`X-Forwarded-For`, `X-Real-IP`).
+    pub fn ip_text(&self) -> &http::HeaderValue {
+        &self.1.ip
+    }
+
+    /// The node of a `Forwarded` element.
+    pub fn forwarded_node(&self) -> &str {
+        &self.1.node
+    }
+}
 
 /// Generates request ids: UUID v4 from uuid's `fast-rng` (rand's thread-local generator,
 /// already in the build through OpenTelemetry) rather than the OS, which costs
-/// a `getrandom` system call per request (issue #6). A request id has to be unique and
+/// a `getrandom` system call per request. A request id has to be unique and
 /// traceable, not unpredictable: it authorises nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestIds;
@@ -34,7 +78,7 @@ impl RequestIds {
     }
 }
 
-/// The id set by the request-id layer (or sent by the client).
+/// The request's id, as the edge set it (the client's, when [`usable_id`], or a fresh one).
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
@@ -43,8 +87,8 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// Reads the whole body. The body-limit layer has already wrapped it, so "too large" arrives
-/// here as an error of the body and becomes a 413 in the caller's shape.
+/// Reads the whole body. The edge has already wrapped it in the body limit, so "too large"
+/// arrives here as an error of the body and becomes a 413 in the caller's shape.
 pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>
 where
     B: http_body::Body<Data = Bytes>,

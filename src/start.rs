@@ -29,12 +29,6 @@ pub enum StartError {
     Sandbox(std::io::Error),
 }
 
-/// The whole service, without a socket. Build it on the thread that serves it (each worker
-/// builds its own).
-pub fn app(gw: Arc<Gateway>) -> stack::GatewayService {
-    stack::build(gw)
-}
-
 /// A started gateway.
 pub struct Running {
     pub addr: SocketAddr,
@@ -159,7 +153,7 @@ pub async fn start_with(
         let request_id = req
             .headers()
             .get(request::REQUEST_ID)
-            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .filter(|v| request::usable_id(v))
             .cloned()
             .unwrap_or_else(|| ids.next());
         let mut resp = GatewayError::Overloaded.into_response(
@@ -191,9 +185,10 @@ pub async fn start_with(
         ..opts.clone()
     };
     let admin_service = admin::service(gw.clone());
+    // Each worker builds its own service, on its own thread.
     let make = {
         let gw = gw.clone();
-        move || app(gw.clone())
+        move || stack::build(gw.clone())
     };
     let pool = server::Workers::start(listeners, make, overload, opts)
         .map_err(|e| StartError::Invalid(format!("cannot start the worker threads: {e}")))?;

@@ -1,4 +1,4 @@
-//! The admin listener (issue #13 item 9): the operator endpoints answer only on their own
+//! The admin listener: the operator endpoints answer only on their own
 //! address, behind an optional bearer token; the client listener keeps the two probes and
 //! answers the rest of `/_gateway/` as any unknown path, never forwarding it. Liveness and
 //! readiness with v4 up, down and the sandbox, and what the metrics count after traffic.

@@ -1,4 +1,4 @@
-//! Item 15 of issue #13: URLs in the configuration that carry `user:password@` are logged
+//! URLs in the configuration that carry `user:password@` are logged
 //! with the credentials masked.
 
 mod common;
@@ -40,9 +40,9 @@ async fn credentials_in_configured_urls_are_masked_in_the_logs() {
     assert!(!text.contains("ks-secret"), "{text}");
 }
 
-/// Item 1 of issue #13: a verifying gateway without `identity.audience` or `identity.issuer`
-/// says at start-up that they are not checked. Item 9: `LEGACY_GATEWAY_ADMIN_LISTEN` moves the
-/// admin listener.
+/// A verifying gateway without `identity.audience` or `identity.issuer` says at start-up that
+/// they are not checked (an operator may not know a token is accepted for any audience), and
+/// `LEGACY_GATEWAY_ADMIN_LISTEN` moves the admin listener.
 #[tokio::test]
 async fn start_up_warns_about_unchecked_claims_and_the_admin_address_comes_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! Fault tests (issue #7): the gateway over real HTTP on loopback, with fake v4 servers that
+//! Fault tests: the gateway over real HTTP on loopback, with fake v4 servers that
 //! fail on purpose and clients that misbehave on purpose.
 //!
 //! The fault model these tests prove:
@@ -816,7 +816,7 @@ async fn a_partial_body_is_answered_408_in_the_legacy_shape() {
     s.write_all(req.as_bytes()).await.unwrap();
     let a = read_answer(&mut s).await;
     assert_gateway_failure(a.status, &a.json, "Gateway_E408_01", "partial body");
-    // The id as sent, even in an answer of the timeout layer (issue #13, item 7).
+    // The id as sent, even in an answer of the timeout: the legacy API echoed it in `Result`.
     assert_eq!(
         a.json["Result"]["CustomerRegistrationId"], "1001",
         "{}",
@@ -862,7 +862,7 @@ async fn connections_beyond_max_connections_get_a_clean_503_and_are_served_after
     let mut third = TcpStream::connect(gw.addr).await.unwrap();
     third.write_all(raw_put().as_bytes()).await.unwrap();
     let a = read_answer(&mut third).await;
-    // Its request id is missing: see the ignored test below.
+    // Its request id: see the test below.
     assert_gateway_shape(a.status, &a.json, "Gateway_E503_01", "third connection");
     assert_eq!(header(&a.head, "connection"), Some("close"), "{}", a.head);
     closed_by_server(&mut third, "the refused connection").await;

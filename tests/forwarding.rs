@@ -1,4 +1,4 @@
-//! Towards legacy backends (issue #13 items 11 and 12): `X-Forwarded-*`, `Content-Length` on
+//! Towards legacy backends: `X-Forwarded-*`, `Content-Length` on
 //! HEAD, no `Accept-Encoding` in shadow mode, bounded tenant labels, and a request path that
 //! does not wait on the shadow lane's diff writing.
 

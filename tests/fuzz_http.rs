@@ -28,9 +28,9 @@
 //! whose client sent none or an unreadable, non-ASCII one: no service token is configured.)
 //!
 //! Also: both OpenAPI documents are served as JSON (`openapi: 3.0.3`) and agree with the
-//! mappings (User API fields and types, headers, action names and aliases). Two ignored
-//! tests pin bugs found here: `/_gateway/*` 405s without `Allow`, and an early 413 that
-//! closes the connection without `Connection: close`.
+//! mappings (User API fields and types, headers, action names and aliases). Two tests pin
+//! bugs found here, both fixed: `/_gateway/*` 405s without `Allow`, and an early 413 that
+//! closed the connection without `Connection: close`.
 
 mod common;
 
@@ -849,7 +849,7 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
             a.status
         ));
     }
-    // (Ops endpoints answer 405 without `Allow`: see the ignored test below.)
+    // (The operator endpoints' 405s are checked by `ops_405_answers_carry_allow` below.)
     if a.status == 405 && !ops && a.header("allow").is_none() {
         return Err("405 without Allow".into());
     }
@@ -935,7 +935,8 @@ fn check(req: &Req, rid: &str, a: &Answer, forwarded: usize, m: &Mappings) -> Re
         return Err("SessionId not null".into());
     }
     let errors = v["Errors"].as_array().ok_or("Errors not an array")?;
-    // A read reports no `Updated` (issue #14); the id is always a string (issue #13, item 7).
+    // A read reports no `Updated` (it changes nothing); the id is always a string, as the
+    // client sent it.
     let read = req.method == "GET" && user_route(path);
     let updated = match &v["Result"]["Updated"] {
         Value::Bool(b) => *b,
@@ -1316,8 +1317,8 @@ async fn both_openapi_documents_are_served_and_match_the_mappings() {
     gw.shutdown().await;
 }
 
-/// RFC 9110 §15.5.6: a 405 answer MUST carry `Allow`. The legacy routes do; the operator
-/// endpoints under `/_gateway/` do not.
+/// RFC 9110 §15.5.6: a 405 answer MUST carry `Allow`. The legacy routes' do, and so do the
+/// operator endpoints' under `/_gateway/`, which once did not.
 #[tokio::test]
 async fn ops_405_answers_carry_allow() {
     let gw = common::gateway_with("", None).await;
@@ -1342,10 +1343,10 @@ async fn ops_405_answers_carry_allow() {
 }
 
 /// A body over the limit is answered 413 at once, without reading it, and the connection is
-/// then closed — but the answer does not say `Connection: close` (RFC 9112 §9.6). A
+/// then closed, so the answer must say `Connection: close` (RFC 9112 §9.6). Without it, a
 /// keep-alive client (any pooling HTTP client) puts the connection back in its pool and its
 /// *next*, valid request fails with a transport error (hyper: `IncompleteMessage`); the soak
-/// saw 8 such failures in 60 s at 300 req/s with ~3 % oversized bodies.
+/// saw 8 such failures in 60 s at 300 req/s with ~3 % oversized bodies before the fix.
 #[tokio::test]
 async fn an_early_413_says_connection_close_or_keeps_the_connection_usable() {
     let gw = common::gateway_with("", None).await;

@@ -1,4 +1,4 @@
-//! Tokens as identity providers issue them (issue #13 items 1 and 2): `aud`, `iss`, `iat`,
+//! Tokens as identity providers issue them: `aud`, `iss`, `iat`,
 //! `nbf` and `exp` in every identity mode, HS256 and RS256, and a JWKS URL that rotates.
 
 mod common;

@@ -9,6 +9,9 @@
 //!   deeper than `MAX_DEPTH` (`TooDeep`), and otherwise convert every key and nothing else;
 //!   `to_pascal ∘ to_camel` and `to_camel ∘ to_pascal` are the identity on PascalCase-ish /
 //!   camelCase-ish keys; anything serde_json can parse is shallow enough to convert.
+//! - `translate::key::Case` (the one key-case rule: a fast path for plain `fooBar` /
+//!   `FooBar` keys, heck for the rest) gives heck's key for any key, and so does every path
+//!   that recases keys: trees, the byte copy of bodies and answers, event records both ways.
 //! - `routes::user_api::plan` with the shipped mapping never panics, answers the documented
 //!   refusal for each kind of bad body (empty, unknown fields named, duplicate keys, wrong
 //!   type, colliding `Metadata` keys → `DuplicateKeys`) and, when it accepts, produces only
@@ -25,6 +28,7 @@
 use std::collections::HashSet;
 
 use legacy_gateway::error::GatewayError;
+use legacy_gateway::events::{translate, Direction, Options};
 use legacy_gateway::mapping::Mappings;
 use legacy_gateway::mapping::UserApi;
 use legacy_gateway::redact::scrub;
@@ -32,7 +36,9 @@ use legacy_gateway::request::json_object;
 use legacy_gateway::routes::user_api::{self, plan_tree};
 use legacy_gateway::translate::case::{self, CaseError, MAX_DEPTH};
 use legacy_gateway::translate::envelope::{self, EnvelopeError};
+use legacy_gateway::translate::key::Case;
 use legacy_gateway::translate::path::{self, BadId, PathTemplate};
+use legacy_gateway::translate::rekey;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -318,6 +324,95 @@ proptest! {
         let body: Map<String, Value> = [("Password".to_string(), Value::String(big.clone()))].into_iter().collect();
         let p = plan(&m.user_api, body).unwrap();
         prop_assert_eq!(&p[0].body["password"], &Value::String(big));
+    }
+}
+
+// ---------------------------------------------------------------- one key-case rule
+
+/// Translates one JSON line through `events::translate` and returns the first output record.
+fn events_line(direction: Direction, record: &Value) -> Result<Value, String> {
+    let mut out = Vec::new();
+    translate(
+        direction,
+        &mappings().events,
+        &Options::default(),
+        format!("{record}\n").as_bytes(),
+        &mut out,
+        std::io::sink(),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    let first = out.split(|b| *b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice(first).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out)))
+}
+
+/// The identity keys the event translator writes itself, on either side: a field converting
+/// to one of them is refused (tested in `tests/events.rs`), not recased.
+const EVENT_KEYS: &[&str] = &[
+    "eventTypeCode",
+    "eventId",
+    "side",
+    "correlationId",
+    "EventTypeCode",
+    "EventId",
+    "CorrelationId",
+];
+
+proptest! {
+    #![proptest_config(cfg(256))]
+
+    /// `translate::key::Case` is heck, for any key: its fast path (plain ASCII `fooBar` /
+    /// `FooBar` keys) only skips heck's formatting machinery, never changes a result.
+    #[test]
+    fn the_key_case_rule_is_hecks(
+        k in prop_oneof![
+            key(),
+            "\\PC{0,12}",
+            // mostly keys the fast path takes, and ASCII keys just outside it
+            "[a-zA-Z][a-z0-9]{0,3}([A-Z0-9][a-z0-9]{0,3}){0,3}",
+            "[a-zA-Z][a-zA-Z0-9_-]{0,10}",
+        ],
+    ) {
+        for (case, heck) in [(Case::Camel, camel(&k)), (Case::Pascal, pascal(&k))] {
+            prop_assert_eq!(case.convert(&k), heck.clone());
+            prop_assert_eq!(case.cased(&k), heck.clone());
+            let mut out = Vec::new();
+            case.write(&mut out, &k);
+            prop_assert_eq!(out, serde_json::to_vec(&heck).unwrap());
+        }
+    }
+
+    /// Every user of key case gets heck's key: the tree converter, the byte copy of request
+    /// bodies and answers, and event records in both directions (through their key cache).
+    #[test]
+    fn every_path_recases_a_key_as_heck_does(
+        k in prop_oneof![key(), "\\PC{0,12}", "[a-zA-Z][a-zA-Z0-9_-]{0,10}"],
+    ) {
+        let (c, p) = (camel(&k), pascal(&k));
+        let nested = json!({ "Outer": [{ k.clone(): 1 }] });
+
+        let tree = case::to_camel(nested.clone()).unwrap();
+        prop_assert_eq!(&tree["outer"][0][&c], &json!(1));
+
+        let mut copied = Vec::new();
+        rekey::copy_document(nested.to_string().as_bytes(), Case::Pascal, &mut copied).unwrap();
+        let copied: Value = serde_json::from_slice(&copied).unwrap();
+        prop_assert_eq!(&copied["Outer"][0][&p], &json!(1));
+
+        prop_assume!(!EVENT_KEYS.contains(&c.as_str()) && !EVENT_KEYS.contains(&p.as_str()));
+        prop_assume!(!EVENT_KEYS.contains(&k.as_str()));
+        let legacy = json!({ "EventTypeCode": "PWDREQ", k.clone(): 1, "Tags": [{ k.clone(): 2 }] });
+        let v4 = events_line(Direction::ToV4, &legacy).unwrap();
+        prop_assert_eq!(&v4[&c], &json!(1), "{}", v4);
+        prop_assert_eq!(&v4["tags"][0][&c], &json!(2), "{}", v4);
+
+        let v4 = json!({
+            "eventTypeCode": "SUBSCRIBE_USER_STARTFORGOTPASSWORD", "eventId": 4009,
+            "side": "subscribe", k.clone(): 1, "tags": [{ k.clone(): 2 }],
+        });
+        let legacy = events_line(Direction::ToLegacy, &v4).unwrap();
+        prop_assert_eq!(&legacy[&p], &json!(1), "{}", legacy);
+        prop_assert_eq!(&legacy["Tags"][0][&p], &json!(2), "{}", legacy);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Rate limits (issue #13 item 10): per e-mail address, user, confirmation id and client IP;
+//! Rate limits: per e-mail address, user, confirmation id and client IP;
 //! 429 with `Retry-After` in the action API's shape, counted; a bounded key table; the client
 //! IP from the socket unless the peer is a trusted proxy.
 

@@ -1,4 +1,4 @@
-//! The request head as RFC 9110 and RFC 9112 allow it (issue #22's header and target items),
+//! The request head as RFC 9110 and RFC 9112 allow it (its headers and its target),
 //! the upstream named in its failures, and the per-tenant figures, all over loopback: a raw
 //! TCP client where a well-behaved one (reqwest) could not send the head at all.
 

@@ -1,4 +1,4 @@
-//! Routing as legacy clients send it (issue #13): tenant hosts with ports, a percent-encoded
+//! Routing as legacy clients send it: tenant hosts with ports, a percent-encoded
 //! `$` in the action API's path, duplicate tenant headers, and the strangler fallback.
 
 mod common;

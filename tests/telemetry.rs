@@ -166,7 +166,8 @@ async fn spans_parent_links_and_propagation_over_otlp() {
         attr(translated, "gateway.mode").as_deref(),
         Some("user-api")
     );
-    // A password change is the GetById step, then the change (issue #14).
+    // A password change's events: every {id} call of v4 starts with its GetById step
+    // (mappings/user-api.toml), then the change itself.
     assert_eq!(
         attr(translated, "gateway.legacy_event").as_deref(),
         Some("GETUSERBYID, CHGPWD")

@@ -1,4 +1,4 @@
-//! TLS to upstreams (issue #7): a fake v4 behind rustls with a private CA made in the test,
+//! TLS to upstreams: a fake v4 behind rustls with a private CA made in the test,
 //! the gateway trusting it only through `upstream.ca_file`; and the start-up warning for a
 //! plain-HTTP upstream outside loopback, read from the binary's stderr.
 
@@ -259,7 +259,7 @@ async fn loopback_or_https_upstreams_are_not_warned_about() {
     }
 }
 
-/// Item 2 of issue #13: the JWKS fetch trusts `upstream.ca_file` as upstream calls do.
+/// The JWKS fetch trusts `upstream.ca_file` as upstream calls do.
 #[tokio::test]
 async fn a_jwks_url_behind_a_private_ca_is_fetched_with_ca_file() {
     let pki = pki();

@@ -641,7 +641,7 @@ async fn ids_that_would_leave_their_path_segment_are_refused() {
         );
         assert_eq!(json["Errors"][0]["ErrorSource"], "Gateway", "{raw}");
         assert_eq!(json["Result"]["Updated"], false, "{raw}");
-        // The id as the client sent it, even refused (issue #13, item 7).
+        // The id as the client sent it, even refused: the legacy API echoed it in `Result`.
         let sent = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
         assert_eq!(json["Result"]["CustomerRegistrationId"], *sent, "{raw}");
     }

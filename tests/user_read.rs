@@ -1,4 +1,4 @@
-//! `GET /User/{id}` (issue #14) and the User API route details of issue #13 (items 5–7), over
+//! `GET /User/{id}` and the details of the User API route (trailing slash, 401, the id), over
 //! real HTTP against fakes on loopback: the exact v4 request and legacy answer, HEAD, the
 //! trailing slash, 401 without a token, the id as sent, shadowed reads, the canary for reads,
 //! and the events and audit of a read and of a password change (embedded sandbox).

@@ -1,4 +1,4 @@
-//! Thread-per-core serving (issue #15): several workers, each with its own runtime and
+//! Thread-per-core serving: several workers, each with its own runtime and
 //! listening socket on the one address, serve every connection, count each request once in
 //! the metrics added up from their shards, and all stop on shutdown.
 

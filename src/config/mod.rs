@@ -6,6 +6,7 @@
 //! order the file documents them, so the first error reported is the same every time.
 
 mod clients;
+mod fallback;
 mod identity;
 mod limits;
 mod listeners;
@@ -24,6 +25,7 @@ use toml::Spanned;
 use crate::source::{Source, SourceError};
 
 pub use clients::RateLimitConfig;
+pub use fallback::FallbackConfig;
 pub use identity::{Identity, KeySource};
 pub use limits::Limits;
 pub use listeners::Secret;
@@ -96,6 +98,9 @@ pub struct Config {
     /// `[telemetry]`: OpenTelemetry traces; the standard `OTEL_*` variables win. Read at
     /// start only.
     pub telemetry: TelemetryConfig,
+    /// `[fallback]`: rows v4 answers go to the legacy backend by themselves while v4 fails;
+    /// `None` when the section is absent.
+    pub fallback: Option<FallbackConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +137,7 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
     telemetry: TelemetryConfig,
+    fallback: Option<fallback::RawFallback>,
 }
 
 impl Config {
@@ -199,6 +205,7 @@ impl Config {
         let shadow = shadow::check(&src, &raw.shadow, orchestrator.as_ref())?;
         let rate_limits = clients::rate_limits(&src, &raw.rate_limits)?;
         let trusted_proxies = clients::trusted_proxies(&src, &raw.trusted_proxies)?;
+        let fallback = fallback::check(&src, raw.fallback.as_ref())?;
 
         Ok(Self {
             file,
@@ -222,6 +229,7 @@ impl Config {
             rate_limits,
             trusted_proxies,
             telemetry: raw.telemetry,
+            fallback,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! `[telemetry]` (issue #17): read at start only, and the standard `OTEL_*` variables win, so
-//! the usual OpenTelemetry deployment recipes work unchanged.
+//! `[telemetry]`, OpenTelemetry traces: read at start only, and the standard `OTEL_*`
+//! variables win, so the usual OpenTelemetry deployment recipes work unchanged.
 
 use serde::Deserialize;
 

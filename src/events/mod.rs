@@ -3,7 +3,9 @@
 //! `POST /_gateway/events/to-v4|to-legacy` both call [`translate`].
 //!
 //! # Layout
-//! - [`record`]: one record at a time — key case, which event a record is, legacy → v4.
+//! - here: [`translate`], the options and limits of a run, and [`RecordError`], which every
+//!   part below refuses a record with.
+//! - [`record`]: one record at a time — which event a record is, legacy → v4.
 //! - [`join`]: v4 → legacy, the [`Joiner`] that groups v4 records on their correlation id,
 //!   within the [`Limits`].
 //! - [`transcode`]: the byte path both directions take: borrowed parsing, keys converted
@@ -80,9 +82,24 @@ mod stream;
 pub mod transcode;
 
 pub use join::{Flushed, Joined, Joiner, Pushed, Unmatched};
-pub use record::{legacy_to_v4, RecordError, ToV4};
+pub use record::{legacy_to_v4, ToV4};
 
 use crate::mapping::EventTable;
+
+/// Why one record could not be translated. Here rather than in `record`, because every part
+/// of the byte path (`transcode`, `record`, `join`) refuses records with it: defined below
+/// them all, it ties none of them to another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not a JSON object, keys that collide after case conversion, an identity field of the
+    /// wrong type, or a code and an id naming different events.
+    #[error("{0}")]
+    Invalid(String),
+    /// An event the table does not know; `code` is the code, or `id <n>` when only an id was
+    /// given. The stream passes such records through unchanged (or stops, in strict mode).
+    #[error("unknown event {code}")]
+    Unknown { code: String },
+}
 
 /// Which way a stream is translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,23 +1,25 @@
-//! One record at a time: key case conversion, finding which event a record is, and the
-//! legacy → v4 translation. No I/O, so the stream, the joiner, the HTTP handler and the
-//! benchmark share them. The work is done on bytes ([`super::transcode`]); the functions
-//! taking a `serde_json::Value` are the same path, for callers that hold trees.
+//! One record at a time: finding which event a record is, and the legacy → v4 translation.
+//! No I/O, so the stream, the joiner, the HTTP handler and the benchmark share them. The work
+//! is done on bytes ([`super::transcode`]); [`legacy_to_v4`] is the same path, for callers
+//! that hold a tree.
 //!
-//! Key case: legacy records are PascalCase, v4 records lowerCamelCase (heck's
-//! `ToUpperCamelCase` / `ToLowerCamelCase`). Keys are converted at every depth, including objects
-//! inside arrays, because a nested object is data of the same system and written in its case.
-//! heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so such keys do not
-//! survive a round trip byte for byte; keys already in the shipped shape (`CustomerRegistrationId`)
-//! do. Two keys of one object that become the same key, or a key that becomes one of the
-//! identity keys the translator writes itself, make the record invalid: dropping either value
-//! silently would lose data.
+//! Key case: legacy records are PascalCase, v4 records lowerCamelCase, converted by
+//! [`crate::translate::key`] as for every other caller. Keys are converted at every depth,
+//! including objects inside arrays, because a nested object is data of the same system and
+//! written in its case. heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so
+//! such keys do not survive a round trip byte for byte; keys already in the shipped shape
+//! (`CustomerRegistrationId`) do. Two keys of one object that become the same key, or a key
+//! that becomes one of the identity keys the translator writes itself, make the record
+//! invalid: dropping either value silently would lose data.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::transcode::{self, push_str, push_u64, Entries, Members, Transcoder};
+use super::RecordError;
 use crate::mapping::events::{LegacyEvent, Side};
 use crate::mapping::EventTable;
+use crate::translate::key::Case;
 
 /// The legacy record's event code key.
 pub const LEGACY_CODE: &str = "EventTypeCode";
@@ -31,62 +33,6 @@ pub const V4_ID: &str = "eventId";
 pub const V4_SIDE: &str = "side";
 /// The v4 key that joins the records of one legacy event.
 pub const V4_CORRELATION: &str = "correlationId";
-
-/// Why one record could not be translated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    /// Not a JSON object, keys that collide after case conversion, an identity field of the
-    /// wrong type, or a code and an id naming different events.
-    #[error("{0}")]
-    Invalid(String),
-    /// An event the table does not know; `code` is the code, or `id <n>` when only an id was
-    /// given. The stream passes such records through unchanged (or stops, in strict mode).
-    #[error("unknown event {code}")]
-    Unknown { code: String },
-}
-
-/// The target key case, shared with the request path: one fast path for every key
-/// ([`crate::translate::key`]).
-pub use crate::translate::key::Case;
-
-/// Converts the keys of `map` (recursively) to `case`, leaving out the keys in `skip` (the
-/// identity fields the caller handles itself) and refusing keys that collide with each other
-/// or with `reserved` (the keys the caller will write).
-pub fn convert_fields(
-    map: &Map<String, Value>,
-    case: Case,
-    skip: &[&str],
-    reserved: &[&str],
-) -> Result<Map<String, Value>, RecordError> {
-    let text = serde_json::to_string(map).expect("a map serializes");
-    let entries = Entries::parse(&text)?;
-    let mut tc = Transcoder::new();
-    let mut out = vec![b'{'];
-    let how = Members {
-        case,
-        skip,
-        reserved,
-    };
-    tc.members(&mut out, &entries, &how, false, 0)?;
-    out.push(b'}');
-    Ok(serde_json::from_slice(&out).expect("the transcoder writes JSON"))
-}
-
-/// Converts every object key inside `value` to `case`.
-pub fn convert_value(value: &Value, case: Case) -> Result<Value, RecordError> {
-    match value {
-        Value::Object(map) => convert_fields(map, case, &[], &[]).map(Value::Object),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                convert_value(v, case).map_err(|e| transcode::in_key(&format!("[{i}]"), e))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        other => Ok(other.clone()),
-    }
-}
 
 /// Reads a record's identity from its raw members: its code (a string) or, when the code is
 /// absent, its id (an integer or a string of digits: older writers stringify numbers).
@@ -173,16 +119,6 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// Which legacy event a legacy record is.
-pub fn legacy_event<'t>(
-    table: &'t EventTable,
-    record: &Value,
-) -> Result<&'t LegacyEvent, RecordError> {
-    as_object(record)?;
-    let text = record.to_string();
-    legacy_event_of(table, &Entries::parse(&text)?)
 }
 
 fn legacy_event_of<'t>(
@@ -276,6 +212,51 @@ impl<'t> ToV4<'t> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Converts the keys of `map` (recursively) to `case`, through the byte path.
+    fn convert_fields(
+        map: &Map<String, Value>,
+        case: Case,
+    ) -> Result<Map<String, Value>, RecordError> {
+        let text = serde_json::to_string(map).expect("a map serializes");
+        let entries = Entries::parse(&text)?;
+        let mut tc = Transcoder::new();
+        let mut out = vec![b'{'];
+        let how = Members {
+            case,
+            skip: &[],
+            reserved: &[],
+        };
+        tc.members(&mut out, &entries, &how, false, 0)?;
+        out.push(b'}');
+        Ok(serde_json::from_slice(&out).expect("the transcoder writes JSON"))
+    }
+
+    /// Converts every object key inside `value` to `case`.
+    fn convert_value(value: &Value, case: Case) -> Result<Value, RecordError> {
+        match value {
+            Value::Object(map) => convert_fields(map, case).map(Value::Object),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    convert_value(v, case).map_err(|e| transcode::in_key(&format!("[{i}]"), e))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Which legacy event a legacy record is.
+    fn legacy_event<'t>(
+        table: &'t EventTable,
+        record: &Value,
+    ) -> Result<&'t LegacyEvent, RecordError> {
+        as_object(record)?;
+        let text = record.to_string();
+        legacy_event_of(table, &Entries::parse(&text)?)
+    }
 
     fn table() -> EventTable {
         EventTable::embedded().expect("shipped table loads")

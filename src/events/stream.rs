@@ -5,7 +5,8 @@
 use std::io::{BufRead, Write};
 
 use super::join::{Joiner, Pushed, Unmatched};
-use super::record::{RecordError, ToV4};
+use super::record::ToV4;
+use super::RecordError;
 use super::{Direction, EventsError, Io, Limits, Options, Progress, Summary, PROGRESS_EVERY};
 use crate::mapping::EventTable;
 

@@ -1,6 +1,6 @@
 //! The edge of every request: what used to be seven layers (sensitive headers, request id,
 //! trace span, request-id propagation, metrics, legacy shape, catch-panic, body limit and
-//! timeout) folded into one service with one future (issue #15). Each layer had its own
+//! timeout) folded into one service with one future. Each layer had its own
 //! future, most of them boxed, its own `Arc` clones and its own copy of the path or the id;
 //! together they cost more instructions per request than the translation they wrap.
 //!
@@ -45,7 +45,7 @@ use crate::error::{GatewayError, Reply};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
 use crate::metrics::TenantLabel;
-use crate::request::{RequestIds, REQUEST_ID};
+use crate::request::{usable_id, RequestIds, REQUEST_ID};
 use crate::routes::{RouteLabel, Served};
 
 /// Builds [`Edge`] around a service; made per worker (its [`Local`] handle is that worker's).
@@ -276,13 +276,6 @@ fn panicked() -> GatewayError {
     GatewayError::Internal
 }
 
-/// A client `x-request-id` that is empty, over 128 bytes or not printable ASCII cannot be
-/// traced or forwarded: a generated one replaces it.
-fn usable_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
-}
-
 /// The longest path an access line carries: a client can send a path of tens of kilobytes,
 /// and each line would carry it whole.
 const LOGGED_PATH_BYTES: usize = 512;
@@ -325,7 +318,8 @@ fn access_log(
 /// The gateway's own refusal, in the caller's shape.
 fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
     let rt = gw.runtime();
-    // The id as sent, even in these answers (issue #13, item 7).
+    // The customer id as the client sent it, even in these answers: the legacy API echoed it
+    // in `Result`, refusals included.
     let id = rt
         .user_api_raw_id(seen.uri.path())
         .map(|raw| crate::translate::path::as_sent(&raw));

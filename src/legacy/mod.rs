@@ -12,9 +12,9 @@ use crate::body::{full, Body};
 
 pub use crate::api::Family;
 
-/// Response extension: this answer is already in its legacy shape. Answers without it that
-/// carry an error status (from a tower-http layer: 413, 408, a caught panic) are rewritten by
-/// the shape layer.
+/// Response extension: this answer is already in its legacy shape. An error status without
+/// it (a bare 404 or 405 of the router, a body limit's 413) is rewritten into the caller's
+/// shape by the edge (`layers::edge`), so no client ever sees a bare error.
 #[derive(Debug, Clone, Copy)]
 pub struct Shaped;
 

@@ -1,5 +1,6 @@
 //! Where a [`GatewayError`] becomes an answer, in the shape of the caller's API: the one
-//! place errors are rendered (`error.rs` holds only the types, their statuses and codes).
+//! place errors are rendered (`error.rs` decides their messages, statuses and codes; the
+//! shapes' own modules write the fields).
 //! The headers an error implies are set here too: `WWW-Authenticate` on a 401,
 //! `Retry-After` on a 429, `Connection: close` when the connection cannot carry another
 //! request.

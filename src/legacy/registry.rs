@@ -7,6 +7,9 @@ use http::StatusCode;
 
 use crate::error::GatewayError;
 use crate::mapping::registry::ResponseKind;
+use crate::mapping::{Failure, Mappings};
+use crate::redact::scrub;
+use crate::translate::envelope::V4Answer;
 
 pub const OK: &str = "OK";
 pub const VALIDATION_FAILED: &str = "validationfailed";
@@ -56,6 +59,42 @@ impl Answer {
             action: action.map(str::to_string),
         }
     }
+}
+
+/// A v4 failure as the action API reports it: the mapping's error rule for v4's status and
+/// code (an exception when none matches), `{text}` in its messages replaced by v4's text with
+/// this call's secrets scrubbed. `action` is the mapping's name for the action (what rules
+/// match), `called` the name as the client wrote it (what the answer echoes).
+pub fn v4_failure(
+    mappings: &Mappings,
+    answer: &V4Answer,
+    secrets: &[&str],
+    action: &str,
+    called: &str,
+    request_id: &str,
+) -> (StatusCode, Answer) {
+    let text = scrub(&answer.text, secrets);
+    let legacy = mappings.registry.legacy_error(&Failure {
+        status: answer.status,
+        code: mappings.v4.short_code(&answer.code),
+        text: &text,
+        action: Some(action),
+    });
+    let messages = legacy
+        .messages
+        .iter()
+        .map(|m| m.replace("{text}", &text))
+        .collect();
+    (
+        http_status(legacy.response),
+        Answer::failure(
+            legacy.response,
+            legacy.error,
+            messages,
+            Some(called),
+            request_id,
+        ),
+    )
 }
 
 /// The HTTP status the legacy service used for each kind: the answer is in the body.

@@ -1,4 +1,4 @@
-//! JSON log lines written straight into the line buffer (issue #15). tracing-subscriber's own
+//! JSON log lines written straight into the line buffer. tracing-subscriber's own
 //! JSON formatter builds a serde map per event and a second one per span; at `info` the three
 //! lines of a translated password change (access, two audit events) cost 63k instructions
 //! that way, two thirds of the request itself. This writes the same shape with no map:

@@ -2,6 +2,7 @@
 //! parsed into raw types (serde, every error with file, line and field) and checked into the
 //! types the gateway runs on; cross-file references (a route's event) are checked here.
 
+mod checks;
 pub mod events;
 pub mod registry;
 pub mod rules;

@@ -8,8 +8,8 @@ use http::Method;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::checks::{event_list, parse_method};
 use super::rules::{Failure, Matcher, RawMatcher, RawStatus};
-use super::user_api::parse_method;
 use super::EventTable;
 use crate::source::{Source, SourceError};
 use crate::translate::path::PathTemplate;
@@ -127,7 +127,7 @@ struct RawAction {
     events: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     identity: bool,
-    #[serde(default = "super::user_api::yes")]
+    #[serde(default = "super::checks::yes")]
     writes: bool,
     #[serde(default)]
     aliases: Vec<RawAlias>,
@@ -175,7 +175,7 @@ impl Registry {
                 ));
             }
             let action_events = match &a.events {
-                Some(list) => super::user_api::event_list(src, events, list, &at("events"))?,
+                Some(list) => event_list(src, events, list, &at("events"))?,
                 None => Vec::new(),
             };
             for (j, input) in a.inputs.iter().enumerate() {

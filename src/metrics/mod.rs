@@ -3,7 +3,7 @@
 //! status codes, event codes, never ids or values.
 //!
 //! The per-request figures (requests, latency, in-flight, upstream calls, audit events) are
-//! kept in one shard per thread and added up only when `/metrics` is scraped (issue #15). A
+//! kept in one shard per thread and added up only when `/metrics` is scraped. A
 //! shared counter is a cache line every core writes on every request: on 8 cores that alone
 //! costs more than the translation. A shard is touched by its own thread only (its mutex is
 //! never contended except for the instant a scrape reads it), so a request writes no memory
@@ -43,6 +43,8 @@ pub struct Metrics {
     shadow: Family<ShadowLabels, Counter>,
     cutover_ready: Family<CutoverLabels, Gauge>,
     rate_limited: Family<RateLimitLabels, Counter>,
+    fallback_active: Family<CutoverLabels, Gauge>,
+    fallback: Family<CutoverLabels, Counter>,
     fleet: Fleet,
 }
 
@@ -77,8 +79,22 @@ impl Metrics {
             "Calls refused with 429 by a rate limit, by action and the key that was over (email, user, id, ip)",
             rate_limited.clone(),
         );
+        let fallback_active = Family::<CutoverLabels, Gauge>::default();
+        registry.register(
+            "fallback_active",
+            "1 while the row's calls go to the legacy backend because v4 failed ([fallback]; cooling down or probing), 0 once back on v4 (sampled at scrape time)",
+            fallback_active.clone(),
+        );
+        let fallback = Family::<CutoverLabels, Counter>::default();
+        registry.register(
+            "fallback",
+            "Times a row switched to the legacy backend because v4 failed ([fallback])",
+            fallback.clone(),
+        );
         let fleet = Fleet::register(&mut registry);
         Arc::new(Self {
+            fallback_active,
+            fallback,
             registry,
             shards,
             fleet,
@@ -200,6 +216,39 @@ impl Metrics {
                 key,
             })
             .inc();
+    }
+
+    /// A row switched to the legacy backend.
+    pub fn fallback_opened(&self, route: &str, part: &str, tenant: &str) {
+        self.fallback
+            .get_or_create(&CutoverLabels {
+                route: route.to_string(),
+                part: part.to_string(),
+                tenant: tenant.to_string(),
+            })
+            .inc();
+    }
+
+    /// Scrape-time fallback state per row: (route, part, tenant, on legacy). Rows stay once
+    /// seen: a row that fell back once keeps showing 0 after, which an alert can tell from a
+    /// row never watched.
+    pub fn sample_fallback<'a>(
+        &self,
+        rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>,
+    ) {
+        self.fallback_active.clear();
+        for (route, part, tenant, active) in rows {
+            let labels = CutoverLabels {
+                route: route.to_string(),
+                part: part.to_string(),
+                tenant: tenant.to_string(),
+            };
+            // The row's counter from 0, so `increase` sees its first switch.
+            let _ = self.fallback.get_or_create(&labels);
+            self.fallback_active
+                .get_or_create(&labels)
+                .set(i64::from(active));
+        }
     }
 
     /// The Prometheus text exposition format.

@@ -2,53 +2,87 @@
 //! it: a head that two parsers could read two ways (two `Host`s, a comma-joined tenant header)
 //! is refused rather than routed by one reading and forwarded with both.
 
-use http::{header, HeaderMap, HeaderName, Method, Version};
+use http::{header, HeaderName, Method, Version};
 
 use crate::error::GatewayError;
 use crate::legacy::Family;
 use crate::runtime::Runtime;
 
 /// Refuses what no route may see; the error is answered in the path's legacy shape.
+///
+/// One pass over the headers, comparing names, rather than a hashed lookup per name: a head
+/// has a dozen headers, and six lookups cost more than reading them all once.
 pub(super) fn check(
     rt: &Runtime,
     family: Family,
     parts: &http::request::Parts,
 ) -> Result<(), GatewayError> {
-    // A tunnel is not a legacy call, and forwarded as `CONNECT /` it would reach a backend
-    // as a request it never expects.
     if parts.method == Method::CONNECT {
         return Err(GatewayError::MethodNotAllowed);
     }
-    host(parts)?;
-    if !once(&parts.headers, &header::AUTHORIZATION) {
-        return Err(GatewayError::DuplicateHeader("Authorization".into()));
-    }
-    if family == Family::UserApi {
-        let h = &rt.mappings.v4.headers;
-        for name in [
-            &h.source_system,
-            &h.client_code,
-            &h.paper_code,
-            &h.client_group_code,
-        ] {
-            if !once(&parts.headers, name) {
-                return Err(GatewayError::DuplicateHeader(display_name(rt, name)));
+    let h = &rt.mappings.v4.headers;
+    let tenant_names = [
+        &h.source_system,
+        &h.client_code,
+        &h.paper_code,
+        &h.client_group_code,
+    ];
+    let tenant_checked = family == Family::UserApi;
+    let mut hosts = Seen::default();
+    let mut authorization = Seen::default();
+    let mut tenant = [Seen::default(); 4];
+    for (name, value) in parts.headers.iter() {
+        if *name == header::HOST {
+            hosts.add(value);
+        } else if *name == header::AUTHORIZATION {
+            authorization.add(value);
+        } else if tenant_checked {
+            if let Some(k) = tenant_names.iter().position(|n| *n == name) {
+                tenant[k].add(value);
             }
         }
     }
+    host(parts, hosts)?;
+    if !authorization.once() {
+        return Err(GatewayError::DuplicateHeader("Authorization".into()));
+    }
+    if let Some(k) = tenant.iter().position(|t| !t.once()) {
+        return Err(GatewayError::DuplicateHeader(display_name(
+            rt,
+            tenant_names[k],
+        )));
+    }
     Ok(())
+}
+
+/// How often a header came, and the first value.
+#[derive(Clone, Copy, Default)]
+struct Seen<'a> {
+    count: u8,
+    first: Option<&'a http::HeaderValue>,
+}
+
+impl<'a> Seen<'a> {
+    fn add(&mut self, value: &'a http::HeaderValue) {
+        self.count = self.count.saturating_add(1);
+        self.first.get_or_insert(value);
+    }
+
+    /// Whether a header that must carry one value does: not sent twice, nor comma-joined
+    /// into one line (RFC 9110 5.3 makes the two the same).
+    fn once(&self) -> bool {
+        self.count <= 1 && self.first.is_none_or(|v| !v.as_bytes().contains(&b','))
+    }
 }
 
 /// One `Host`, naming a host and a usable port. The authority of an absolute-form target
 /// replaces it (RFC 9112 3.2.2), so only that is checked then; HTTP/2 always carries one.
 /// HTTP/1.0 had no `Host`, so only HTTP/1.1 must send it.
-fn host(parts: &http::request::Parts) -> Result<(), GatewayError> {
-    let mut all = parts.headers.get_all(header::HOST).iter();
-    let first = all.next();
-    if all.next().is_some() {
+fn host(parts: &http::request::Parts, hosts: Seen<'_>) -> Result<(), GatewayError> {
+    if hosts.count > 1 {
         return Err(GatewayError::DuplicateHeader("Host".into()));
     }
-    let raw = match (parts.uri.authority(), first) {
+    let raw = match (parts.uri.authority(), hosts.first) {
         (Some(a), _) => a.as_str(),
         (None, Some(v)) => v
             .to_str()
@@ -64,18 +98,6 @@ fn host(parts: &http::request::Parts) -> Result<(), GatewayError> {
     }
 }
 
-/// Whether a header that must carry one value does: not sent twice, nor comma-joined into one
-/// line (RFC 9110 5.3 makes the two the same).
-fn once(headers: &HeaderMap, name: &HeaderName) -> bool {
-    let mut all = headers.get_all(name).iter();
-    let Some(first) = all.next() else {
-        return true;
-    };
-    all.next().is_none() && !first.as_bytes().contains(&b',')
-}
-
-/// The header's name as the legacy API documents it (`X-ClientCode`), when the mapping
-/// lists it among the required headers; else as received.
 pub(super) fn display_name(rt: &Runtime, name: &HeaderName) -> String {
     rt.mappings
         .user_api

@@ -183,8 +183,9 @@ fn counted<S, B>(
 where
     S: Serves<B>,
 {
+    let peer = PeerAddr::new(peer);
     let with_peer = tower::ServiceExt::map_request(service, move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut().insert(peer.clone());
         req
     });
     let activity = activity.clone();

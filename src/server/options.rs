@@ -14,7 +14,7 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Asked once per new connection: keep the header-name case of its requests (and write
     /// answers with the case they carry)? Only a legacy backend needs it, and keeping a case
-    /// map costs every request a second header map (issue #6), so the gateway answers
+    /// map costs every request a second header map, so the gateway answers
     /// "yes" only while a legacy backend is configured.
     pub preserve_header_case: CaseSwitch,
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::body::BoxError;
 
 /// What a listener serves: a cloneable tower service of hyper requests that answers every
 /// request (its errors are answers too).

@@ -11,7 +11,7 @@ use super::accept::serve_with;
 use super::claim::{probe_free, Claim};
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
-/// Serves the client listener thread-per-core (issue #15): `workers` threads, each with its
+/// Serves the client listener thread-per-core: `workers` threads, each with its
 /// own current-thread tokio runtime, its own listening socket on `addr` (`SO_REUSEPORT`, so
 /// the kernel spreads new connections over them) and its own service built by `make` on that
 /// thread. A connection lives on the worker that accepted it, with everything its requests

@@ -69,7 +69,7 @@ pub(super) async fn run(
     let record = (!differences.is_empty()).then(|| masked_record(rt, &id, &call, &differences));
     let sources: Vec<_> = differences
         .iter()
-        .map(|d| super::provenance::of(rt, &id, &d.path))
+        .map(|d| super::provenance::of(rt, id.route, &id.part, &d.path))
         .collect();
     shadow.record(
         rt,

@@ -1,15 +1,15 @@
 //! Where a row's calls go now, from the running configuration: a row whose reads were cut
 //! over reads `translate`, not a stale "not ready".
 
-use super::report::RowId;
 use crate::config::Mode;
 use crate::runtime::Runtime;
 
-/// `legacy`, `shadow`, `canary N%` or `translate`.
-pub fn mode(rt: &Runtime, id: &RowId) -> String {
+/// `legacy`, `shadow`, `canary N%` or `translate`, for a row's route, part and tenant. Takes
+/// the row's parts rather than the report's row type, so the report can use it.
+pub fn mode(rt: &Runtime, route: &str, part: &str, tenant: &str) -> String {
     let modes = &rt.config.modes;
-    let tenant = (id.tenant != "other").then_some(id.tenant.as_str());
-    let (mode, percent) = match crate::modes::rule_for(modes, id.route, Some(&id.part), tenant) {
+    let tenant = (tenant != "other").then_some(tenant);
+    let (mode, percent) = match crate::modes::rule_for(modes, route, Some(part), tenant) {
         Some(rule) => (rule.mode, rule.translate_percent),
         None => (modes.default, None),
     };

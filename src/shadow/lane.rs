@@ -3,7 +3,7 @@
 //!
 //! Why: a copy costs as much CPU as a translated request, and the client's answer never
 //! depends on it. On the request runtime, copies competed with client requests as equals, so
-//! enabling shadow mode cost a third of the throughput (issue #6). At idle priority they use
+//! enabling shadow mode cost a third of the throughput. At idle priority they use
 //! only CPU the client requests leave free; when there is none, copies wait, the bounded queue
 //! fills, and further copies are dropped and counted (`dropped` in `/_gateway/shadow`), which
 //! is the behaviour shadow mode already promised under overload. With spare CPU, as in normal

@@ -7,10 +7,8 @@
 //! `[read.rename]` line for a top-level field whose names differ beyond case. Envelope fields
 //! (`Code`, `Errors`, the status) come from the error rules as a whole and name no line.
 
-use heck::ToLowerCamelCase;
-
-use super::report::RowId;
 use crate::runtime::Runtime;
+use crate::translate::key::Case;
 
 /// The origin of one legacy answer field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +17,11 @@ pub struct Source {
     pub mapping: Option<String>,
 }
 
-/// Where the legacy field at `path` (as the diff names it) comes from, when the mapping says.
-pub fn of(rt: &Runtime, id: &RowId, path: &str) -> Option<Source> {
-    if id.route != "user-api" || id.part != "read" {
+/// Where the legacy field at `path` (as the diff names it) of a row's `route` and `part`
+/// comes from, when the mapping says. Takes the row's parts rather than the report's row
+/// type, so the report can name sources.
+pub fn of(rt: &Runtime, route: &str, part: &str, path: &str) -> Option<Source> {
+    if route != "user-api" || part != "read" {
         return None;
     }
     let rest = path.strip_prefix("$.Result.")?;
@@ -45,7 +45,7 @@ pub fn of(rt: &Runtime, id: &RowId, path: &str) -> Option<Source> {
             Segment::Key(_) if i == 0 && renamed.is_some() => {
                 pointer.push_str(&escape(renamed.as_deref().unwrap_or_default()));
             }
-            Segment::Key(k) => pointer.push_str(&escape(&k.to_lower_camel_case())),
+            Segment::Key(k) => pointer.push_str(&escape(&Case::Camel.cased(k))),
             Segment::Index(n) => pointer.push_str(&n.to_string()),
         }
     }

@@ -244,7 +244,7 @@ impl Shadow {
                     part: id.part.clone(),
                     row: id.name(),
                     tenant: id.tenant.clone(),
-                    mode: super::current::mode(rt, id),
+                    mode: super::current::mode(rt, id.route, &id.part, &id.tenant),
                     verdict,
                     ready: verdict == Verdict::Ready,
                     since_change: since,

@@ -61,7 +61,7 @@ fn read(body: &[u8]) -> Result<(String, String, Option<Box<str>>), EnvelopeError
 }
 
 /// The envelope read straight into borrowed typed fields: no `Value` tree, no map of keys
-/// (issue #6: the `Value` parse was ~6% of a translated request). It answers only when the
+/// (the `Value` parse was ~6% of a translated request). It answers only when the
 /// answer is a well-formed envelope; anything else, or anything it is unsure of (duplicate
 /// keys, a body that is not an object), goes to [`read_value`], the reference reading, so
 /// both agree on every input (the tests below check it).

@@ -5,7 +5,7 @@
 //! is `fooBar` or `FooBar`, whose new case is its first byte changed, so those are cased
 //! here without heck, and without a copy where the key is already in the target case. Any
 //! other key (separators, acronyms, non-ASCII) goes to heck, so the results are heck's for
-//! every key (a property test pins it).
+//! every key (`tests/props.rs` pins it, for each path that recases keys).
 
 use std::borrow::Cow;
 
@@ -126,29 +126,6 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn the_fast_path_is_heck(
-            any_key in "\\PC{0,12}",
-            ascii_key in "[a-zA-Z0-9_ -]{0,12}",
-            // mostly keys the fast path takes
-            camel_key in "[a-zA-Z][a-z0-9]{0,3}([A-Z0-9][a-z0-9]{0,3}){0,3}",
-        ) {
-            for key in [any_key, ascii_key, camel_key] {
-                for (case, heck) in [
-                    (Case::Camel, key.to_lower_camel_case()),
-                    (Case::Pascal, key.to_upper_camel_case()),
-                ] {
-                    proptest::prop_assert_eq!(case.convert(&key), heck.clone());
-                    proptest::prop_assert_eq!(case.cased(&key), heck.clone());
-                    let mut out = Vec::new();
-                    case.write(&mut out, &key);
-                    proptest::prop_assert_eq!(out, serde_json::to_vec(&heck).unwrap());
-                }
-            }
-        }
-    }
 
     #[test]
     fn a_key_already_in_case_is_borrowed() {

@@ -1,8 +1,8 @@
 //! The HTTP client under every upstream call, v4 and legacy backends alike: per-worker pools of
 //! hyper HTTP/1.1 connections over rustls ([`PerWorker`]). It replaced reqwest on the v4 path
-//! (issue #6: per call reqwest parsed a URL and ran its redirect and retry layers, about 40%
-//! of the gateway's instructions per translated request), then hyper-util's shared pooled
-//! client (issue #15: one pool for all cores, found through a mutex and a hashed map per call).
+//! (per call reqwest parsed a URL and ran its redirect and retry layers, about 40% of the
+//! gateway's instructions per translated request), then hyper-util's shared pooled client
+//! (one pool for all cores, found through a mutex and a hashed map per call).
 //! Requests go out in origin form (`/v4/Users/…`) against a target parsed once at start-up.
 
 use std::cell::RefCell;
@@ -35,7 +35,7 @@ pub struct ClientOptions<'a> {
     pub max_idle_per_host: usize,
 }
 
-/// Connections to one upstream, pooled per thread (issue #15): each worker keeps its own idle
+/// Connections to one upstream, pooled per thread: each worker keeps its own idle
 /// HTTP/1.1 connections, made with `hyper::client::conn::http1` and driven by a task on that
 /// worker's runtime. hyper-util's pooled client, used before, shares one pool behind a mutex
 /// and a SipHash-keyed map between every thread, and spent about 13k instructions per call

@@ -6,6 +6,7 @@
 //! change sends a second mail), and the pool already replaces dead idle connections.
 
 pub mod client;
+pub mod outcome;
 
 use std::time::{Duration, Instant};
 
@@ -100,7 +101,8 @@ pub struct Call<'a> {
     pub deadline: Option<&'a Deadline>,
 }
 
-/// A raw answer, for callers that pass bodies through (legacy mode, shadow).
+/// A v4 answer as read, before its envelope is parsed: what [`Upstream::v4`] parses, and what
+/// an operator endpoint that shows an answer as it came (the sandbox's log) passes on.
 #[derive(Debug)]
 pub struct RawAnswer {
     pub status: StatusCode,
@@ -148,12 +150,16 @@ impl Upstream {
 
     /// Calls v4 and reads its envelope.
     pub async fn v4(&self, call: Call<'_>) -> Result<V4Answer, UpstreamError> {
-        let raw = self.send(call).await?;
-        envelope::parse(raw.status.as_u16(), &raw.body).map_err(UpstreamError::Invalid)
+        let answer = self.send(call).await.and_then(|raw| {
+            envelope::parse(raw.status.as_u16(), &raw.body).map_err(UpstreamError::Invalid)
+        });
+        outcome::note(&answer);
+        answer
     }
 
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
-    /// the call timeout.
+    /// the call timeout. Routes call [`Upstream::v4`], which reads the envelope; this is for
+    /// answers that are not one.
     pub async fn send(&self, call: Call<'_>) -> Result<RawAnswer, UpstreamError> {
         let (label, deadline) = (call.label, call.deadline);
         // Boxed once, where it is made: the exchange's future (the request, the pooled

@@ -31,9 +31,10 @@ use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use serde_json::Value;
 
-use super::record::{identify, RecordError, V4_CODE, V4_ID};
+use super::record::{identify, V4_CODE, V4_ID};
 use super::transcode::{Entries, Transcoder};
 use super::Limits;
+use super::RecordError;
 use crate::mapping::EventTable;
 use assemble::{check, correlation_id, write_legacy};
 use group::{members, missing, unmatched, GroupKey, Member, OpenGroup};

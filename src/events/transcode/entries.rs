@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::super::record::RecordError;
+use super::super::RecordError;
 
 /// One JSON object's members in input order, borrowed from the line where no escape forces
 /// a copy.

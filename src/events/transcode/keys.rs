@@ -1,8 +1,8 @@
 //! The key cache: each key of a log converted once, then copied. A direct-mapped table, so a
 //! lookup is one comparison and hostile input cannot grow it.
 
-use super::super::record::Case;
 use super::Transcoder;
+use crate::translate::key::Case;
 
 /// Slots of the key cache, per case.
 pub const KEY_SLOTS: usize = 512;
@@ -34,9 +34,6 @@ fn slot_of(key: &[u8], case: Case) -> usize {
         Case::Pascal => KEY_SLOTS + i,
     }
 }
-
-/// Keys whose new case is their first byte changed (the shared fast path).
-pub use crate::translate::key::is_simple as is_simple_key;
 
 impl Transcoder {
     /// Writes `key` converted to `case`, as a JSON string.

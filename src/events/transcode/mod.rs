@@ -9,25 +9,26 @@
 //!
 //! Keys: the key set of a log is small, so each key is converted once and its escaped JSON kept
 //! in a direct-mapped cache ([`KEY_SLOTS`] slots per case, found by a cheap hash of the key,
-//! so a lookup is one comparison and hostile input cannot grow it). A miss converts: nearly
-//! every key is `fooBar` or `FooBar` (see [`Case::convert`]), whose new case is its first
-//! byte changed; any other goes through heck.
+//! so a lookup is one comparison and hostile input cannot grow it). A miss converts through
+//! [`crate::translate::key`], the one key-case rule of the gateway (a fast path for the
+//! `fooBar` / `FooBar` keys nearly every record has, heck for the rest).
 //!
 //! # Layout
 //! - here: the [`Transcoder`], which writes members with their keys converted and refuses
 //!   colliding keys.
 //! - `entries`: reading a record into borrowed members ([`Entries`]) and raw values.
-//! - `keys`: the key cache ([`KEY_SLOTS`]) and the keys that need no heck ([`is_simple_key`]).
+//! - `keys`: the key cache ([`KEY_SLOTS`]).
 
 mod entries;
 mod keys;
 
 use serde_json::value::RawValue;
 
-use super::record::{Case, RecordError};
+use super::RecordError;
+use crate::translate::key::Case;
 pub use entries::{as_str, is_null, is_number, Entries};
 use keys::Slot;
-pub use keys::{is_simple_key, KEY_SLOTS};
+pub use keys::KEY_SLOTS;
 
 /// Nesting deeper than this makes a record invalid (serde_json's own limit for trees; its
 /// raw-value scanner has none, and the writer recurses).

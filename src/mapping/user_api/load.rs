@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use http::Method;
 use toml::Spanned;
 
+use super::super::checks::{event_list, parse_method};
 use super::super::rules::{Matcher, RawMatcher};
 use super::super::v4::header_name;
 use super::super::EventTable;
@@ -205,48 +205,6 @@ impl UserApi {
             index,
             errors,
         })
-    }
-}
-
-/// A list of legacy event codes, each known to `events.toml`, at least one.
-pub(crate) fn event_list(
-    src: &Source,
-    events: &EventTable,
-    list: &Spanned<Vec<Spanned<String>>>,
-    field: &str,
-) -> Result<Vec<String>, SourceError> {
-    if list.get_ref().is_empty() {
-        return Err(src.error(list.span(), field, "list at least one legacy event"));
-    }
-    list.get_ref()
-        .iter()
-        .enumerate()
-        .map(|(i, e)| match events.get(e.get_ref()) {
-            Some(_) => Ok(e.get_ref().clone()),
-            None => Err(src.error(
-                e.span(),
-                format!("{field}[{i}]"),
-                format!("unknown event {:?} (not in events.toml)", e.get_ref()),
-            )),
-        })
-        .collect()
-}
-
-pub(crate) fn parse_method(
-    src: &Source,
-    v: &Spanned<String>,
-    field: &str,
-) -> Result<Method, SourceError> {
-    match v.get_ref().to_ascii_uppercase().as_str() {
-        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE") => {
-            Ok(Method::from_bytes(m.as_bytes())
-                .map_err(|_| src.error(v.span(), field, "invalid method"))?)
-        }
-        other => Err(src.error(
-            v.span(),
-            field,
-            format!("unsupported method {other:?} (GET, POST, PUT, PATCH, DELETE)"),
-        )),
     }
 }
 

@@ -23,8 +23,6 @@ use serde::Deserialize;
 use super::rules::{Failure, Matcher};
 use crate::translate::path::PathTemplate;
 pub use field::{Field, FieldType};
-pub(crate) use load::{event_list, parse_method};
-pub(crate) use raw::yes;
 pub use read::{QueryParam, Read};
 
 #[derive(Debug, Clone)]

@@ -27,7 +27,7 @@ pub(super) struct RawRoute {
     pub(super) required_headers: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) secret_fields: Vec<Spanned<String>>,
-    #[serde(default = "yes")]
+    #[serde(default = "super::super::checks::yes")]
     pub(super) writes: bool,
     #[serde(default)]
     pub(super) shadow_noise: Vec<String>,
@@ -78,9 +78,4 @@ pub(super) struct RawError {
     pub(super) text: Option<Spanned<String>>,
     #[serde(rename = "type")]
     pub(super) ty: ErrorType,
-}
-
-/// Unknown means "may write": the safe reading for shadow mode.
-pub(crate) fn yes() -> bool {
-    true
 }

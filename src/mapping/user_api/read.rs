@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use http::Method;
 use toml::Spanned;
 
+use super::super::checks::{event_list, parse_method};
 use super::super::EventTable;
-use super::load::{event_list, parse_method};
 use super::raw::RawRead;
 use super::FieldType;
 use crate::source::{Source, SourceError};

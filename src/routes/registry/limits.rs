@@ -1,6 +1,8 @@
-//! The rate limits of the action API (issue #13): the same limits and keys whether the call
+//! The rate limits of the action API: the same limits and keys whether the call
 //! is translated (keys read from the v4 body built) or answered by the legacy backend (keys
 //! read from the raw request), so a cut-over never changes who is limited.
+
+use std::borrow::Cow;
 
 use http::Response;
 use serde_json::{Map, Value};
@@ -17,10 +19,12 @@ use crate::runtime::Runtime;
 /// What a translated call without a user is limited by, read from the v4 body it built.
 /// From the mapping, so a new action is keyed without code.
 pub(super) fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option<String> {
-    let parts: Vec<&str> = keyed_inputs(action)
-        .filter_map(|i| v4_body.get(i.v4.as_deref().unwrap_or(&i.name))?.as_str())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("|"))
+    key_of(action, |i| {
+        v4_body
+            .get(i.v4.as_deref().unwrap_or(&i.name))?
+            .as_str()
+            .map(Cow::Borrowed)
+    })
 }
 
 /// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
@@ -46,18 +50,15 @@ pub fn check_limits_untranslated(
         .flatten();
     let json: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
     let key = user.or_else(|| {
-        let parts: Vec<String> = keyed_inputs(action)
-            .filter_map(|i| match i.from {
-                InputSource::Query => i
-                    .names()
-                    .find_map(|n| query.iter().find(|(k, _)| k == n))
-                    .map(|(_, v)| v.clone()),
-                _ => i
-                    .names()
-                    .find_map(|n| json.get(n)?.as_str().map(str::to_string)),
-            })
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("|"))
+        key_of(action, |i| match i.from {
+            InputSource::Query => i
+                .names()
+                .find_map(|n| query.iter().find(|(k, _)| k == n))
+                .map(|(_, v)| Cow::Borrowed(v.as_str())),
+            _ => i
+                .names()
+                .find_map(|n| json.get(n)?.as_str().map(Cow::Borrowed)),
+        })
     });
     check(rt, metrics, action, parts, key.as_deref())
         .err()
@@ -95,11 +96,19 @@ pub(super) fn check(
     })
 }
 
-/// The inputs that identify what a call without a user targets (the e-mail address, the
-/// confirmation id): those from the query or not secret; never the new password.
-fn keyed_inputs(action: &Action) -> impl Iterator<Item = &Input> {
-    action
+/// The key of a call without a user: the values of the inputs that identify what it targets
+/// (the e-mail address, the confirmation id: those from the query or not secret, never the
+/// new password), joined by `|`; `value` reads one input where the caller has it (the v4
+/// body built, or the raw request). One function for both, so a cut-over never changes a key.
+fn key_of<'v>(
+    action: &Action,
+    value: impl FnMut(&Input) -> Option<Cow<'v, str>>,
+) -> Option<String> {
+    let parts: Vec<Cow<'v, str>> = action
         .inputs
         .iter()
         .filter(|i| i.from != InputSource::Tenant && (i.from == InputSource::Query || !i.secret))
+        .filter_map(value)
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("|"))
 }

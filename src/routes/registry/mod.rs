@@ -20,11 +20,9 @@ use crate::audit::{self, Operation};
 use crate::body::{Body, BoxError};
 use crate::config::Tenant;
 use crate::error::{GatewayError, Reply};
-use crate::legacy::registry::{http_status, Answer};
+use crate::legacy::registry::{v4_failure, Answer};
 use crate::legacy::{json, Family};
-use crate::mapping::Failure;
 use crate::metrics::Metrics;
-use crate::redact::scrub;
 use crate::request::{self, REQUEST_ID};
 use crate::routes::Target;
 use crate::routes::SHADOW_OF;
@@ -161,29 +159,15 @@ where
     let (status, answer, outcome) = match target.upstream.v4(call).await {
         Ok(a) if a.is_success() => (http::StatusCode::OK, Answer::ok(called), "applied"),
         Ok(a) => {
-            let text = scrub(&a.text, &secrets);
-            let legacy = reg.legacy_error(&Failure {
-                status: a.status,
-                code: rt.mappings.v4.short_code(&a.code),
-                text: &text,
-                action: Some(&action.name),
-            });
-            let messages = legacy
-                .messages
-                .iter()
-                .map(|m| m.replace("{text}", &text))
-                .collect();
-            (
-                http_status(legacy.response),
-                Answer::failure(
-                    legacy.response,
-                    legacy.error,
-                    messages,
-                    Some(called),
-                    &request_id,
-                ),
-                "failed",
-            )
+            let (status, answer) = v4_failure(
+                &rt.mappings,
+                &a,
+                &secrets,
+                &action.name,
+                called,
+                &request_id,
+            );
+            (status, answer, "failed")
         }
         Err(e) => {
             let (status, answer) =

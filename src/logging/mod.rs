@@ -2,7 +2,7 @@
 //! such as `events`. The filter comes from `RUST_LOG` (default `info`).
 //!
 //! Lines are formatted on the request's thread but written by a thread of their own
-//! (tracing-appender's non-blocking writer, issue #15): a `write` system call per access-log
+//! (tracing-appender's non-blocking writer): a `write` system call per access-log
 //! line on a worker cost about 13% of throughput. The writer is not lossy: when it falls
 //! 16k batches behind, requests wait rather than audit lines being dropped.
 //!
