@@ -49,6 +49,7 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
     pub shadow: Arc<Shadow>,
+    pub capture: crate::capture::Capture,
     /// Set once shutdown starts: `readyz` then says not ready while in-flight calls finish.
     pub draining: std::sync::atomic::AtomicBool,
     /// The tenant label of answers given before a route (and so a tenant) was chosen.
@@ -72,6 +73,7 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             shadow: Arc::default(),
+            capture: Default::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             unrouted_tenant: crate::metrics::TenantLabel(Arc::from("none")),
             overrides,

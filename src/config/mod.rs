@@ -5,6 +5,7 @@
 //! section's types and check live in a file of their own; `Config::check` runs them in the
 //! order the file documents them, so the first error reported is the same every time.
 
+mod capture;
 mod clients;
 mod identity;
 mod limits;
@@ -23,6 +24,7 @@ use toml::Spanned;
 
 use crate::source::{Source, SourceError};
 
+pub use capture::CaptureConfig;
 pub use clients::RateLimitConfig;
 pub use identity::{Identity, KeySource};
 pub use limits::Limits;
@@ -96,6 +98,8 @@ pub struct Config {
     /// `[telemetry]`: OpenTelemetry traces; the standard `OTEL_*` variables win. Read at
     /// start only.
     pub telemetry: TelemetryConfig,
+    /// `[capture]`: `None` when absent (nothing recorded, no capture work per call).
+    pub capture: Option<CaptureConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +136,7 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
     telemetry: TelemetryConfig,
+    capture: Option<Spanned<capture::RawCapture>>,
 }
 
 impl Config {
@@ -199,6 +204,7 @@ impl Config {
         let shadow = shadow::check(&src, &raw.shadow, orchestrator.as_ref())?;
         let rate_limits = clients::rate_limits(&src, &raw.rate_limits)?;
         let trusted_proxies = clients::trusted_proxies(&src, &raw.trusted_proxies)?;
+        let capture = capture::check(&src, raw.capture.as_ref())?;
 
         Ok(Self {
             file,
@@ -222,6 +228,7 @@ impl Config {
             rate_limits,
             trusted_proxies,
             telemetry: raw.telemetry,
+            capture,
         })
     }
 }

@@ -43,6 +43,7 @@ pub struct Metrics {
     shadow: Family<ShadowLabels, Counter>,
     cutover_ready: Family<CutoverLabels, Gauge>,
     rate_limited: Family<RateLimitLabels, Counter>,
+    capture_lines: Family<[(&'static str, &'static str); 1], Counter>,
     fleet: Fleet,
 }
 
@@ -77,6 +78,12 @@ impl Metrics {
             "Calls refused with 429 by a rate limit, by action and the key that was over (email, user, id, ip)",
             rate_limited.clone(),
         );
+        let capture_lines = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "capture_lines",
+            "Capture lines by outcome: written, dropped (the writer was capture.buffer_lines behind), failed (the file could not be written)",
+            capture_lines.clone(),
+        );
         let fleet = Fleet::register(&mut registry);
         Arc::new(Self {
             registry,
@@ -85,6 +92,7 @@ impl Metrics {
             shadow,
             cutover_ready,
             rate_limited,
+            capture_lines,
         })
     }
 
@@ -199,6 +207,13 @@ impl Metrics {
                 action: action.to_string(),
                 key,
             })
+            .inc();
+    }
+
+    /// One capture line: `written`, `dropped` or `failed`.
+    pub fn capture_line(&self, outcome: &'static str) {
+        self.capture_lines
+            .get_or_create(&[("outcome", outcome)])
             .inc();
     }
 

@@ -140,7 +140,7 @@ where
         // No mapping covers the path: the legacy backend answers if there is one.
         return match rt.backend_for(family) {
             Some(_) => {
-                let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
+                let mut resp = legacy(&gw, &rt, family, None, parts, body, deadline).await;
                 resp.extensions_mut().insert(Served {
                     route: "unmatched",
                     mode: "legacy",
@@ -187,7 +187,7 @@ where
     };
     let mut resp = match mode {
         Mode::Translate => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
-        Mode::Legacy => legacy(&gw, &rt, family, parts, body, deadline).await,
+        Mode::Legacy => legacy(&gw, &rt, family, Some(&m), parts, body, deadline).await,
         Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
     };
     resp.extensions_mut().insert(served);
@@ -293,7 +293,15 @@ mod tests {
             ),
             (
                 "legacy",
-                std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None)),
+                std::mem::size_of_val(&legacy(
+                    &local,
+                    &rt,
+                    Family::UserApi,
+                    None,
+                    parts(),
+                    body(),
+                    None,
+                )),
             ),
             (
                 "shadowed",
