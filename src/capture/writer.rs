@@ -40,17 +40,18 @@ impl Writer {
 }
 
 fn run(rx: &mpsc::Receiver<Box<Entry>>, queued: &AtomicUsize, metrics: &Metrics) {
-    // The file as configured when the line was taken: a reload that renames the file or
-    // changes its size bound reopens it at the next line.
+    // The file as configured when the line was taken.
     let mut file: Option<(DiffWriter, PathBuf, u64)> = None;
     let mut names: Option<(Arc<Mappings>, SecretNames)> = None;
     // Failures are logged when they start, not once per line.
     let mut failing = false;
     while let Ok(entry) = rx.recv() {
-        if !names
+        // Each configuration (re)load makes new mappings: a reload reopens the file, so a
+        // rotation by logrotate and SIGHUP is followed as the operator expects.
+        let reloaded = !names
             .as_ref()
-            .is_some_and(|(m, _)| Arc::ptr_eq(m, &entry.mappings))
-        {
+            .is_some_and(|(m, _)| Arc::ptr_eq(m, &entry.mappings));
+        if reloaded {
             names = Some((entry.mappings.clone(), SecretNames::of(&entry.mappings)));
         }
         let text = match &names {
@@ -60,7 +61,7 @@ fn run(rx: &mpsc::Receiver<Box<Entry>>, queued: &AtomicUsize, metrics: &Metrics)
         let same = file
             .as_ref()
             .is_some_and(|(_, p, m)| *p == entry.file && *m == entry.max_bytes);
-        if !same {
+        if reloaded || !same {
             file = Some((
                 DiffWriter::new(&entry.file, entry.max_bytes),
                 entry.file.clone(),
