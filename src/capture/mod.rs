@@ -53,6 +53,7 @@ pub struct Pending(Box<Entry>);
 
 /// Everything one line is made of, gathered on the request path without parsing anything.
 struct Entry {
+    /// When the legacy backend answered.
     time: SystemTime,
     route: &'static str,
     part: String,
@@ -85,7 +86,8 @@ impl Capture {
         let cfg = rt.config.capture.as_ref()?;
         let route = s.family.name();
         let part = crate::shadow::offer::part_name(rt, s.family, s.part);
-        if !cfg.selects(route, &part, s.writes) {
+        // A part the mappings do not know (`other`) could not be replayed: never captured.
+        if part == "other" || !cfg.selects(route, &part, s.writes) {
             return None;
         }
         if cfg.sample_percent < 100 && crate::modes::bucket(&split_key()) >= cfg.sample_percent {
@@ -121,6 +123,7 @@ impl Capture {
         answer: &Bytes,
     ) {
         let mut entry = pending.0;
+        entry.time = SystemTime::now();
         entry.status = status;
         entry.answer = answer.clone();
         let bound = rt.config.capture.as_ref().map_or(1, |c| c.buffer_lines);
