@@ -6,6 +6,7 @@
 //! catches a legacy answer that echoes a password in an error text.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::Entry;
@@ -28,6 +29,8 @@ pub(super) struct SecretNames {
     /// A secret field's value in text that is not JSON as a whole: `"password": "…"` (JSON
     /// with an error elsewhere) or `password=…` (a form).
     in_text: Option<regex::Regex>,
+    /// Any secret field's name, in any case, anywhere in a body's bytes.
+    any_field: Option<regex::bytes::Regex>,
 }
 
 impl SecretNames {
@@ -57,11 +60,19 @@ impl SecretNames {
             r#"(?i)"(?:{alternatives})"\s*:\s*"((?:[^"\\]|\\.)*)"|(?:^|[&?\s])(?:{alternatives})=([^&\s]*)"#
         ))
         .ok();
+        let any_field = regex::bytes::Regex::new(&format!("(?i){alternatives}")).ok();
         Self {
             fields,
             query,
             in_text,
+            any_field,
         }
+    }
+
+    /// Whether a body may hold a secret field: it names one, or escapes characters (a key
+    /// written `\u0050assword` is `Password`). Only a body that may not is kept as it came.
+    fn may_hold_field(&self, bytes: &[u8]) -> bool {
+        bytes.contains(&b'\\') || self.any_field.as_ref().is_none_or(|re| re.is_match(bytes))
     }
 
     /// The values of secret fields in `text`, as well as they can be read, to scrub the rest
@@ -147,12 +158,48 @@ pub(super) fn render(e: &Entry, names: &SecretNames) -> String {
     };
     // Serialising plain values into a string cannot fail.
     let text = serde_json::to_string(&line).unwrap_or_default();
-    secrets.retain(|s| !s.is_empty() && s != MARKER);
-    if secrets.is_empty() && !crate::redact::known::any() {
+    let present: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty() && *s != MARKER && may_appear(&text, s))
+        .collect();
+    let known = crate::redact::known::any()
+        && crate::redact::known::may_hold(&crate::redact::known::snapshot(), &text);
+    if present.is_empty() && !known {
         return text;
     }
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    crate::redact::scrub(&text, &refs)
+    crate::redact::scrub(&text, &present)
+}
+
+/// Whether `secret` may appear in `text` in any of the forms it is scrubbed in. Each form
+/// (JSON-escaped, percent-encoded…) keeps the secret's ASCII letters and digits as they are,
+/// so a text without its longest run of them holds none of its forms: no form need be built
+/// for the usual line, whose secrets are all masked already.
+fn may_appear(text: &str, secret: &str) -> bool {
+    let longest = secret
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .max_by_key(|run| run.len())
+        .unwrap_or("");
+    longest.is_empty() || text.contains(longest)
+}
+
+/// A body as the line holds it: parsed (its secret fields masked), or the legacy bytes
+/// themselves when they hold no secret field (no parse, no second serialisation).
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+enum Shown<'a> {
+    Parsed(Value),
+    AsSent(&'a RawValue),
+}
+
+impl PartialEq for Shown<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Parsed(a), Self::Parsed(b)) => a == b,
+            (Self::AsSent(a), Self::AsSent(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
 }
 
 /// The line's fields, in the order a reader expects them.
@@ -167,34 +214,40 @@ struct Line<'a> {
     path: &'a str,
     query: Option<String>,
     headers: Map<String, Value>,
-    body: Value,
+    body: Shown<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body_text: Option<String>,
-    legacy: Legacy,
+    legacy: Legacy<'a>,
 }
 
 #[derive(Serialize)]
-struct Legacy {
+struct Legacy<'a> {
     status: u16,
-    body: Value,
+    body: Shown<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body_text: Option<String>,
 }
 
 /// A body as `body` (JSON, the secret fields masked) or, when it is not JSON, `body: null`
 /// and `body_text`; `null` alone when there was none.
-fn shown_body(
-    bytes: &[u8],
+fn shown_body<'a>(
+    bytes: &'a [u8],
     names: &SecretNames,
     secrets: &mut Vec<String>,
-) -> (Value, Option<String>) {
+) -> (Shown<'a>, Option<String>) {
     if bytes.is_empty() {
-        return (Value::Null, None);
+        return (Shown::Parsed(Value::Null), None);
+    }
+    // Kept as sent only on one line: a pretty-printed answer would break the line format.
+    if !names.may_hold_field(bytes) && !bytes.contains(&b'\n') && !bytes.contains(&b'\r') {
+        if let Ok(raw) = serde_json::from_slice::<&RawValue>(bytes) {
+            return (Shown::AsSent(raw), None);
+        }
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(mut v) => {
             mask_fields(&mut v, names, secrets);
-            (v, None)
+            (Shown::Parsed(v), None)
         }
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
@@ -204,7 +257,7 @@ fn shown_body(
             } else {
                 capped(&text).to_string()
             };
-            (Value::Null, Some(kept))
+            (Shown::Parsed(Value::Null), Some(kept))
         }
     }
 }
@@ -329,16 +382,18 @@ mod tests {
     #[test]
     fn text_naming_a_secret_field_is_not_kept() {
         let n = names();
-        let text = |b: &[u8]| shown_body(b, &n, &mut Vec::new());
+        fn text<'a>(b: &'a [u8], n: &SecretNames) -> (Shown<'a>, Option<String>) {
+            shown_body(b, n, &mut Vec::new())
+        }
         assert_eq!(
-            text(b"{\"Password\": oops"),
-            (Value::Null, Some(MARKER.into()))
+            text(b"{\"Password\": oops", &n),
+            (Shown::Parsed(Value::Null), Some(MARKER.into()))
         );
         assert_eq!(
-            text(b"<html>down</html>"),
-            (Value::Null, Some("<html>down</html>".into()))
+            text(b"<html>down</html>", &n),
+            (Shown::Parsed(Value::Null), Some("<html>down</html>".into()))
         );
-        assert_eq!(text(b""), (Value::Null, None));
+        assert_eq!(text(b"", &n), (Shown::Parsed(Value::Null), None));
         let mut secrets = Vec::new();
         shown_body(
             br#"{"PASSWORD" : "a\"b", oops; oldpassword=c%2Fd&x=1"#,
@@ -347,6 +402,28 @@ mod tests {
         );
         assert_eq!(secrets, ["a\"b", "a\\\"b", "c/d", "c%2Fd"]);
         assert_eq!(capped(&"\u{e9}".repeat(TEXT_CAP)).len(), TEXT_CAP);
+    }
+
+    #[test]
+    fn a_body_without_secret_fields_is_kept_as_sent_and_an_escaped_key_is_read() {
+        let n = names();
+        let body = br#"{"Code":0,"Result":{"B":1,"A":[true]}}"#;
+        let (shown, _) = shown_body(body, &n, &mut Vec::new());
+        assert_eq!(serde_json::to_string(&shown).unwrap().as_bytes(), body);
+        let (shown, _) = shown_body(br#"{"\u0050assword":"x1y2"}"#, &n, &mut Vec::new());
+        assert_eq!(shown, Shown::Parsed(json!({"Password": MARKER})));
+        let (shown, _) = shown_body(b"{\n\"A\": 1\n}", &n, &mut Vec::new());
+        assert_eq!(shown, Shown::Parsed(json!({"A": 1})));
+    }
+
+    #[test]
+    fn a_secret_is_looked_for_by_its_longest_run_of_letters_and_digits() {
+        assert!(may_appear(
+            "x PW%2Dquote%22d%2DSecret11 y",
+            "PW-quote\"d-Secret11"
+        ));
+        assert!(!may_appear("x PW-quote y", "PW-quote\"d-Secret11"));
+        assert!(may_appear("anything", "\"/\""));
     }
 
     #[test]
