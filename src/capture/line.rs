@@ -16,6 +16,10 @@ use crate::mapping::Mappings;
 /// What stands in the file where a secret was: a replay fills it with a generated value.
 pub const MARKER: &str = "<redacted>";
 
+/// The marker as a query value: percent-encoded, as a query string must be to be a request
+/// target again (a replay decodes it to the marker).
+const QUERY_MARKER: &str = "%3Credacted%3E";
+
 /// Bodies that are not JSON are kept as text up to this many bytes: enough to recognise an
 /// HTML error page, not enough to let one answer fill the file.
 const TEXT_CAP: usize = 16 * 1024;
@@ -295,8 +299,8 @@ fn collect_values(v: &Value, secrets: &mut Vec<String>) {
     }
 }
 
-/// The raw query with the value of each secret parameter replaced by the marker (written
-/// as is, not percent-encoded, so it reads as the marker); the rest exactly as sent.
+/// The raw query with the value of each secret parameter replaced by the marker; the rest
+/// exactly as sent.
 fn masked_query(q: &str, names: &SecretNames, secrets: &mut Vec<String>) -> String {
     q.split('&')
         .map(|pair| {
@@ -310,7 +314,7 @@ fn masked_query(q: &str, names: &SecretNames, secrets: &mut Vec<String>) -> Stri
             let raw_value = pair.split_once('=').map_or("", |(_, v)| v);
             secrets.push(value.into_owned());
             secrets.push(raw_value.to_string());
-            format!("{raw_name}={MARKER}")
+            format!("{raw_name}={QUERY_MARKER}")
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -373,10 +377,10 @@ mod tests {
             &names(),
             &mut secrets,
         );
-        assert_eq!(q, "action=activate&CID=<redacted>&x=1&flag");
+        assert_eq!(q, "action=activate&CID=%3Credacted%3E&x=1&flag");
         assert_eq!(secrets, ["ab/c", "ab%2Fc"]);
         let q = masked_query("id=s3cr3t&id=again", &names(), &mut Vec::new());
-        assert_eq!(q, "id=<redacted>&id=<redacted>");
+        assert_eq!(q, "id=%3Credacted%3E&id=%3Credacted%3E");
     }
 
     #[test]

@@ -95,7 +95,8 @@ impl Capture {
         }
         let tenant = (!s.tenant.is_empty()).then(|| rt.tenant_label(s.family, s.tenant).0);
         Some(Pending(Box::new(Entry {
-            time: SystemTime::now(),
+            // Set when the answer is known.
+            time: SystemTime::UNIX_EPOCH,
             route,
             part,
             tenant,
