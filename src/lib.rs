@@ -23,6 +23,7 @@
 //! - [`routes`]: the legacy routes (User API update and read, action API).
 //! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane;
 //!   [`fallback`]: rows sent to the legacy backend by themselves while v4 fails.
+//!   [`capture`]: the calls the legacy backend answered, written for a later replay.
 //! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
 //!   figures, reload.
 //! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
@@ -39,6 +40,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod body;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod deadline;

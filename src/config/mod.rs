@@ -5,6 +5,7 @@
 //! section's types and check live in a file of their own; `Config::check` runs them in the
 //! order the file documents them, so the first error reported is the same every time.
 
+mod capture;
 mod clients;
 mod fallback;
 mod identity;
@@ -24,6 +25,7 @@ use toml::Spanned;
 
 use crate::source::{Source, SourceError};
 
+pub use capture::CaptureConfig;
 pub use clients::RateLimitConfig;
 pub use fallback::FallbackConfig;
 pub use identity::{Identity, KeySource};
@@ -101,6 +103,8 @@ pub struct Config {
     /// `[fallback]`: rows v4 answers go to the legacy backend by themselves while v4 fails;
     /// `None` when the section is absent.
     pub fallback: Option<FallbackConfig>,
+    /// `[capture]`: `None` when absent (nothing recorded, no capture work per call).
+    pub capture: Option<CaptureConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -138,6 +142,7 @@ struct RawConfig {
     #[serde(default)]
     telemetry: TelemetryConfig,
     fallback: Option<fallback::RawFallback>,
+    capture: Option<Spanned<capture::RawCapture>>,
 }
 
 impl Config {
@@ -206,6 +211,7 @@ impl Config {
         let rate_limits = clients::rate_limits(&src, &raw.rate_limits)?;
         let trusted_proxies = clients::trusted_proxies(&src, &raw.trusted_proxies)?;
         let fallback = fallback::check(&src, raw.fallback.as_ref())?;
+        let capture = capture::check(&src, raw.capture.as_ref())?;
 
         Ok(Self {
             file,
@@ -230,6 +236,7 @@ impl Config {
             trusted_proxies,
             telemetry: raw.telemetry,
             fallback,
+            capture,
         })
     }
 }

@@ -45,6 +45,7 @@ pub struct Metrics {
     rate_limited: Family<RateLimitLabels, Counter>,
     fallback_active: Family<CutoverLabels, Gauge>,
     fallback: Family<CutoverLabels, Counter>,
+    capture_lines: Family<[(&'static str, &'static str); 1], Counter>,
     fleet: Fleet,
 }
 
@@ -91,6 +92,12 @@ impl Metrics {
             "Times a row switched to the legacy backend because v4 failed ([fallback])",
             fallback.clone(),
         );
+        let capture_lines = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "capture_lines",
+            "Capture lines by outcome: written, dropped (the writer was capture.buffer_lines behind), failed (the file could not be written)",
+            capture_lines.clone(),
+        );
         let fleet = Fleet::register(&mut registry);
         Arc::new(Self {
             fallback_active,
@@ -101,6 +108,7 @@ impl Metrics {
             shadow,
             cutover_ready,
             rate_limited,
+            capture_lines,
         })
     }
 
@@ -249,6 +257,13 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::from(active));
         }
+    }
+
+    /// One capture line: `written`, `dropped` or `failed`.
+    pub fn capture_line(&self, outcome: &'static str) {
+        self.capture_lines
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
     }
 
     /// The Prometheus text exposition format.

@@ -141,7 +141,7 @@ where
         // No mapping covers the path: the legacy backend answers if there is one.
         return match rt.backend_for(family) {
             Some(_) => {
-                let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
+                let mut resp = legacy(&gw, &rt, family, None, parts, body, deadline).await;
                 resp.extensions_mut().insert(Served {
                     route: "unmatched",
                     mode: "legacy",
@@ -219,7 +219,7 @@ where
             resp
         }
         (Mode::Translate, None) => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
-        (Mode::Legacy, _) => legacy(&gw, &rt, family, parts, body, deadline).await,
+        (Mode::Legacy, _) => legacy(&gw, &rt, family, Some(&m), parts, body, deadline).await,
         (Mode::Shadow, _) => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
     };
     resp.extensions_mut().insert(served);
@@ -325,7 +325,15 @@ mod tests {
             ),
             (
                 "legacy",
-                std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None)),
+                std::mem::size_of_val(&legacy(
+                    &local,
+                    &rt,
+                    Family::UserApi,
+                    None,
+                    parts(),
+                    body(),
+                    None,
+                )),
             ),
             (
                 "shadowed",
