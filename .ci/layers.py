@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""The module layers of src/, and no import circle at any depth.
+"""The module layers of each library crate (the gateway's src/, the event transcoder's
+crates/events/src/), and no import circle at any depth.
 
 1. Layers: every reference to `crate::x` outside `#[cfg(test)]` must point to a module in a
-   lower layer, or the same layer. A new top-level module must be placed in LAYERS;
-   docs/architecture.md's Layout section explains the order.
+   lower layer, or the same layer. A new top-level module must be placed in its crate's
+   layers (CRATES); docs/architecture.md's Layout section explains the order. Between crates
+   Cargo keeps the order: the events crate does not depend on the gateway, so it cannot
+   import it.
 2. No circle between the children of any module, at any depth: the files and folders of one
    folder (a folder counted as one, with everything under it) must not use each other in a
    circle. A module's own file (`foo/mod.rs`, or `foo.rs` beside `foo/`) is the front door
@@ -33,6 +36,21 @@ LAYERS = [
     ["admin", "stack", "server", "sandbox"],                   # listeners and services
     ["start"],                                                 # a gateway wired together
     ["cli"],                                                   # commands
+]
+
+# The event transcoder (crates/events), bottom to top; its lib.rs holds the types of a run.
+EVENTS_LAYERS = [
+    ["key", "table"],   # the key-case rule; the event table
+    ["transcode"],      # the byte path both directions take
+    ["record"],         # one record: which event, legacy → v4
+    ["join"],           # v4 → legacy, records grouped
+    ["stream"],         # the line loop
+]
+
+# Each crate's source folder (from the repository root), its layers, and their name here.
+CRATES = [
+    ("src", LAYERS, "LAYERS"),
+    (os.path.join("crates", "events", "src"), EVENTS_LAYERS, "EVENTS_LAYERS"),
 ]
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -249,8 +267,9 @@ def circles(nodes, edges):
     return cycles
 
 
-def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+def check(root, layers, layers_name, base):
+    """(problems, summary) of the crate whose source folder is `root`; files are named from
+    `base`."""
     mods = modules(root)
     used, exports = {}, {}
     for mod, path in mods.items():
@@ -264,8 +283,8 @@ def main():
             if t != mod:
                 edges.setdefault(mod, set()).add(t)
 
-    rel = lambda m: os.path.relpath(mods[m], os.path.join(root, ".."))
-    layer = {m: i for i, ms in enumerate(LAYERS) for m in ms}
+    rel = lambda m: os.path.relpath(mods[m], base)
+    layer = {m: i for i, ms in enumerate(layers) for m in ms}
     problems = []
 
     top = {m[0] for m in mods if m}
@@ -276,7 +295,7 @@ def main():
                 top_edges.setdefault(a[0], set()).add(b[0])
     for m in sorted(top):
         if m not in layer:
-            problems.append(f"module `{m}` is in no layer: add it to LAYERS in .ci/layers.py")
+            problems.append(f"module `{m}` is in no layer: add it to {layers_name} in .ci/layers.py")
     for m, targets in sorted(top_edges.items()):
         for t in sorted(targets):
             if m in layer and t in layer and layer[t] > layer[m]:
@@ -310,13 +329,36 @@ def main():
             names = " → ".join("::".join(c) for c in cycle)
             problems.append(f"an import circle in `{where}`: {names} ({'; '.join(steps)})")
 
-    for p in problems:
-        print(p)
-    if problems:
-        sys.exit(1)
-    print(
-        f"layers: {len(layer)} top-level modules, {sum(map(len, top_edges.values()))} imports between them, "
+    summary = (
+        f"{len(layer)} top-level modules, {sum(map(len, top_edges.values()))} imports between them, "
         f"none up the layers; {len(mods)} files in {checked} folders, no import circle at any depth")
+    return problems, summary
+
+
+def main():
+    """Every crate of CRATES, or only the folder named on the command line (with the
+    layers of the crate it is, else the gateway's: the tests check trees of their own)."""
+    repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    if len(sys.argv) > 1:
+        root = sys.argv[1]
+        here = os.path.relpath(os.path.abspath(root), repo)
+        known = [(r, l, n) for r, l, n in CRATES if r == here]
+        if known:
+            crates = [(root, *known[0][1:], repo)]
+        else:
+            crates = [(root, LAYERS, "LAYERS", os.path.join(root, ".."))]
+    else:
+        crates = [(os.path.join(repo, r), l, n, repo) for r, l, n in CRATES]
+    failed = False
+    for root, layers, name, base in crates:
+        problems, summary = check(root, layers, name, base)
+        for p in problems:
+            print(p)
+        failed = failed or bool(problems)
+        if not problems:
+            print(f"layers of {os.path.relpath(root, base)}: {summary}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

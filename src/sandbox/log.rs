@@ -133,7 +133,8 @@ mod tests {
     use super::*;
 
     fn table() -> EventTable {
-        EventTable::embedded().unwrap()
+        let text = crate::mapping::EMBEDDED_EVENTS;
+        EventTable::load(&crate::source::Source::new("events.toml", text)).unwrap()
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 pub mod case;
 pub mod envelope;
-pub mod key;
 pub mod path;
 pub mod rekey;
+
+/// The key-case rule lives with the event transcoder, the lowest crate that needs it; the
+/// gateway's bodies use the same one.
+pub use legacy_gateway_events::key;

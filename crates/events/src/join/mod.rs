@@ -35,7 +35,7 @@ use super::record::{identify, V4_CODE, V4_ID};
 use super::transcode::{Entries, Transcoder};
 use super::Limits;
 use super::RecordError;
-use crate::mapping::EventTable;
+use crate::EventTable;
 use assemble::{check, correlation_id, write_legacy};
 use group::{members, missing, unmatched, GroupKey, Member, OpenGroup};
 pub use outcome::{Flushed, Joined, Pushed, Unmatched};
@@ -258,7 +258,7 @@ mod tests {
     use serde_json::json;
 
     fn table() -> EventTable {
-        EventTable::embedded().expect("shipped table loads")
+        crate::table::shipped()
     }
 
     fn v4(code: &str, cid: &str, extra: Value) -> Value {

@@ -4,7 +4,7 @@
 //! that hold a tree.
 //!
 //! Key case: legacy records are PascalCase, v4 records lowerCamelCase, converted by
-//! [`crate::translate::key`] as for every other caller. Keys are converted at every depth,
+//! [`crate::key`] as for every other caller. Keys are converted at every depth,
 //! including objects inside arrays, because a nested object is data of the same system and
 //! written in its case. heck normalises acronyms (`IPAddress` → `ipAddress` → `IpAddress`), so
 //! such keys do not survive a round trip byte for byte; keys already in the shipped shape
@@ -17,9 +17,9 @@ use serde_json::{Map, Value};
 
 use super::transcode::{self, push_str, push_u64, Entries, Members, Transcoder};
 use super::RecordError;
-use crate::mapping::events::{LegacyEvent, Side};
-use crate::mapping::EventTable;
-use crate::translate::key::Case;
+use crate::key::Case;
+use crate::table::{LegacyEvent, Side};
+use crate::EventTable;
 
 /// The legacy record's event code key.
 pub const LEGACY_CODE: &str = "EventTypeCode";
@@ -259,7 +259,7 @@ mod tests {
     }
 
     fn table() -> EventTable {
-        EventTable::embedded().expect("shipped table loads")
+        crate::table::shipped()
     }
 
     #[test]

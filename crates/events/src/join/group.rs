@@ -3,7 +3,7 @@
 //! because 100,000 of them may be open at once.
 
 use super::outcome::{Flushed, Unmatched};
-use crate::mapping::events::LegacyEvent;
+use crate::table::LegacyEvent;
 
 /// An open group's key, which also holds the group's first record: `buf` is that record as
 /// read, followed by the correlation id only when the id is not a plain part of it (an

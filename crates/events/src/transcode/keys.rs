@@ -2,7 +2,7 @@
 //! lookup is one comparison and hostile input cannot grow it.
 
 use super::Transcoder;
-use crate::translate::key::Case;
+use crate::key::Case;
 
 /// Slots of the key cache, per case.
 pub const KEY_SLOTS: usize = 512;

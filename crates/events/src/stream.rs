@@ -8,7 +8,7 @@ use super::join::{Joiner, Pushed, Unmatched};
 use super::record::ToV4;
 use super::RecordError;
 use super::{Direction, EventsError, Io, Limits, Options, Progress, Summary, PROGRESS_EVERY};
-use crate::mapping::EventTable;
+use crate::EventTable;
 
 /// Output is handed to the writer in pieces of about this size: one `write` per few hundred
 /// records, and a streamed HTTP answer gets chunks worth sending.

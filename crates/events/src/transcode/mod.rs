@@ -10,7 +10,7 @@
 //! Keys: the key set of a log is small, so each key is converted once and its escaped JSON kept
 //! in a direct-mapped cache ([`KEY_SLOTS`] slots per case, found by a cheap hash of the key,
 //! so a lookup is one comparison and hostile input cannot grow it). A miss converts through
-//! [`crate::translate::key`], the one key-case rule of the gateway (a fast path for the
+//! [`crate::key`], the one key-case rule of the gateway (a fast path for the
 //! `fooBar` / `FooBar` keys nearly every record has, heck for the rest).
 //!
 //! # Layout
@@ -25,7 +25,7 @@ mod keys;
 use serde_json::value::RawValue;
 
 use super::RecordError;
-use crate::translate::key::Case;
+use crate::key::Case;
 pub use entries::{as_str, is_null, is_number, Entries};
 use keys::Slot;
 pub use keys::KEY_SLOTS;

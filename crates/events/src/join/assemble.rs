@@ -5,8 +5,8 @@
 use super::super::record::{LEGACY_CODE, LEGACY_ID, V4_CODE, V4_CORRELATION, V4_ID, V4_SIDE};
 use super::super::transcode::{self, push_str, push_u64, Entries, Members, Transcoder};
 use super::super::RecordError;
-use crate::mapping::events::LegacyEvent;
-use crate::translate::key::Case;
+use crate::key::Case;
+use crate::table::LegacyEvent;
 
 /// How the members of a v4 record are written into its legacy record.
 const TO_LEGACY: Members<'static> = Members {
