@@ -12,21 +12,25 @@ WORKDIR /src
 # The root is a workspace with the benchmark tools as a member (tools/): cargo reads every
 # member's manifest to resolve the lock file, so tools/Cargo.toml comes along with stub
 # binaries. Only `legacy-gateway` is ever built here; the stubs stay for the second step.
+# The embedded sandbox (crates/sandbox) is part of the gateway: a stub now, its code below.
 COPY Cargo.toml Cargo.lock ./
 COPY tools/Cargo.toml ./tools/
-RUN mkdir -p src benches tools/src/bin/bench-load tools/src/bin/soak \
+COPY crates/sandbox/Cargo.toml ./crates/sandbox/
+RUN mkdir -p src benches tools/src/bin/bench-load tools/src/bin/soak crates/sandbox/src \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && touch src/lib.rs crates/sandbox/src/lib.rs \
  && echo 'fn main() {}' > benches/events.rs \
  && echo 'fn main() {}' > benches/translate.rs \
  && for b in bench-load/main bench-upstream soak/main; do echo 'fn main() {}' > "tools/src/bin/$b.rs"; done \
  && cargo build --release --locked --bin legacy-gateway \
- && rm -rf src benches target/release/.fingerprint/legacy-gateway-* \
+ && rm -rf src benches crates/sandbox/src target/release/.fingerprint/legacy-gateway-* \
            target/release/deps/legacy_gateway-* target/release/deps/liblegacy_gateway-* \
+           target/release/deps/legacy_gateway_sandbox-* target/release/deps/liblegacy_gateway_sandbox-* \
            target/release/legacy-gateway
 
 # The gateway itself.
 COPY src ./src
+COPY crates/sandbox/src ./crates/sandbox/src
 COPY mappings ./mappings
 COPY openapi ./openapi
 COPY benches ./benches
