@@ -13,7 +13,12 @@
 
 Imports are what the code uses: paths in `use` trees (`crate::`, `super::`, `self::`, a
 child module's name) and `crate::…` / `super::…` / `self::…` / `child::…` paths in the code.
-Comments and doc links are not imports: pointing a reader elsewhere creates no dependency."""
+Comments and doc links are not imports: pointing a reader elsewhere creates no dependency.
+
+The workspace's library crates under `crates/` are checked the same way, each with its own
+layers (CRATES; a crate not listed there for circles only), and must not reach into another crate's files (`#[path]`, `include!`): the
+sandbox shares no code with the gateway it stands in for. With a folder as argument, only
+that folder is checked, as the gateway's `src/`."""
 import os
 import re
 import sys
@@ -34,6 +39,17 @@ LAYERS = [
     ["start"],                                                 # a gateway wired together
     ["cli"],                                                   # commands
 ]
+
+# The library crates of the workspace: their folder → their own layers, bottom to top.
+CRATES = {
+    "crates/sandbox": [
+        ["codes", "routes", "store"],   # plain data: event codes, v4 paths, users
+        ["input", "log"],               # bodies read by the store's rules; the event log
+        ["envelope"],                   # every answer and failure, in v4's envelope
+        ["handler"],                    # one request
+        ["serve"],                      # the listener
+    ],
+}
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
@@ -249,8 +265,46 @@ def circles(nodes, edges):
     return cycles
 
 
+def outside_files(crate):
+    """`#[path]` and `include!`-family paths in `crate`'s code that lead out of its folder."""
+    found = []
+    for d, _, files in os.walk(os.path.join(crate, "src")):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(d, f)
+            text = without_comments(open(path, encoding="utf-8").read())
+            for m in re.finditer(r'#\[\s*path\s*=\s*"([^"]*)"|\binclude(?:_str|_bytes)?!\s*\(\s*"([^"]*)"', text):
+                target = os.path.realpath(os.path.join(d, m.group(1) or m.group(2)))
+                if os.path.commonpath([target, os.path.realpath(crate)]) != os.path.realpath(crate):
+                    found.append(f"{os.path.relpath(path, os.path.join(crate, '..', '..'))} reaches outside its crate: {m.group(0)}")
+    return found
+
+
 def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+    if len(sys.argv) > 1:
+        problems, summary = check(sys.argv[1], LAYERS, "LAYERS")
+    else:
+        repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        problems, summary = check(os.path.join(repo, "src"), LAYERS, "LAYERS")
+        present = sorted(f"crates/{c}" for c in os.listdir(os.path.join(repo, "crates"))) \
+            if os.path.isdir(os.path.join(repo, "crates")) else []
+        for crate in present:
+            # A crate not (yet) in CRATES is still checked for circles and outside files.
+            layers = CRATES.get(crate)
+            more, line = check(os.path.join(repo, crate, "src"), layers, f'CRATES["{crate}"]', repo)
+            problems += more + outside_files(os.path.join(repo, crate))
+            summary += f"\n{crate}: {line}"
+    for p in problems:
+        print(p)
+    if problems:
+        sys.exit(1)
+    print(summary)
+
+
+def check(root, layers, named, base=None):
+    """The problems of one crate's `root` folder against its `layers` (`named` so in this
+    file), files named from `base` (the folder above `root` by default), and a summary line."""
     mods = modules(root)
     used, exports = {}, {}
     for mod, path in mods.items():
@@ -264,8 +318,8 @@ def main():
             if t != mod:
                 edges.setdefault(mod, set()).add(t)
 
-    rel = lambda m: os.path.relpath(mods[m], os.path.join(root, ".."))
-    layer = {m: i for i, ms in enumerate(LAYERS) for m in ms}
+    rel = lambda m: os.path.relpath(mods[m], base or os.path.join(root, ".."))
+    layer = {m: i for i, ms in enumerate(layers or []) for m in ms}
     problems = []
 
     top = {m[0] for m in mods if m}
@@ -275,8 +329,8 @@ def main():
             if a and b and a[0] != b[0]:
                 top_edges.setdefault(a[0], set()).add(b[0])
     for m in sorted(top):
-        if m not in layer:
-            problems.append(f"module `{m}` is in no layer: add it to LAYERS in .ci/layers.py")
+        if layers is not None and m not in layer:
+            problems.append(f"module `{m}` is in no layer: add it to {named} in .ci/layers.py")
     for m, targets in sorted(top_edges.items()):
         for t in sorted(targets):
             if m in layer and t in layer and layer[t] > layer[m]:
@@ -310,11 +364,7 @@ def main():
             names = " → ".join("::".join(c) for c in cycle)
             problems.append(f"an import circle in `{where}`: {names} ({'; '.join(steps)})")
 
-    for p in problems:
-        print(p)
-    if problems:
-        sys.exit(1)
-    print(
+    return problems, (
         f"layers: {len(layer)} top-level modules, {sum(map(len, top_edges.values()))} imports between them, "
         f"none up the layers; {len(mods)} files in {checked} folders, no import circle at any depth")
 
