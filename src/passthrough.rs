@@ -215,7 +215,12 @@ impl LegacyBackend {
                 .authority()
                 .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
         });
-        extend_chain(headers, X_FORWARDED_FOR, trusted, peer.map(|p| p.ip_text().clone()));
+        extend_chain(
+            headers,
+            X_FORWARDED_FOR,
+            trusted,
+            peer.map(|p| p.ip_text().clone()),
+        );
         let element = peer.and_then(|p| {
             // Written piece by piece: this runs for every forwarded request.
             let host = host.as_ref().and_then(|h| h.to_str().ok());
