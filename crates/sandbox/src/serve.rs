@@ -1,6 +1,7 @@
 //! The sandbox's own serve loop, on a listener its caller binds: HTTP/1.1 and HTTP/2 (hyper
 //! 1 through hyper-util's auto builder), a bound on open connections answered with v4's
-//! `E503`, a deadline on request headers, and graceful shutdown. Deliberately small: it serves
+//! `E503`, a deadline on a new connection's first byte and on request headers, and graceful
+//! shutdown. Deliberately small: it serves
 //! a stand-in on loopback, and it is not the gateway's server, so a fault in that server
 //! shows up in the gateway's tests instead of being shared by both ends.
 
@@ -29,7 +30,8 @@ pub(crate) struct Limits {
     /// Connections served at once; one more is answered `503 E503` and closed, which tells a
     /// client more than a connection left waiting in the kernel's backlog.
     pub max_connections: usize,
-    /// Time an HTTP/1 client has to send a request's headers.
+    /// Time a new connection has to send its first byte, and an HTTP/1 client a request's
+    /// headers.
     pub header_read_timeout: Duration,
     /// How long requests in progress may run once shutdown begins.
     pub shutdown_grace: Duration,
@@ -160,8 +162,8 @@ async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            let io = TokioIo::new(stream);
             tracing::warn!(%peer, "sandbox: connection limit reached; refusing");
             let refuse = service_fn(|_: http::Request<Incoming>| async {
                 Ok::<_, Infallible>(Failure::Overloaded.into_response())
@@ -180,9 +182,22 @@ async fn serve_with(
             let sandbox = Arc::clone(&sandbox);
             async move { Ok::<_, Infallible>(handler::handle(&sandbox, req).await) }
         });
-        let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
+        let (builder, watcher) = (Arc::clone(&builder), graceful.watcher());
+        let first_byte = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // hyper's header timeout starts once the protocol is known; a client that sends
+            // nothing at all would hold its slot until shutdown.
+            let mut byte = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(first_byte, stream.peek(&mut byte)).await,
+                Ok(Ok(1..))
+            ) {
+                // The slot is free before the client sees the connection end.
+                drop(permit);
+                return;
+            }
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "sandbox: connection ended with an error");
             }
             drop(permit);
@@ -251,6 +266,27 @@ mod tests {
         assert_eq!(body["message"]["type"], "Error");
         // The connection holding the slot still answers.
         assert_eq!(health(&first, &handle).await.0, 200);
+        handle.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_and_gives_its_slot_back() {
+        use tokio::io::AsyncReadExt;
+
+        let handle = start(Limits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_millis(100),
+            ..Limits::default()
+        })
+        .await;
+        let mut silent = tokio::net::TcpStream::connect(handle.addr()).await.unwrap();
+        // Hang guard only: the server closes the connection (end of stream, nothing written).
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut buf))
+            .await
+            .expect("the server closes a silent connection");
+        assert_eq!(read.unwrap(), 0);
+        assert_eq!(health(&reqwest::Client::new(), &handle).await.0, 200);
         handle.shutdown().await;
     }
 
