@@ -32,7 +32,7 @@ LAYERS = [
     ["error", "request", "legacy", "audit"],                   # failures and the legacy shapes
     ["passthrough", "events", "runtime"],                      # legacy mode; event records; one request's world
     ["routes"],                                                # the translated routes
-    ["shadow"],                                                # copies replay routes
+    ["shadow", "fallback", "capture"],                         # copies replay routes; v4 failing sends rows to legacy; calls recorded for replay
     ["gateway"],                                               # runtime swaps, process-long state
     ["ops", "router", "layers", "watch"],                      # what serves a request or an operator
     ["admin", "stack", "server", "sandbox"],                   # listeners and services

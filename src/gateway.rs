@@ -49,6 +49,10 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pub metrics: Arc<Metrics>,
     pub shadow: Arc<Shadow>,
+    /// `[fallback]`'s rows: kept across reloads, so a reload during a v4 outage does not send
+    /// calls back to it.
+    pub fallback: crate::fallback::Fallback,
+    pub capture: crate::capture::Capture,
     /// Set once shutdown starts: `readyz` then says not ready while in-flight calls finish.
     pub draining: std::sync::atomic::AtomicBool,
     /// The tenant label of answers given before a route (and so a tenant) was chosen.
@@ -72,6 +76,8 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             shadow: Arc::default(),
+            fallback: Default::default(),
+            capture: Default::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             unrouted_tenant: crate::metrics::TenantLabel(Arc::from("none")),
             overrides,

@@ -21,7 +21,9 @@
 //! - One request's world: [`runtime`] (everything a request needs, rebuilt on reload),
 //!   [`passthrough`] (legacy mode), [`events`] (event record translation).
 //! - [`routes`]: the legacy routes (User API update and read, action API).
-//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane.
+//! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane;
+//!   [`fallback`]: rows sent to the legacy backend by themselves while v4 fails.
+//!   [`capture`]: the calls the legacy backend answered, written for a later replay.
 //! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
 //!   figures, reload.
 //! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
@@ -38,11 +40,13 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod body;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod fallback;
 pub mod gateway;
 pub mod healthcheck;
 pub mod host;

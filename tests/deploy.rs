@@ -53,8 +53,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     wanted.extend(names_in(&analysis));
     assert!(wanted.len() >= 12, "{wanted:?}");
 
-    // Traffic through every mode: CB translated (audit, v4 calls), CA shadowed (copies to a
-    // staging v4 that answers differently), a refusal (4xx), one copy dropped.
+    // Traffic through every mode: CB translated (audit, v4 calls, a fallback row), CA shadowed
+    // (copies to a staging v4 that answers differently), a refusal (4xx), one copy dropped.
     let live = MockServer::start().await;
     let staging = MockServer::start().await;
     let legacy = MockServer::start().await;
@@ -72,7 +72,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     .await;
     legacy_accepts(&legacy, "1001", "r").await;
     let cfg = format!(
-        "user_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n",
+        "user_api_url = \"{l}\"\nregistry_api_url = \"{l}\"\n[[modes]]\nroute = \"user-api\"\ntenant = \"CA\"\nmode = \"shadow\"\n[shadow]\norchestrator_url = \"{s}\"\n[shadow.routes.\"user-api\"]\nwrites = true\n[fallback]\n",
         l = legacy.uri(),
         s = staging.uri()
     );

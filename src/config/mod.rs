@@ -5,7 +5,9 @@
 //! section's types and check live in a file of their own; `Config::check` runs them in the
 //! order the file documents them, so the first error reported is the same every time.
 
+mod capture;
 mod clients;
+mod fallback;
 mod identity;
 mod limits;
 mod listeners;
@@ -23,7 +25,9 @@ use toml::Spanned;
 
 use crate::source::{Source, SourceError};
 
+pub use capture::CaptureConfig;
 pub use clients::RateLimitConfig;
+pub use fallback::FallbackConfig;
 pub use identity::{Identity, KeySource};
 pub use limits::Limits;
 pub use listeners::Secret;
@@ -96,6 +100,11 @@ pub struct Config {
     /// `[telemetry]`: OpenTelemetry traces; the standard `OTEL_*` variables win. Read at
     /// start only.
     pub telemetry: TelemetryConfig,
+    /// `[fallback]`: rows v4 answers go to the legacy backend by themselves while v4 fails;
+    /// `None` when the section is absent.
+    pub fallback: Option<FallbackConfig>,
+    /// `[capture]`: `None` when absent (nothing recorded, no capture work per call).
+    pub capture: Option<CaptureConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +141,8 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
     telemetry: TelemetryConfig,
+    fallback: Option<fallback::RawFallback>,
+    capture: Option<Spanned<capture::RawCapture>>,
 }
 
 impl Config {
@@ -199,6 +210,8 @@ impl Config {
         let shadow = shadow::check(&src, &raw.shadow, orchestrator.as_ref())?;
         let rate_limits = clients::rate_limits(&src, &raw.rate_limits)?;
         let trusted_proxies = clients::trusted_proxies(&src, &raw.trusted_proxies)?;
+        let fallback = fallback::check(&src, raw.fallback.as_ref())?;
+        let capture = capture::check(&src, raw.capture.as_ref())?;
 
         Ok(Self {
             file,
@@ -222,6 +235,8 @@ impl Config {
             rate_limits,
             trusted_proxies,
             telemetry: raw.telemetry,
+            fallback,
+            capture,
         })
     }
 }

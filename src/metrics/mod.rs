@@ -43,6 +43,9 @@ pub struct Metrics {
     shadow: Family<ShadowLabels, Counter>,
     cutover_ready: Family<CutoverLabels, Gauge>,
     rate_limited: Family<RateLimitLabels, Counter>,
+    fallback_active: Family<CutoverLabels, Gauge>,
+    fallback: Family<CutoverLabels, Counter>,
+    capture_lines: Family<[(&'static str, &'static str); 1], Counter>,
     fleet: Fleet,
 }
 
@@ -77,14 +80,35 @@ impl Metrics {
             "Calls refused with 429 by a rate limit, by action and the key that was over (email, user, id, ip)",
             rate_limited.clone(),
         );
+        let fallback_active = Family::<CutoverLabels, Gauge>::default();
+        registry.register(
+            "fallback_active",
+            "1 while the row's calls go to the legacy backend because v4 failed ([fallback]; cooling down or probing), 0 once back on v4 (sampled at scrape time)",
+            fallback_active.clone(),
+        );
+        let fallback = Family::<CutoverLabels, Counter>::default();
+        registry.register(
+            "fallback",
+            "Times a row switched to the legacy backend because v4 failed ([fallback])",
+            fallback.clone(),
+        );
+        let capture_lines = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "capture_lines",
+            "Capture lines by outcome: written, dropped (the writer was capture.buffer_lines behind), failed (the file could not be written)",
+            capture_lines.clone(),
+        );
         let fleet = Fleet::register(&mut registry);
         Arc::new(Self {
+            fallback_active,
+            fallback,
             registry,
             shards,
             fleet,
             shadow,
             cutover_ready,
             rate_limited,
+            capture_lines,
         })
     }
 
@@ -199,6 +223,46 @@ impl Metrics {
                 action: action.to_string(),
                 key,
             })
+            .inc();
+    }
+
+    /// A row switched to the legacy backend.
+    pub fn fallback_opened(&self, route: &str, part: &str, tenant: &str) {
+        self.fallback
+            .get_or_create(&CutoverLabels {
+                route: route.to_string(),
+                part: part.to_string(),
+                tenant: tenant.to_string(),
+            })
+            .inc();
+    }
+
+    /// Scrape-time fallback state per row: (route, part, tenant, on legacy). Rows stay once
+    /// seen: a row that fell back once keeps showing 0 after, which an alert can tell from a
+    /// row never watched.
+    pub fn sample_fallback<'a>(
+        &self,
+        rows: impl Iterator<Item = (&'a str, &'a str, &'a str, bool)>,
+    ) {
+        self.fallback_active.clear();
+        for (route, part, tenant, active) in rows {
+            let labels = CutoverLabels {
+                route: route.to_string(),
+                part: part.to_string(),
+                tenant: tenant.to_string(),
+            };
+            // The row's counter from 0, so `increase` sees its first switch.
+            let _ = self.fallback.get_or_create(&labels);
+            self.fallback_active
+                .get_or_create(&labels)
+                .set(i64::from(active));
+        }
+    }
+
+    /// One capture line: `written`, `dropped` or `failed`.
+    pub fn capture_line(&self, outcome: &'static str) {
+        self.capture_lines
+            .get_or_create(&[("outcome", outcome)])
             .inc();
     }
 

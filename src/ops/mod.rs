@@ -1,6 +1,6 @@
 //! Operator endpoints under the reserved prefix `/_gateway/`: liveness, readiness (see
-//! `readiness`), Prometheus metrics, the shadow report, reload, event-record translation over
-//! HTTP, and the OpenAPI documents of the two legacy APIs as the gateway accepts them
+//! `readiness`), Prometheus metrics, the shadow report, the fallback rows, reload,
+//! event-record translation over HTTP, and the OpenAPI documents of the two legacy APIs as the gateway accepts them
 //! (`/_gateway/openapi/user-api.json`, `/_gateway/openapi/registry.json`).
 
 pub mod readiness;
@@ -42,6 +42,12 @@ async fn render_metrics(gw: &Gateway) -> String {
             r.ready,
         )
     }));
+    let fallback_rows = gw.fallback.rows();
+    gw.metrics
+        .sample_fallback(fallback_rows.iter().map(|(id, _, state)| {
+            let active = rt.config.fallback.is_some() && *state != crate::fallback::State::V4;
+            (id.route, id.part.as_str(), id.tenant.as_str(), active)
+        }));
     gw.metrics.render()
 }
 
@@ -94,6 +100,11 @@ where
                 &json!({"status": "reset", "config_hash": hash}),
             )
         }
+        (Method::GET, "/_gateway/fallback") => json_response(
+            StatusCode::OK,
+            &crate::fallback::admin::view(&gw.fallback, &gw.runtime()),
+        ),
+        (Method::POST, "/_gateway/fallback/reset") => fallback_reset(gw, req).await,
         (Method::POST, "/_gateway/reload") => match gw.reload().await {
             Ok(()) => json_response(StatusCode::OK, &json!({"status": "reloaded"})),
             Err(e) => json_response(
@@ -136,12 +147,14 @@ fn allowed(path: &str) -> Option<&'static str> {
         | "/_gateway/metrics"
         | "/_gateway/shadow"
         | "/_gateway/shadow.html"
+        | "/_gateway/fallback"
         | "/_gateway/openapi/user-api.json"
         | "/_gateway/openapi/registry.json"
         | "/_gateway/sandbox/events"
         | "/_gateway/sandbox/outbox" => Some("GET"),
         "/_gateway/reload"
         | "/_gateway/shadow/reset"
+        | "/_gateway/fallback/reset"
         | "/_gateway/events/to-v4"
         | "/_gateway/events/to-legacy" => Some("POST"),
         _ => None,
@@ -237,4 +250,28 @@ where
     B::Error: Into<BoxError>,
 {
     crate::events::http::handle(gw.runtime().mappings.clone(), req, direction).await
+}
+
+/// `POST /_gateway/fallback/reset`: the rows the query or body picks, back on v4.
+async fn fallback_reset<B>(gw: &Gateway, req: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    let limit = gw.runtime().config.limits.body_bytes;
+    let select = match crate::request::read_body(body, limit).await {
+        Ok(bytes) => crate::fallback::admin::Select::parse(parts.uri.query(), &bytes),
+        Err(e) => Err(e.to_string()),
+    };
+    match select {
+        Ok(select) => json_response(
+            StatusCode::OK,
+            &crate::fallback::admin::reset(&gw.fallback, &select),
+        ),
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"status": "error", "error": e}),
+        ),
+    }
 }

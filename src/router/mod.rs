@@ -18,6 +18,7 @@ use crate::body::{Body, BoxError};
 use crate::config::Mode;
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
+use crate::fallback;
 use crate::gateway::{Gateway, Local};
 use crate::legacy::Family;
 use crate::modes;
@@ -140,7 +141,7 @@ where
         // No mapping covers the path: the legacy backend answers if there is one.
         return match rt.backend_for(family) {
             Some(_) => {
-                let mut resp = legacy(&gw, &rt, family, parts, body, deadline).await;
+                let mut resp = legacy(&gw, &rt, family, None, parts, body, deadline).await;
                 resp.extensions_mut().insert(Served {
                     route: "unmatched",
                     mode: "legacy",
@@ -163,6 +164,22 @@ where
         Some(&m.tenant),
         || split_key(&rt, &m, &parts),
     );
+    let tenant = rt.tenant_label(m.family, &m.tenant);
+    // `[fallback]`: a row v4 answers goes to the legacy backend while v4 fails (see
+    // `crate::fallback`); a call decided for v4 is watched, and its outcome counted.
+    let (watch, fell_back) = match mode {
+        Mode::Translate if rt.config.fallback.is_some() && rt.backend_for(family).is_some() => {
+            match gw
+                .fallback
+                .decide(&rt, m.family, m.action.as_deref(), &tenant.0)
+            {
+                fallback::Decision::V4(w) => (Some(w), false),
+                fallback::Decision::Legacy => (None, true),
+            }
+        }
+        _ => (None, false),
+    };
+    let mode = if fell_back { Mode::Legacy } else { mode };
     let label = match (m.family, mode) {
         (Family::UserApi, Mode::Translate) => "user-api",
         (Family::UserApi, Mode::Shadow) => "user-api.shadow",
@@ -179,16 +196,31 @@ where
     let served = Served {
         route: label,
         mode: match mode {
+            _ if fell_back => "fallback",
             Mode::Translate => "translate",
             Mode::Shadow => "shadow",
             Mode::Legacy => "legacy",
         },
-        tenant: rt.tenant_label(m.family, &m.tenant),
+        tenant,
     };
-    let mut resp = match mode {
-        Mode::Translate => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
-        Mode::Legacy => legacy(&gw, &rt, family, parts, body, deadline).await,
-        Mode::Shadow => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
+    let mut resp = match (mode, watch) {
+        (Mode::Translate, Some(w)) => {
+            // Boxed: only watched calls pay for the scope, and the others' futures stay small.
+            let watched = crate::upstream::outcome::watched(translate(
+                &gw,
+                rt.clone(),
+                &m,
+                parts,
+                body,
+                deadline,
+            ));
+            let (resp, seen) = Box::pin(watched).await;
+            gw.fallback.record(&rt, &gw.metrics, w, seen);
+            resp
+        }
+        (Mode::Translate, None) => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
+        (Mode::Legacy, _) => legacy(&gw, &rt, family, Some(&m), parts, body, deadline).await,
+        (Mode::Shadow, _) => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
     };
     resp.extensions_mut().insert(served);
     if crate::telemetry::enabled() {
@@ -293,7 +325,15 @@ mod tests {
             ),
             (
                 "legacy",
-                std::mem::size_of_val(&legacy(&local, &rt, Family::UserApi, parts(), body(), None)),
+                std::mem::size_of_val(&legacy(
+                    &local,
+                    &rt,
+                    Family::UserApi,
+                    None,
+                    parts(),
+                    body(),
+                    None,
+                )),
             ),
             (
                 "shadowed",

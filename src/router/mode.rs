@@ -49,7 +49,8 @@ where
     };
     let family = m.family;
     if untranslated && rt.backend_for(family).is_some() {
-        return legacy(gw, &rt, family, parts, body, deadline).await;
+        // Not captured: a replay could not translate it either.
+        return legacy(gw, &rt, family, None, parts, body, deadline).await;
     }
     match m.family {
         Family::UserApi if !rt.mappings.user_api.allows(&parts.method) => {
@@ -108,11 +109,13 @@ where
     Ok((backend, bytes))
 }
 
-/// Legacy mode: the legacy backend answers, untouched.
+/// Legacy mode: the legacy backend answers, untouched. `m`: the matched route, for capture
+/// (`None` for calls no mapping translates).
 pub(super) async fn legacy<B>(
     gw: &Gateway,
     rt: &Runtime,
     family: Family,
+    m: Option<&Matched>,
     parts: http::request::Parts,
     body: B,
     deadline: Option<&Deadline>,
@@ -125,14 +128,26 @@ where
         Ok(x) => x,
         Err(refused) => return refused,
     };
+    // Taken before the headers move into the forwarded request.
+    let captured = m.and_then(|m| capture(gw, rt, m, &parts, &bytes));
     let mut parts = parts;
     // The headers move into the forwarded request; the failure answer still names the id.
     let request_id = parts.headers.get(crate::request::REQUEST_ID).cloned();
+    let how = crate::passthrough::Forwarding {
+        deadline,
+        ..Default::default()
+    };
     match backend
-        .forward(&mut parts, bytes, &gw.metrics, deadline)
+        .forward_raw(&mut parts, bytes, &gw.metrics, how)
         .await
     {
-        Ok(resp) => resp,
+        Ok((head, answer)) => {
+            if let Some(c) = captured {
+                gw.capture
+                    .finish(rt, &gw.metrics, c, head.status.as_u16(), &answer);
+            }
+            Response::from_parts(head, crate::body::full(answer))
+        }
         Err(e) => {
             if let Some(id) = request_id {
                 parts.headers.insert(crate::request::REQUEST_ID, id);
@@ -181,6 +196,9 @@ where
     let latency = started.elapsed();
     let status = head.status.as_u16();
     let resp = Response::from_parts(head, crate::body::full(answer.clone()));
+    if let Some(c) = capture(gw, rt, &m, &parts, &bytes) {
+        gw.capture.finish(rt, &gw.metrics, c, status, &answer);
+    }
     let sample_key = split_key(rt, &m, &parts);
     let call = shadow::Call {
         family: m.family,
@@ -204,6 +222,24 @@ where
         },
     );
     resp
+}
+
+/// The capture of a call the legacy backend answers, when `[capture]` selects it.
+fn capture(
+    gw: &Gateway,
+    rt: &Runtime,
+    m: &Matched,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> Option<crate::capture::Pending> {
+    let subject = crate::capture::Subject {
+        family: m.family,
+        part: m.action.as_deref(),
+        tenant: &m.tenant,
+        writes: m.writes,
+    };
+    gw.capture
+        .begin(rt, &subject, parts, body, || split_key(rt, m, parts))
 }
 
 fn upstream_failure(

@@ -96,7 +96,7 @@ impl Shadow {
 
 /// The part of the API a row stands for: `read` or `update`, or the action as the mapping
 /// names it; `other` for an action the mapping does not know.
-fn part_name(rt: &Runtime, family: Family, part: Option<&str>) -> String {
+pub(crate) fn part_name(rt: &Runtime, family: Family, part: Option<&str>) -> String {
     match (family, part) {
         (Family::Registry, Some(a)) => rt
             .mappings

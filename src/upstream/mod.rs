@@ -6,6 +6,7 @@
 //! change sends a second mail), and the pool already replaces dead idle connections.
 
 pub mod client;
+pub mod outcome;
 
 use std::time::{Duration, Instant};
 
@@ -149,8 +150,11 @@ impl Upstream {
 
     /// Calls v4 and reads its envelope.
     pub async fn v4(&self, call: Call<'_>) -> Result<V4Answer, UpstreamError> {
-        let raw = self.send(call).await?;
-        envelope::parse(raw.status.as_u16(), &raw.body).map_err(UpstreamError::Invalid)
+        let answer = self.send(call).await.and_then(|raw| {
+            envelope::parse(raw.status.as_u16(), &raw.body).map_err(UpstreamError::Invalid)
+        });
+        outcome::note(&answer);
+        answer
     }
 
     /// Sends one request and reads the whole answer, at most `max_body` bytes, all within
