@@ -34,10 +34,11 @@
 //!
 //! # Event log
 //!
-//! Each successful call appends the v4 events of its legacy event, as the [`EventCodes`] it
-//! was given list them (the gateway gives those of `mappings/events.toml`) (password change and ForgotPassword Finish: `CHGPWD`; e-mail change: `CHGEMAIL`; user
-//! update and read: `GETUSERBYID`; ForgotPassword start: `PWDREQ`), one record per v4 event,
-//! the records of one call sharing a fresh `correlationId`. The newest 10,000 are kept.
+//! Each successful call appends the v4 events of its legacy event (password change and
+//! ForgotPassword Finish: `CHGPWD`; e-mail change: `CHGEMAIL`; user update and read:
+//! `GETUSERBYID`; ForgotPassword start: `PWDREQ`), as the [`EventCodes`] it was given list
+//! them (the gateway gives those of `mappings/events.toml`): one record per v4 event, the
+//! records of one call sharing a fresh `correlationId`. The newest 10,000 are kept.
 //! A record:
 //!
 //! ```json
