@@ -12,21 +12,25 @@ WORKDIR /src
 # The root is a workspace with the benchmark tools as a member (tools/): cargo reads every
 # member's manifest to resolve the lock file, so tools/Cargo.toml comes along with stub
 # binaries. Only `legacy-gateway` is ever built here; the stubs stay for the second step.
-# The event transcoder (crates/events) is a library the gateway depends on: its manifest
-# comes with an empty lib.rs, and its real sources with the gateway's.
+# The event transcoder (crates/events) and the embedded sandbox (crates/sandbox) are libraries
+# the gateway depends on: their manifests come with an empty lib.rs, their real sources with the
+# gateway's.
 COPY Cargo.toml Cargo.lock ./
 COPY tools/Cargo.toml ./tools/
 COPY crates/events/Cargo.toml ./crates/events/
-RUN mkdir -p src benches crates/events/src tools/src/bin/bench-load tools/src/bin/soak \
+COPY crates/sandbox/Cargo.toml ./crates/sandbox/
+RUN mkdir -p src benches crates/events/src crates/sandbox/src tools/src/bin/bench-load tools/src/bin/soak \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs crates/events/src/lib.rs \
+ && touch src/lib.rs crates/events/src/lib.rs crates/sandbox/src/lib.rs \
  && echo 'fn main() {}' > benches/events.rs \
  && echo 'fn main() {}' > benches/translate.rs \
  && for b in bench-load/main bench-upstream soak/main; do echo 'fn main() {}' > "tools/src/bin/$b.rs"; done \
  && cargo build --release --locked --bin legacy-gateway \
- && rm -rf src benches crates/events/src target/release/.fingerprint/legacy-gateway-* \
+ && rm -rf src benches crates/events/src crates/sandbox/src target/release/.fingerprint/legacy-gateway-* \
            target/release/deps/legacy_gateway-* target/release/deps/liblegacy_gateway-* \
-           target/release/deps/liblegacy_gateway_events-* target/release/legacy-gateway
+           target/release/deps/liblegacy_gateway_events-* \
+           target/release/deps/legacy_gateway_sandbox-* target/release/deps/liblegacy_gateway_sandbox-* \
+           target/release/legacy-gateway
 
 # The gateway itself.
 COPY src ./src

@@ -1,12 +1,9 @@
 #!/usr/bin/env python3
-"""The module layers of each library crate (the gateway's src/, the event transcoder's
-crates/events/src/), and no import circle at any depth.
+"""The module layers of src/, and no import circle at any depth.
 
 1. Layers: every reference to `crate::x` outside `#[cfg(test)]` must point to a module in a
-   lower layer, or the same layer. A new top-level module must be placed in its crate's
-   layers (CRATES); docs/architecture.md's Layout section explains the order. Between crates
-   Cargo keeps the order: the events crate does not depend on the gateway, so it cannot
-   import it.
+   lower layer, or the same layer. A new top-level module must be placed in LAYERS;
+   docs/architecture.md's Layout section explains the order.
 2. No circle between the children of any module, at any depth: the files and folders of one
    folder (a folder counted as one, with everything under it) must not use each other in a
    circle. A module's own file (`foo/mod.rs`, or `foo.rs` beside `foo/`) is the front door
@@ -16,7 +13,12 @@ crates/events/src/), and no import circle at any depth.
 
 Imports are what the code uses: paths in `use` trees (`crate::`, `super::`, `self::`, a
 child module's name) and `crate::…` / `super::…` / `self::…` / `child::…` paths in the code.
-Comments and doc links are not imports: pointing a reader elsewhere creates no dependency."""
+Comments and doc links are not imports: pointing a reader elsewhere creates no dependency.
+
+The workspace's library crates under `crates/` are checked the same way, each with its own
+layers (CRATES; a crate not listed there for circles only), and must not reach into another crate's files (`#[path]`, `include!`): the
+sandbox shares no code with the gateway it stands in for. With a folder as argument, only
+that folder is checked, as the gateway's `src/`."""
 import os
 import re
 import sys
@@ -38,20 +40,24 @@ LAYERS = [
     ["cli"],                                                   # commands
 ]
 
-# The event transcoder (crates/events), bottom to top; its lib.rs holds the types of a run.
-EVENTS_LAYERS = [
-    ["key", "table"],   # the key-case rule; the event table
-    ["transcode"],      # the byte path both directions take
-    ["record"],         # one record: which event, legacy → v4
-    ["join"],           # v4 → legacy, records grouped
-    ["stream"],         # the line loop
-]
-
-# Each crate's source folder (from the repository root), its layers, and their name here.
-CRATES = [
-    ("src", LAYERS, "LAYERS"),
-    (os.path.join("crates", "events", "src"), EVENTS_LAYERS, "EVENTS_LAYERS"),
-]
+# The library crates of the workspace: their folder → their own layers, bottom to top.
+CRATES = {
+    # The event transcoder; its lib.rs holds the types of a run.
+    "crates/events": [
+        ["key", "table"],   # the key-case rule; the event table
+        ["transcode"],      # the byte path both directions take
+        ["record"],         # one record: which event, legacy → v4
+        ["join"],           # v4 → legacy, records grouped
+        ["stream"],         # the line loop
+    ],
+    "crates/sandbox": [
+        ["codes", "routes", "store"],   # plain data: event codes, v4 paths, users
+        ["input", "log"],               # bodies read by the store's rules; the event log
+        ["envelope"],                   # every answer and failure, in v4's envelope
+        ["handler"],                    # one request
+        ["serve"],                      # the listener
+    ],
+}
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
@@ -267,9 +273,48 @@ def circles(nodes, edges):
     return cycles
 
 
-def check(root, layers, layers_name, base):
-    """(problems, summary) of the crate whose source folder is `root`; files are named from
-    `base`."""
+def outside_files(crate):
+    """`#[path]` and `include!` paths in `crate`'s code that lead out of its folder: code taken
+    from another crate. Data (`include_str!`, `include_bytes!`: the shipped mapping files a
+    test reads) is not code and may come from anywhere in the repository."""
+    found = []
+    for d, _, files in os.walk(os.path.join(crate, "src")):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(d, f)
+            text = without_comments(open(path, encoding="utf-8").read())
+            for m in re.finditer(r'#\[\s*path\s*=\s*"([^"]*)"|\binclude!\s*\(\s*"([^"]*)"', text):
+                target = os.path.realpath(os.path.join(d, m.group(1) or m.group(2)))
+                if os.path.commonpath([target, os.path.realpath(crate)]) != os.path.realpath(crate):
+                    found.append(f"{os.path.relpath(path, os.path.join(crate, '..', '..'))} reaches outside its crate: {m.group(0)}")
+    return found
+
+
+def main():
+    if len(sys.argv) > 1:
+        problems, summary = check(sys.argv[1], LAYERS, "LAYERS")
+    else:
+        repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        problems, summary = check(os.path.join(repo, "src"), LAYERS, "LAYERS")
+        present = sorted(f"crates/{c}" for c in os.listdir(os.path.join(repo, "crates"))) \
+            if os.path.isdir(os.path.join(repo, "crates")) else []
+        for crate in present:
+            # A crate not (yet) in CRATES is still checked for circles and outside files.
+            layers = CRATES.get(crate)
+            more, line = check(os.path.join(repo, crate, "src"), layers, f'CRATES["{crate}"]', repo)
+            problems += more + outside_files(os.path.join(repo, crate))
+            summary += f"\n{crate}: {line}"
+    for p in problems:
+        print(p)
+    if problems:
+        sys.exit(1)
+    print(summary)
+
+
+def check(root, layers, named, base=None):
+    """The problems of one crate's `root` folder against its `layers` (`named` so in this
+    file), files named from `base` (the folder above `root` by default), and a summary line."""
     mods = modules(root)
     used, exports = {}, {}
     for mod, path in mods.items():
@@ -283,8 +328,8 @@ def check(root, layers, layers_name, base):
             if t != mod:
                 edges.setdefault(mod, set()).add(t)
 
-    rel = lambda m: os.path.relpath(mods[m], base)
-    layer = {m: i for i, ms in enumerate(layers) for m in ms}
+    rel = lambda m: os.path.relpath(mods[m], base or os.path.join(root, ".."))
+    layer = {m: i for i, ms in enumerate(layers or []) for m in ms}
     problems = []
 
     top = {m[0] for m in mods if m}
@@ -294,8 +339,8 @@ def check(root, layers, layers_name, base):
             if a and b and a[0] != b[0]:
                 top_edges.setdefault(a[0], set()).add(b[0])
     for m in sorted(top):
-        if m not in layer:
-            problems.append(f"module `{m}` is in no layer: add it to {layers_name} in .ci/layers.py")
+        if layers is not None and m not in layer:
+            problems.append(f"module `{m}` is in no layer: add it to {named} in .ci/layers.py")
     for m, targets in sorted(top_edges.items()):
         for t in sorted(targets):
             if m in layer and t in layer and layer[t] > layer[m]:
@@ -329,36 +374,9 @@ def check(root, layers, layers_name, base):
             names = " → ".join("::".join(c) for c in cycle)
             problems.append(f"an import circle in `{where}`: {names} ({'; '.join(steps)})")
 
-    summary = (
-        f"{len(layer)} top-level modules, {sum(map(len, top_edges.values()))} imports between them, "
+    return problems, (
+        f"layers: {len(layer)} top-level modules, {sum(map(len, top_edges.values()))} imports between them, "
         f"none up the layers; {len(mods)} files in {checked} folders, no import circle at any depth")
-    return problems, summary
-
-
-def main():
-    """Every crate of CRATES, or only the folder named on the command line (with the
-    layers of the crate it is, else the gateway's: the tests check trees of their own)."""
-    repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    if len(sys.argv) > 1:
-        root = sys.argv[1]
-        here = os.path.relpath(os.path.abspath(root), repo)
-        known = [(r, l, n) for r, l, n in CRATES if r == here]
-        if known:
-            crates = [(root, *known[0][1:], repo)]
-        else:
-            crates = [(root, LAYERS, "LAYERS", os.path.join(root, ".."))]
-    else:
-        crates = [(os.path.join(repo, r), l, n, repo) for r, l, n in CRATES]
-    failed = False
-    for root, layers, name, base in crates:
-        problems, summary = check(root, layers, name, base)
-        for p in problems:
-            print(p)
-        failed = failed or bool(problems)
-        if not problems:
-            print(f"layers of {os.path.relpath(root, base)}: {summary}")
-    if failed:
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -214,16 +214,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::mapping::EventTable;
-    use crate::source::Source;
 
     fn sandbox() -> Arc<Sandbox> {
-        let table = EventTable::load(&Source::new(
-            "events.toml",
-            include_str!("../../mappings/events.toml"),
-        ))
-        .unwrap();
-        Sandbox::new(Arc::new(table))
+        Sandbox::new(crate::codes::shipped())
     }
 
     fn request(method: Method, path: &str) -> http::request::Builder {

@@ -1,13 +1,13 @@
 //! The sandbox's v4 event log: which legacy event each operation stands for, its v4 events
-//! from the `EventTable` written as one record each under a shared correlation id, a bound on
-//! how many records are kept, and the RFC 3339 timestamps they carry.
+//! from the [`EventCodes`] written as one record each under a shared correlation id, a bound
+//! on how many records are kept, and the RFC 3339 timestamps they carry.
 
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::mapping::EventTable;
+use crate::codes::EventCodes;
 
 /// Records kept; the oldest go first, so a long-running sandbox stays small.
 pub(crate) const LOG_CAPACITY: usize = 10_000;
@@ -63,26 +63,26 @@ impl EventLog {
     /// deployment's own `events.toml`) logs nothing rather than failing the request.
     pub fn record(
         &mut self,
-        table: &EventTable,
+        table: &EventCodes,
         legacy_code: &str,
         customer_registration_id: &str,
         correlation_id: &str,
         timestamp: &str,
     ) {
-        let Some(legacy) = table.get(legacy_code) else {
+        let Some(v4) = table.get(legacy_code) else {
             tracing::warn!(
                 legacy = legacy_code,
                 "event table has no such legacy event; nothing logged"
             );
             return;
         };
-        for ev in &legacy.v4 {
+        for ev in v4 {
             self.records.push_back(json!({
                 "eventTypeCode": ev.code,
                 "eventId": ev.id,
                 "customerRegistrationId": customer_registration_id,
                 "correlationId": correlation_id,
-                "side": serde_json::to_value(ev.side).unwrap_or(Value::Null),
+                "side": ev.side,
                 "timestamp": timestamp,
             }));
         }
@@ -132,9 +132,8 @@ mod tests {
 
     use super::*;
 
-    fn table() -> EventTable {
-        let text = crate::mapping::EMBEDDED_EVENTS;
-        EventTable::load(&crate::source::Source::new("events.toml", text)).unwrap()
+    fn table() -> EventCodes {
+        crate::codes::shipped()
     }
 
     #[test]
@@ -190,7 +189,7 @@ mod tests {
     #[test]
     fn unknown_legacy_event_logs_nothing() {
         let mut log = EventLog::default();
-        log.record(&EventTable::default(), "CHGPWD", "1001", "c", "t");
+        log.record(&EventCodes::default(), "CHGPWD", "1001", "c", "t");
         assert_eq!(log.records().count(), 0);
     }
 }

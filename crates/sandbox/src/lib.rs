@@ -34,10 +34,11 @@
 //!
 //! # Event log
 //!
-//! Each successful call appends the v4 events of its legacy event from `mappings/events.toml`
-//! (password change and ForgotPassword Finish: `CHGPWD`; e-mail change: `CHGEMAIL`; user
-//! update and read: `GETUSERBYID`; ForgotPassword start: `PWDREQ`), one record per v4 event,
-//! the records of one call sharing a fresh `correlationId`. The newest 10,000 are kept.
+//! Each successful call appends the v4 events of its legacy event (password change and
+//! ForgotPassword Finish: `CHGPWD`; e-mail change: `CHGEMAIL`; user update and read:
+//! `GETUSERBYID`; ForgotPassword start: `PWDREQ`), as the [`EventCodes`] it was given list
+//! them (the gateway gives those of `mappings/events.toml`): one record per v4 event, the
+//! records of one call sharing a fresh `correlationId`. The newest 10,000 are kept.
 //! A record:
 //!
 //! ```json
@@ -45,52 +46,60 @@
 //!  "correlationId":"…","side":"authsystem","timestamp":"2024-05-01T12:00:00.000Z"}
 //! ```
 //!
+//! # Why it shares no code with the gateway
+//!
+//! The sandbox is what the gateway's translation is checked against. A stand-in that reused
+//! the translator's code (its v4 paths, envelope, key case, event table or server) would
+//! agree with the translator's bugs instead of catching them: a misspelt key or a wrong path
+//! would be wrong on both ends, and every test would still pass. So this crate reads the
+//! contract on its own and depends on no part of the gateway (Cargo would refuse the circle
+//! anyway). What it must share comes in as plain data: the event codes to log
+//! ([`EventCodes`], which the gateway builds from its event table) and the listener to serve
+//! on. Its serve loop is its own, small one.
+//!
 //! # Example
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! use std::sync::Arc;
-//! use legacy_gateway::mapping::{EventTable, EMBEDDED_EVENTS};
-//! use legacy_gateway::sandbox::{self, Sandbox};
-//! use legacy_gateway::source::Source;
+//! use legacy_gateway_sandbox::{spawn, EventCode, EventCodes, Sandbox};
 //!
-//! let table = EventTable::load(&Source::new("events.toml", EMBEDDED_EVENTS)).expect("shipped table");
-//! let handle = sandbox::spawn("127.0.0.1:0".parse().unwrap(), Sandbox::new(Arc::new(table))).await?;
+//! let codes: EventCodes = [(
+//!     "PWDREQ",
+//!     vec![EventCode::new("SUBSCRIBE_USER_STARTFORGOTPASSWORD", 4009, "subscribe")],
+//! )]
+//! .into_iter()
+//! .collect();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let handle = spawn(listener, Sandbox::new(codes))?;
 //! println!("v4 orchestrator at {}", handle.url());
 //! handle.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
 
+mod codes;
 mod envelope;
 mod handler;
 mod input;
 mod log;
 mod routes;
+mod serve;
 mod store;
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+pub use codes::{EventCode, EventCodes};
+pub use serve::{serve, spawn, SandboxHandle};
 
-use crate::mapping::EventTable;
-use crate::server::{self, ServeOptions};
-use envelope::Failure;
 use log::{EventLog, Operation};
 use store::{Store, StoreError};
 
 /// The sandbox's state. One lock covers users and log, so the log's order is the order in
 /// which changes happened.
 pub struct Sandbox {
-    events: Arc<EventTable>,
+    events: EventCodes,
     state: Mutex<State>,
 }
 
@@ -115,33 +124,15 @@ impl State {
 }
 
 impl Sandbox {
-    /// A sandbox holding the seeded users (module doc); `events` names what each call logs.
-    pub fn new(events: Arc<EventTable>) -> Arc<Self> {
+    /// A sandbox holding the seeded users (crate doc); `events` names what each call logs.
+    pub fn new(events: EventCodes) -> Arc<Self> {
         Arc::new(Self {
             events,
             state: Mutex::new(State::seeded()),
         })
     }
 
-    /// The whole sandbox as a tower service, for `server::serve` or any hyper stack.
-    pub fn service(
-        self: &Arc<Self>,
-    ) -> impl tower::Service<
-        http::Request<Incoming>,
-        Response = http::Response<Full<Bytes>>,
-        Error = Infallible,
-        Future = impl Send,
-    > + Clone
-           + Send
-           + 'static {
-        let sandbox = Arc::clone(self);
-        tower::service_fn(move |req: http::Request<Incoming>| {
-            let sandbox = Arc::clone(&sandbox);
-            async move { Ok::<_, Infallible>(handler::handle(&sandbox, req).await) }
-        })
-    }
-
-    /// The v4 event log so far, oldest first, in the record shape of the module doc.
+    /// The v4 event log so far, oldest first, in the record shape of the crate doc.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.lock().log.records().cloned().collect()
     }
@@ -193,91 +184,4 @@ impl Sandbox {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// A sandbox served in the background; dropping it stops the server too.
-pub struct SandboxHandle {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl SandboxHandle {
-    /// The bound address (the actual port when `spawn` was given port 0).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The base URL to configure as the v4 orchestrator; an unspecified bind address
-    /// (`0.0.0.0`) is given as loopback, which is where a local client reaches it.
-    pub fn url(&self) -> String {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
-    }
-
-    /// Stops accepting, lets in-flight requests finish (within the grace period) and returns
-    /// once the server task has ended.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        // Dropping the sender is enough: the serve loop treats a closed channel as shutdown.
-        self.stop.take();
-    }
-}
-
-/// Binds `addr` (port 0 picks a free port) and serves `sandbox` in a background task until the
-/// handle is dropped or shut down.
-pub async fn spawn(addr: SocketAddr, sandbox: Arc<Sandbox>) -> std::io::Result<SandboxHandle> {
-    let (listener, local) = server::bind(addr).await?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let opts = ServeOptions {
-        // A test fixture: drops should not keep a test waiting long.
-        shutdown_grace: Duration::from_secs(2),
-        ..ServeOptions::default()
-    };
-    let task = tokio::spawn(async move {
-        let stopped = async {
-            let _ = stopped.await;
-        };
-        server::serve(listener, sandbox.service(), overloaded, opts, stopped).await;
-    });
-    Ok(SandboxHandle {
-        addr: local,
-        stop: Some(stop),
-        task: Some(task),
-    })
-}
-
-/// The `sandbox` command: serves a fresh sandbox on `addr` until SIGTERM or Ctrl-C.
-pub async fn run(addr: SocketAddr, events: Arc<EventTable>) -> std::io::Result<()> {
-    let sandbox = Sandbox::new(events);
-    let (listener, local) = server::bind(addr).await?;
-    tracing::info!(addr = %local, "v4 sandbox listening");
-    server::serve(
-        listener,
-        sandbox.service(),
-        overloaded,
-        ServeOptions::default(),
-        server::shutdown_signal(),
-    )
-    .await;
-    Ok(())
-}
-
-/// The answer for connections beyond the server's limit, in the v4 envelope.
-fn overloaded(_: &http::Request<Incoming>) -> http::Response<Full<Bytes>> {
-    Failure::Overloaded.into_response()
 }
