@@ -1,0 +1,307 @@
+//! The calls sent through the gateway: classified first (legacy API call or not, read or
+//! write), checked (a redacted token needs a replacement) before the first is sent, then
+//! sent `--concurrency` at a time, started no faster than `--rate`, each exactly once (a
+//! failed call is reported, never retried: a write must not reach v4 twice). Results come
+//! back in file order whatever finishes first, so every output is the same run after run.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::call::{Body, Call, Loaded};
+use super::markers;
+use super::progress::Bar;
+use super::report::{Outcome, Ran, Summary};
+use super::target::{self, Target};
+use super::verdict::{self, Judged, Kind, Secrets};
+use super::{ReplayArgs, ReplayError};
+use crate::legacy::Family;
+use crate::runtime::Runtime;
+
+/// A call is no answer after this long: a hang guard (the gateway's own upstream timeout
+/// answers long before).
+const CALL_GUARD: Duration = Duration::from_secs(300);
+
+/// Headers not sent again: hop-by-hop ones, the length (recomputed), and
+/// `Accept-Encoding`, so the answer compares as the captured one did.
+const NOT_SENT: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "accept-encoding",
+];
+
+/// Which legacy API call a captured request is, as the configuration's mappings say.
+#[derive(Debug, Clone)]
+struct Class {
+    family: Family,
+    part: String,
+    writes: bool,
+}
+
+fn classify(rt: &Runtime, call: &Call) -> Option<Class> {
+    let path = call.path();
+    if rt.family_of(path) == Family::Registry {
+        let uri: http::Uri = call.target.parse().ok()?;
+        let name = crate::routes::registry::action_name(rt, &uri);
+        // An unknown action is refused by the gateway before v4: safe to send.
+        let writes = name
+            .as_deref()
+            .and_then(|n| rt.mappings.registry.action(n))
+            .is_some_and(|(a, _)| a.writes);
+        return Some(Class {
+            family: Family::Registry,
+            part: name.unwrap_or_else(|| "unknown".into()),
+            writes,
+        });
+    }
+    rt.user_api_raw_id(path)?;
+    let (part, writes) = match call.method {
+        http::Method::GET | http::Method::HEAD => ("read", false),
+        http::Method::PUT => ("update", true),
+        // Refused by the gateway (405) before v4.
+        _ => ("other", false),
+    };
+    Some(Class {
+        family: Family::UserApi,
+        part: part.into(),
+        writes,
+    })
+}
+
+/// Replays what was loaded; outcomes in file order.
+pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<Ran, ReplayError> {
+    let rt = target.runtime();
+    let mut skipped = loaded.skipped;
+    let mut planned: Vec<(Call, Class, bool)> = Vec::new();
+    for call in loaded.calls {
+        let Some(class) = classify(&rt, &call) else {
+            skipped.not_legacy += 1;
+            continue;
+        };
+        let send = !class.writes || target.writes;
+        if !send {
+            skipped.writes += 1;
+        }
+        planned.push((call, class, send));
+    }
+    let to_send = planned.iter().filter(|(_, _, send)| *send).count();
+    if to_send == 0 {
+        return Err(ReplayError::Nothing {
+            files: args
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            skipped: describe(&skipped),
+        });
+    }
+    let redacted_token = planned.iter().any(|(c, _, send)| {
+        *send
+            && c.headers
+                .get("authorization")
+                .is_some_and(|v| markers::is_marker(v))
+    });
+    if redacted_token {
+        target::needs_token(target)?;
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(CALL_GUARD)
+        .build()
+        .map_err(|e| ReplayError::Start(format!("cannot build the HTTP client: {e}")))?;
+    let base = target.url();
+    let bar = Bar::new(args.progress, to_send as u64);
+    let started = Instant::now();
+    let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut sent_index = 0u32;
+    let jobs = planned.into_iter().map(|(call, class, send)| {
+        let slot = send.then(|| {
+            sent_index += 1;
+            interval.map(|i| i * (sent_index - 1))
+        });
+        let (rt, client, base, auth) = (
+            rt.clone(),
+            client.clone(),
+            base.clone(),
+            target.authorization.clone(),
+        );
+        async move {
+            let judged = match slot {
+                None => Judged {
+                    kind: Kind::Skipped,
+                    differences: Vec::new(),
+                    noise: Vec::new(),
+                },
+                Some(wait) => {
+                    if let Some(wait) = wait {
+                        tokio::time::sleep_until((started + wait).into()).await;
+                    }
+                    replay_one(&rt, &client, &base, auth.as_deref(), &call, &class).await
+                }
+            };
+            Outcome {
+                name: call.name(),
+                at: call.at.clone(),
+                method: call.method.to_string(),
+                target: call.target.clone(),
+                route: class.family.name(),
+                part: class.part.clone(),
+                judged,
+            }
+        }
+    });
+    let mut outcomes = Vec::with_capacity(to_send);
+    let mut stream = futures_util::stream::iter(jobs).buffered(args.concurrency as usize);
+    while let Some(o) = stream.next().await {
+        if o.judged.kind != Kind::Skipped {
+            bar.advance(o.judged.kind);
+        }
+        outcomes.push(o);
+    }
+    bar.finish();
+    let elapsed = started.elapsed();
+    let summary = Summary::of(&outcomes, skipped, elapsed);
+    Ok(Ran {
+        target: target.name.clone(),
+        outcomes,
+        summary,
+    })
+}
+
+/// Sends one call and judges its answer.
+async fn replay_one(
+    rt: &Runtime,
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    call: &Call,
+    class: &Class,
+) -> Judged {
+    let mut generated = Vec::new();
+    let target = match call.target.split_once('?') {
+        Some((path, q)) => format!("{path}?{}", markers::fill_query(q, &mut generated)),
+        None => call.target.clone(),
+    };
+    let body = match &call.body {
+        Body::Json(v) => {
+            let mut v = v.clone();
+            markers::fill_json(&mut v, &mut generated);
+            serde_json::to_vec(&v).unwrap_or_default()
+        }
+        other => other.bytes(),
+    };
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &call.headers {
+        if NOT_SENT.contains(&name.as_str()) {
+            continue;
+        }
+        let value = match (name.as_str(), markers::is_marker(value)) {
+            ("authorization", true) => match token {
+                Some(t) => t.to_string(),
+                None => continue,
+            },
+            // Another redacted header has no value to stand for it: left out.
+            (_, true) => continue,
+            _ => value.clone(),
+        };
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    if class.family == Family::Registry && !headers.contains_key(http::header::HOST) {
+        if let Some(v) = call
+            .tenant
+            .as_deref()
+            .and_then(|t| http::HeaderValue::from_str(t).ok())
+        {
+            headers.insert(http::header::HOST, v);
+        }
+    }
+    let secrets = secrets_of(rt, &call.method, &target, &headers, &body, generated);
+    let sent = client
+        .request(call.method.clone(), format!("{base}{target}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            resp.bytes().await.map(|b| (status, b))
+        }
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(replayed) => verdict::judge(
+            rt,
+            class.family,
+            &class.part,
+            (call.legacy_status, Bytes::from(call.legacy_body.bytes())),
+            replayed,
+            &secrets,
+        ),
+        Err(e) => Judged {
+            kind: Kind::Failed,
+            differences: vec![verdict::Difference {
+                path: "status".into(),
+                captured: call.legacy_status.into(),
+                replayed: format!("no answer: {}", e.without_url()).into(),
+                v4_pointer: None,
+                mapping: None,
+            }],
+            noise: Vec::new(),
+        },
+    }
+}
+
+/// The secret keys and values of the call as sent, for masking what the reports show.
+fn secrets_of(
+    rt: &Runtime,
+    method: &http::Method,
+    target: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    generated: Vec<String>,
+) -> Secrets {
+    let mut req = http::Request::builder()
+        .method(method.clone())
+        .uri(target)
+        .body(())
+        .unwrap_or_default();
+    *req.headers_mut() = headers.clone();
+    let (parts, ()) = req.into_parts();
+    let (keys, mut values) = crate::shadow::secrets::of_call(rt, &parts, body);
+    values.extend(generated);
+    Secrets { keys, values }
+}
+
+/// `2 not legacy API calls, 3 writes (without --writes)`.
+pub fn describe(s: &super::call::Skipped) -> String {
+    let mut parts = Vec::new();
+    if s.not_legacy > 0 {
+        parts.push(format!("{} not legacy API calls", s.not_legacy));
+    }
+    if s.unanswered > 0 {
+        parts.push(format!("{} without an answer", s.unanswered));
+    }
+    if s.writes > 0 {
+        parts.push(format!("{} writes (replayed only with --writes)", s.writes));
+    }
+    if parts.is_empty() {
+        "no calls".into()
+    } else {
+        parts.join(", ")
+    }
+}
