@@ -408,7 +408,10 @@ async fn writes_are_refused_against_the_configurations_live_orchestrator() {
     assert_eq!(ran.code(), 2, "{ran:?}");
     assert!(ran.stderr.contains("--writes refused"), "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("live orchestrator_url"),
+        ran.stderr.contains(&format!(
+            "the live v4 (the orchestrator_url of {})",
+            config.display()
+        )),
         "{}",
         ran.stderr
     );

@@ -109,8 +109,8 @@ pub enum ReplayError {
     Rate,
     #[error("{0}")]
     Config(String),
-    #[error("--writes refused: the target {target} is the live orchestrator_url of {config}; replay writes against a staging v4 (--orchestrator) or the embedded sandbox")]
-    WritesToLive { target: String, config: String },
+    #[error("--writes refused: the target {target} is the live v4 (the {origin}); replay writes against a staging v4 (--orchestrator) or the embedded sandbox")]
+    WritesToLive { target: String, origin: String },
     #[error("the captured calls carry a redacted Authorization and the target is a real orchestrator: set {TOKEN_ENV} to a token it accepts")]
     NoToken,
     #[error("nothing to replay in {files}: {skipped}")]

@@ -113,14 +113,29 @@ fn refuse_live_writes(
     target: Option<&reqwest::Url>,
     args: &ReplayArgs,
 ) -> Result<(), ReplayError> {
-    if let (Some(live), Some(target)) = (&config.orchestrator, target) {
-        if crate::config::base_of(live) == crate::config::base_of(target) {
+    // `serve` would take the live v4 from the environment as readily as from the file.
+    let from_env = std::env::var("LEGACY_GATEWAY_ORCHESTRATOR")
+        .ok()
+        .and_then(|u| reqwest::Url::parse(&u).ok());
+    let Some(target) = target else {
+        return Ok(());
+    };
+    let file = args
+        .config
+        .as_ref()
+        .map_or("the configuration".into(), |p| p.display().to_string());
+    let live = [
+        (
+            config.orchestrator.as_ref(),
+            format!("orchestrator_url of {file}"),
+        ),
+        (from_env.as_ref(), "LEGACY_GATEWAY_ORCHESTRATOR".to_string()),
+    ];
+    for (url, origin) in live {
+        if url.is_some_and(|u| crate::config::base_of(u) == crate::config::base_of(target)) {
             return Err(ReplayError::WritesToLive {
                 target: crate::redact::url(target),
-                config: args
-                    .config
-                    .as_ref()
-                    .map_or("the configuration".into(), |p| p.display().to_string()),
+                origin,
             });
         }
     }
