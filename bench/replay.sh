@@ -19,22 +19,23 @@ trap 'rm -rf "$DATA"' EXIT
 
 python3 - "$N" > "$DATA/capture.jsonl" <<'EOF'
 import json, sys
+# The sandbox's users as the legacy User API answers a read of them.
 users = {
-    "1001": ("alice@example.test", "Alice", "Anderson"),
-    "1002": ("bob@example.test", "Bob", "Brown"),
+    "1001": {"CustomerRegistrationId": "1001", "Email": "alice@example.test", "FirstName": "Alice",
+             "LastName": "Anderson", "LastLogoutDate": "2026-11-01T08:30:00Z", "Verified": True,
+             "Metadata": {"NewsLetter": True, "Preferences": {"FavouriteSection": "sports"}}},
+    "1002": {"CustomerRegistrationId": "1002", "Email": "bob@example.test", "FirstName": "Bob",
+             "LastName": "Brown", "LastLogoutDate": None, "Verified": True, "Metadata": {}},
 }
 for i in range(int(sys.argv[1])):
     uid = "1001" if i % 2 == 0 else "1002"
-    email, first, last = users[uid]
-    rid = f"bench-{i}"
     print(json.dumps({
         "v": 1, "time": "2026-12-07T00:00:00.000Z", "route": "user-api", "part": "read",
         "tenant": "CA", "method": "GET", "path": f"/User/{uid}", "query": None,
         "headers": {"authorization": "<redacted>", "x-sourcesystem": "bench", "x-clientcode": "CA",
-                    "x-papercode": "PA", "x-clientgroupcode": "GA", "x-request-id": rid},
-        "legacy": {"status": 200, "body": {"Code": 0, "Errors": [], "Result": {
-            "CustomerRegistrationId": uid, "Email": email, "FirstName": first, "LastName": last}},
-            "SessionId": None, "RequestId": "legacy"}},
+                    "x-papercode": "PA", "x-clientgroupcode": "GA", "x-request-id": f"bench-{i}"},
+        "legacy": {"status": 200, "body": {"Code": 0, "Errors": [], "Result": users[uid],
+                                           "SessionId": None, "RequestId": f"bench-{i}"}},
     }))
 EOF
 

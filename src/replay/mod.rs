@@ -205,3 +205,33 @@ fn format_of(given: Option<Format>, file: &std::path::Path, text: &str) -> Optio
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_format_is_told_by_flag_extension_then_content() {
+        let har = r#"{"log":{"entries":[]}}"#;
+        let line = r#"{"v":1,"method":"GET"}"#;
+        assert_eq!(
+            format_of(Some(Format::Jsonl), Path::new("a.har"), har),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(format_of(None, Path::new("a.HAR"), line), Some(Format::Har));
+        assert_eq!(
+            format_of(None, Path::new("export.json"), har),
+            Some(Format::Har)
+        );
+        assert_eq!(
+            format_of(None, Path::new("capture.log"), line),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(
+            format_of(None, Path::new("capture.log"), ""),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(format_of(None, Path::new("x.txt"), "hello"), None);
+    }
+}
