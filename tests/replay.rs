@@ -439,6 +439,30 @@ async fn writes_are_refused_against_the_configurations_live_orchestrator() {
         "{}",
         ran.stderr
     );
+    // So does a rate that is no rate.
+    let good = write(
+        dir.path(),
+        "good.jsonl",
+        &[line("GET", "/User/1001", "r", None, json!({}))],
+    );
+    let (ran, _, _) = replay(
+        dir.path(),
+        vec![
+            path_arg(&good),
+            "--orchestrator".into(),
+            v4.uri(),
+            "--rate".into(),
+            "0".into(),
+        ],
+        vec![("LEGACY_GATEWAY_REPLAY_TOKEN", TOKEN.into())],
+    )
+    .await;
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("--rate must be a positive number"),
+        "{}",
+        ran.stderr
+    );
     assert!(common::received(&v4).await.is_empty());
 }
 
