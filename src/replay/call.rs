@@ -2,6 +2,9 @@
 //! (secrets possibly replaced by markers) and the answer the legacy backend gave.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::ReplayError;
 
 /// Where a call was read: the file and its line (capture) or entry number (HAR), 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +81,49 @@ impl Skipped {
     }
 }
 
-/// Everything read from the input files, in file order.
+/// The input files, in the order given. Capture files are read a line at a time each time
+/// the calls are walked (twice: checked, then sent), so a day of capture is never held in
+/// memory; a HAR file is one JSON document and is held, parsed.
 #[derive(Debug, Default)]
-pub struct Loaded {
-    pub calls: Vec<Call>,
+pub struct Inputs {
+    sources: Vec<Source>,
+    /// Entries skipped while loading (HAR entries without an answer).
     pub skipped: Skipped,
+}
+
+#[derive(Debug)]
+enum Source {
+    Lines { name: String, path: PathBuf },
+    Har(Vec<Call>),
+}
+
+impl Inputs {
+    pub fn push_lines(&mut self, name: String, path: PathBuf) {
+        self.sources.push(Source::Lines { name, path });
+    }
+
+    pub fn push_har(&mut self, calls: Vec<Call>) {
+        self.sources.push(Source::Har(calls));
+    }
+
+    /// Every call, in file order.
+    pub fn calls(&self) -> impl Iterator<Item = Result<Call, ReplayError>> + '_ {
+        self.sources
+            .iter()
+            .flat_map(|s| -> Box<dyn Iterator<Item = _>> {
+                match s {
+                    Source::Har(calls) => Box::new(calls.iter().cloned().map(Ok)),
+                    Source::Lines { name, path } => match std::fs::File::open(path) {
+                        Ok(f) => Box::new(super::jsonl::Lines::new(
+                            name,
+                            std::io::BufReader::with_capacity(256 * 1024, f),
+                        )),
+                        Err(source) => Box::new(std::iter::once(Err(ReplayError::Read {
+                            file: name.clone(),
+                            source,
+                        }))),
+                    },
+                }
+            })
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::call::{Body, Call, Loaded, Location};
+use super::call::{Body, Call, Inputs, Location};
 use super::ReplayError;
 
 #[derive(Deserialize)]
@@ -70,12 +70,13 @@ struct Content {
 }
 
 /// Appends the entries of one HAR file to `into`.
-pub fn load(file: &str, text: &str, into: &mut Loaded) -> Result<(), ReplayError> {
+pub fn load(file: &str, text: &str, into: &mut Inputs) -> Result<(), ReplayError> {
     let har: Har = serde_json::from_str(text).map_err(|e| ReplayError::Input {
         file: file.to_string(),
         line: e.line(),
         message: format!("not a HAR file: {e}"),
     })?;
+    let mut calls = Vec::new();
     for (i, e) in har.log.entries.into_iter().enumerate() {
         let at = Location {
             file: file.to_string(),
@@ -138,7 +139,7 @@ pub fn load(file: &str, text: &str, into: &mut Loaded) -> Result<(), ReplayError
                 _ => Some(text.into_bytes()),
             }
         });
-        into.calls.push(Call {
+        calls.push(Call {
             at,
             method,
             target,
@@ -149,6 +150,7 @@ pub fn load(file: &str, text: &str, into: &mut Loaded) -> Result<(), ReplayError
             legacy_body: content.map_or(Body::None, as_body),
         });
     }
+    into.push_har(calls);
     Ok(())
 }
 
@@ -176,11 +178,12 @@ mod tests {
           {"request":{"method":"GET","url":"https://users.example.test/app.js","headers":[]},
            "response":{"status":0,"content":{}}}
         ]}}"#;
-        let mut l = Loaded::default();
+        let mut l = Inputs::default();
         load("t.har", har, &mut l).unwrap();
-        assert_eq!(l.calls.len(), 1);
+        let calls: Vec<Call> = l.calls().collect::<Result<_, _>>().unwrap();
+        assert_eq!(calls.len(), 1);
         assert_eq!(l.skipped.unanswered, 1);
-        let c = &l.calls[0];
+        let c = &calls[0];
         assert_eq!(c.target, "/User/1001?IgnoreProvider=true");
         assert_eq!(c.headers["host"], "users.example.test");
         assert!(!c.headers.contains_key(":authority"));

@@ -115,6 +115,8 @@ pub enum ReplayError {
     NoToken,
     #[error("nothing to replay in {files}: {skipped}")]
     Nothing { files: String, skipped: String },
+    #[error("an input file changed while it was replayed: run again")]
+    Changed,
     #[error("cannot start the gateway to replay through: {0}")]
     Start(String),
     #[error("{file}: cannot write: {source}")]
@@ -158,52 +160,74 @@ async fn replay(args: &ReplayArgs) -> Result<report::Summary, ReplayError> {
     if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         return Err(ReplayError::Rate);
     }
-    let mut loaded = call::Loaded::default();
+    let mut inputs = call::Inputs::default();
     for file in &args.files {
-        let text = std::fs::read_to_string(file).map_err(|source| ReplayError::Read {
-            file: file.display().to_string(),
-            source,
-        })?;
         let name = file.display().to_string();
-        match format_of(args.format, file, &text) {
-            Some(Format::Jsonl) => jsonl::load(&name, &text, &mut loaded)?,
-            Some(Format::Har) => har::load(&name, &text, &mut loaded)?,
-            None => return Err(ReplayError::UnknownFormat { file: name }),
+        let read = |source| ReplayError::Read {
+            file: name.clone(),
+            source,
+        };
+        let format = match args.format {
+            Some(f) => f,
+            None => detect(file)
+                .map_err(read)?
+                .ok_or_else(|| ReplayError::UnknownFormat { file: name.clone() })?,
+        };
+        match format {
+            Format::Jsonl => inputs.push_lines(name, file.clone()),
+            Format::Har => {
+                let text = std::fs::read_to_string(file).map_err(read)?;
+                har::load(&name, &text, &mut inputs)?;
+            }
         }
     }
     let target = target::Target::start(args).await?;
-    let ran = runner::run(&target, args, loaded).await;
+    let ran = runner::run(&target, args, &inputs).await;
     target.stop().await;
     let ran = ran?;
     report::write_all(args, &ran)?;
     Ok(ran.summary)
 }
 
-/// `--format` when given; else `har` by extension; else by the content: capture lines
-/// start with an object carrying `"v"`, a HAR file is one object with `"log"`.
-fn format_of(given: Option<Format>, file: &std::path::Path, text: &str) -> Option<Format> {
-    if given.is_some() {
-        return given;
+/// `har` for a `.har` file, capture lines for `.jsonl`/`.ndjson`; else by the content:
+/// capture lines start with an object carrying `"v"` (an empty file is an empty capture),
+/// a HAR file is one object with `"log"`; else unknown.
+fn detect(file: &std::path::Path) -> std::io::Result<Option<Format>> {
+    if let Some(f) = by_extension(file) {
+        return Ok(Some(f));
     }
-    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext.eq_ignore_ascii_case("har") {
-        return Some(Format::Har);
-    }
-    if ext.eq_ignore_ascii_case("jsonl") || ext.eq_ignore_ascii_case("ndjson") {
-        return Some(Format::Jsonl);
-    }
-    let first = text.lines().find(|l| !l.trim().is_empty())?;
-    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(first) {
-        if m.contains_key("v") {
-            return Some(Format::Jsonl);
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(std::fs::File::open(file)?);
+    while first.trim().is_empty() {
+        first.clear();
+        if std::io::BufRead::read_line(&mut reader, &mut first)? == 0 {
+            return Ok(Some(Format::Jsonl));
         }
     }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(m)) if m.contains_key("log") => Some(Format::Har),
-        // An empty capture is a capture.
-        _ if text.trim().is_empty() => Some(Format::Jsonl),
-        _ => None,
+    if is_capture_line(&first) {
+        return Ok(Some(Format::Jsonl));
     }
+    let text = std::fs::read_to_string(file)?;
+    Ok(is_har(&text).then_some(Format::Har))
+}
+
+fn by_extension(file: &std::path::Path) -> Option<Format> {
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("har") {
+        Some(Format::Har)
+    } else if ext.eq_ignore_ascii_case("jsonl") || ext.eq_ignore_ascii_case("ndjson") {
+        Some(Format::Jsonl)
+    } else {
+        None
+    }
+}
+
+fn is_capture_line(line: &str) -> bool {
+    matches!(serde_json::from_str(line), Ok(serde_json::Value::Object(m)) if m.contains_key("v"))
+}
+
+fn is_har(text: &str) -> bool {
+    matches!(serde_json::from_str(text), Ok(serde_json::Value::Object(m)) if m.contains_key("log"))
 }
 
 #[cfg(test)]
@@ -212,26 +236,24 @@ mod tests {
     use std::path::Path;
 
     #[test]
-    fn the_format_is_told_by_flag_extension_then_content() {
+    fn the_format_is_told_by_extension_then_content() {
         let har = r#"{"log":{"entries":[]}}"#;
         let line = r#"{"v":1,"method":"GET"}"#;
-        assert_eq!(
-            format_of(Some(Format::Jsonl), Path::new("a.har"), har),
-            Some(Format::Jsonl)
-        );
-        assert_eq!(format_of(None, Path::new("a.HAR"), line), Some(Format::Har));
-        assert_eq!(
-            format_of(None, Path::new("export.json"), har),
-            Some(Format::Har)
-        );
-        assert_eq!(
-            format_of(None, Path::new("capture.log"), line),
-            Some(Format::Jsonl)
-        );
-        assert_eq!(
-            format_of(None, Path::new("capture.log"), ""),
-            Some(Format::Jsonl)
-        );
-        assert_eq!(format_of(None, Path::new("x.txt"), "hello"), None);
+        assert_eq!(by_extension(Path::new("a.HAR")), Some(Format::Har));
+        assert_eq!(by_extension(Path::new("a.jsonl")), Some(Format::Jsonl));
+        assert_eq!(by_extension(Path::new("export.json")), None);
+        assert!(is_capture_line(line) && !is_capture_line(har));
+        assert!(is_har(har) && !is_har(line) && !is_har("hello"));
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text, expected) in [
+            ("export.json", har, Some(Format::Har)),
+            ("capture.log", line, Some(Format::Jsonl)),
+            ("empty.log", "\n\n", Some(Format::Jsonl)),
+            ("x.txt", "hello", None),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            assert_eq!(detect(&p).unwrap(), expected, "{name}");
+        }
     }
 }

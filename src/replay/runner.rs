@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::call::{Body, Call, Loaded};
+use super::call::{Body, Call, Inputs};
 use super::markers;
 use super::progress::Bar;
 use super::report::{Outcome, Ran, Summary};
@@ -75,24 +75,49 @@ fn classify(rt: &Runtime, call: &Call) -> Option<Class> {
     })
 }
 
-/// Replays what was loaded; outcomes in file order.
-pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<Ran, ReplayError> {
-    let rt = target.runtime();
-    let mut skipped = loaded.skipped;
-    let mut planned: Vec<(Call, Class, bool)> = Vec::new();
-    for call in loaded.calls {
-        let Some(class) = classify(&rt, &call) else {
-            skipped.not_legacy += 1;
+/// What the first walk over the input found.
+struct Plan {
+    to_send: u64,
+    /// Calls walked, skipped ones included: the second walk must find as many.
+    walked: u64,
+    skipped: super::call::Skipped,
+    redacted_token: bool,
+}
+
+/// The first walk: every call read and classified, nothing sent, so bad input, nothing to
+/// replay or a missing token stop the run before the first call.
+fn plan(rt: &Runtime, target: &Target, inputs: &Inputs) -> Result<Plan, ReplayError> {
+    let mut p = Plan {
+        to_send: 0,
+        walked: 0,
+        skipped: inputs.skipped.clone(),
+        redacted_token: false,
+    };
+    for call in inputs.calls() {
+        let call = call?;
+        let Some(class) = classify(rt, &call) else {
+            p.skipped.not_legacy += 1;
             continue;
         };
-        let send = !class.writes || target.writes;
-        if !send {
-            skipped.writes += 1;
+        p.walked += 1;
+        if class.writes && !target.writes {
+            p.skipped.writes += 1;
+            continue;
         }
-        planned.push((call, class, send));
+        p.to_send += 1;
+        p.redacted_token |= call
+            .headers
+            .get("authorization")
+            .is_some_and(|v| markers::is_marker(v));
     }
-    let to_send = planned.iter().filter(|(_, _, send)| *send).count();
-    if to_send == 0 {
+    Ok(p)
+}
+
+/// Replays the input; outcomes in file order.
+pub async fn run(target: &Target, args: &ReplayArgs, inputs: &Inputs) -> Result<Ran, ReplayError> {
+    let rt = target.runtime();
+    let plan = plan(&rt, target, inputs)?;
+    if plan.to_send == 0 {
         return Err(ReplayError::Nothing {
             files: args
                 .files
@@ -100,16 +125,10 @@ pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<R
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            skipped: describe(&skipped),
+            skipped: describe(&plan.skipped),
         });
     }
-    let redacted_token = planned.iter().any(|(c, _, send)| {
-        *send
-            && c.headers
-                .get("authorization")
-                .is_some_and(|v| markers::is_marker(v))
-    });
-    if redacted_token {
+    if plan.redacted_token {
         target::needs_token(target)?;
     }
     let client = reqwest::Client::builder()
@@ -119,11 +138,18 @@ pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<R
         .build()
         .map_err(|e| ReplayError::Start(format!("cannot build the HTTP client: {e}")))?;
     let base = target.url();
-    let bar = Bar::new(args.progress, to_send as u64);
+    let bar = Bar::new(args.progress, plan.to_send);
     let started = Instant::now();
     let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
     let mut sent_index = 0u32;
-    let jobs = planned.into_iter().map(|(call, class, send)| {
+    // The file was read once already: a call that cannot be read now (the file changed) ends
+    // the walk, and the count below tells.
+    let calls = inputs.calls().map_while(Result::ok).filter_map(|call| {
+        let class = classify(&rt, &call)?;
+        let send = !class.writes || target.writes;
+        Some((call, class, send))
+    });
+    let jobs = calls.map(|(call, class, send)| {
         let slot = send.then(|| {
             sent_index += 1;
             interval.map(|i| i * (sent_index - 1))
@@ -159,7 +185,7 @@ pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<R
             }
         }
     });
-    let mut outcomes = Vec::with_capacity(to_send);
+    let mut outcomes = Vec::with_capacity(plan.walked as usize);
     let mut stream = futures_util::stream::iter(jobs).buffered(args.concurrency as usize);
     while let Some(o) = stream.next().await {
         if o.judged.kind != Kind::Skipped {
@@ -169,7 +195,10 @@ pub async fn run(target: &Target, args: &ReplayArgs, loaded: Loaded) -> Result<R
     }
     bar.finish();
     let elapsed = started.elapsed();
-    let summary = Summary::of(&outcomes, skipped, elapsed);
+    if outcomes.len() as u64 != plan.walked {
+        return Err(ReplayError::Changed);
+    }
+    let summary = Summary::of(&outcomes, plan.skipped, elapsed);
     Ok(Ran {
         target: target.name.clone(),
         outcomes,
