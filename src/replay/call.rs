@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::ReplayError;
 
 /// Where a call was read: the file and its line (capture) or entry number (HAR), 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub file: String,
+    /// Shared by every call of the file: a long capture holds one copy.
+    pub file: Arc<str>,
     pub line: usize,
 }
 
@@ -54,11 +56,6 @@ pub struct Call {
 }
 
 impl Call {
-    /// The test-case name: method, target and where it was read.
-    pub fn name(&self) -> String {
-        format!("{} {} ({})", self.method, self.target, self.at)
-    }
-
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
@@ -115,7 +112,7 @@ impl Inputs {
                     Source::Har(calls) => Box::new(calls.iter().cloned().map(Ok)),
                     Source::Lines { name, path } => match std::fs::File::open(path) {
                         Ok(f) => Box::new(super::jsonl::Lines::new(
-                            name,
+                            name.as_str().into(),
                             std::io::BufReader::with_capacity(256 * 1024, f),
                         )),
                         Err(source) => Box::new(std::iter::once(Err(ReplayError::Read {

@@ -76,10 +76,11 @@ pub fn load(file: &str, text: &str, into: &mut Inputs) -> Result<(), ReplayError
         line: e.line(),
         message: format!("not a HAR file: {e}"),
     })?;
+    let shared: std::sync::Arc<str> = file.into();
     let mut calls = Vec::new();
     for (i, e) in har.log.entries.into_iter().enumerate() {
         let at = Location {
-            file: file.to_string(),
+            file: shared.clone(),
             line: i + 1,
         };
         let bad = |message: String| ReplayError::Input {

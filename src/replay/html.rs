@@ -52,7 +52,7 @@ pub fn render(ran: &Ran) -> String {
                     table {
                         tr { th { "call" } th { "noise paths" } }
                         @for o in noise {
-                            tr { td { code { (o.name) } } td { code { (o.judged.noise.join(", ")) } } }
+                            tr { td { code { (o.name()) } } td { code { (o.judged.noise.join(", ")) } } }
                         }
                     }
                 }
@@ -60,7 +60,7 @@ pub fn render(ran: &Ran) -> String {
                 @if !skipped.is_empty() {
                     h2 { "Skipped writes (" (skipped.len()) ")" }
                     p.muted { "Replayed only with --writes, towards a staging v4 or the sandbox." }
-                    ul { @for o in skipped { li { code { (o.name) } } } }
+                    ul { @for o in skipped { li { code { (o.name()) } } } }
                 }
             }
         }
@@ -72,7 +72,7 @@ fn differences(o: &Outcome) -> Markup {
     html! {
         @for (i, d) in o.judged.differences.iter().enumerate() {
             tr {
-                td { @if i == 0 { code { (o.name) } } }
+                td { @if i == 0 { code { (o.name()) } } }
                 td { code { (d.path) } @if let Some(m) = &d.mapping { br; span.muted { (m) } } }
                 td { code { (d.captured.to_string()) } }
                 td { code { (d.replayed.to_string()) } }

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,16 +45,16 @@ struct Legacy {
 /// memory whole. Blank lines are skipped; a line that is not a capture line is an error
 /// naming it.
 pub struct Lines<R> {
-    file: String,
+    file: Arc<str>,
     reader: R,
     line: usize,
     buf: String,
 }
 
 impl<R: BufRead> Lines<R> {
-    pub fn new(file: &str, reader: R) -> Self {
+    pub fn new(file: Arc<str>, reader: R) -> Self {
         Self {
-            file: file.to_string(),
+            file,
             reader,
             line: 0,
             buf: String::new(),
@@ -74,7 +75,7 @@ impl<R: BufRead> Iterator for Lines<R> {
                 Ok(_) => return Some(parse(&self.file, self.line, &self.buf)),
                 Err(e) => {
                     return Some(Err(ReplayError::Input {
-                        file: self.file.clone(),
+                        file: self.file.to_string(),
                         line: self.line,
                         message: format!("cannot read the line: {e}"),
                     }))
@@ -85,7 +86,7 @@ impl<R: BufRead> Iterator for Lines<R> {
 }
 
 /// One capture line as a call.
-fn parse(file: &str, n: usize, line: &str) -> Result<Call, ReplayError> {
+fn parse(file: &Arc<str>, n: usize, line: &str) -> Result<Call, ReplayError> {
     let bad = |message: String| ReplayError::Input {
         file: file.to_string(),
         line: n,
@@ -113,7 +114,7 @@ fn parse(file: &str, n: usize, line: &str) -> Result<Call, ReplayError> {
     }
     Ok(Call {
         at: Location {
-            file: file.to_string(),
+            file: file.clone(),
             line: n,
         },
         method,
@@ -159,7 +160,7 @@ mod tests {
             r#"{"v":1,"method":"PUT","path":"/User/1001","query":null,"tenant":null,"body_text":"x","legacy":{"status":400,"body_text":"oops"},"extra":1}"#,
             "\n"
         );
-        let calls: Vec<Call> = Lines::new("c.jsonl", text.as_bytes())
+        let calls: Vec<Call> = Lines::new("c.jsonl".into(), text.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(calls.len(), 2);
@@ -172,7 +173,11 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named() {
-        let first = |text: &str| Lines::new("c.jsonl", text.as_bytes()).next().unwrap();
+        let first = |text: &str| {
+            Lines::new("c.jsonl".into(), text.as_bytes())
+                .next()
+                .unwrap()
+        };
         let e = first("\n{\"v\":1}\n").unwrap_err();
         assert!(
             e.to_string().starts_with("c.jsonl:2: not a capture line"),

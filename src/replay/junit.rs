@@ -40,7 +40,7 @@ pub fn render(ran: &Ran) -> String {
             out,
             "    <testcase classname=\"replay.{}\" name=\"{}\" file=\"{}\" line=\"{}\"",
             escape(&o.row()),
-            escape(&o.name),
+            escape(&o.name()),
             escape(&o.at.file),
             o.at.line
         );

@@ -14,8 +14,6 @@ use super::{ReplayArgs, ReplayError};
 /// One call and what became of it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// `GET /User/1001 (capture.jsonl:3)`.
-    pub name: String,
     pub at: Location,
     pub method: String,
     pub target: String,
@@ -25,6 +23,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// `GET /User/1001 (capture.jsonl:3)`: the test-case name.
+    pub fn name(&self) -> String {
+        format!("{} {} ({})", self.method, self.target, self.at)
+    }
+
     /// `user-api.read`: the row the shadow report would count it under.
     pub fn row(&self) -> String {
         format!("{}.{}", self.route, self.part)
@@ -113,7 +116,7 @@ struct JsonReport<'a> {
 
 #[derive(Serialize)]
 struct JsonCall<'a> {
-    name: &'a str,
+    name: String,
     file: &'a str,
     line: usize,
     method: &'a str,
@@ -136,7 +139,7 @@ pub fn json(ran: &Ran) -> String {
             .outcomes
             .iter()
             .map(|o| JsonCall {
-                name: &o.name,
+                name: o.name(),
                 file: &o.at.file,
                 line: o.at.line,
                 method: &o.method,
@@ -156,7 +159,7 @@ pub fn write_all(args: &ReplayArgs, ran: &Ran) -> Result<(), ReplayError> {
     for o in &ran.outcomes {
         if matches!(o.judged.kind, Kind::Differing | Kind::Failed) {
             let paths: Vec<String> = o.judged.differences.iter().map(|d| d.named()).collect();
-            println!("DIFF {}: {}", o.name, paths.join(", "));
+            println!("DIFF {}: {}", o.name(), paths.join(", "));
         }
     }
     let write = |path: &std::path::Path, text: String| {

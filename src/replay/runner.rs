@@ -175,7 +175,6 @@ pub async fn run(target: &Target, args: &ReplayArgs, inputs: &Inputs) -> Result<
                 }
             };
             Outcome {
-                name: call.name(),
                 at: call.at.clone(),
                 method: call.method.to_string(),
                 target: call.target.clone(),
