@@ -53,7 +53,8 @@ pub struct ReplayArgs {
     /// Directory with the mapping files [default: the configuration's, else the built-in].
     #[arg(long, value_name = "DIR")]
     pub mappings: Option<PathBuf>,
-    /// The v4 to replay against [default: the embedded sandbox].
+    /// The v4 to replay against [default: the embedded sandbox]. A redacted `Authorization`
+    /// is replaced by the token in `LEGACY_GATEWAY_REPLAY_TOKEN` (the sandbox needs none).
     #[arg(long, value_name = "URL")]
     pub orchestrator: Option<String>,
     /// Calls in flight at once.
