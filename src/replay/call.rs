@@ -2,10 +2,7 @@
 //! (secrets possibly replaced by markers) and the answer the legacy backend gave.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-use super::ReplayError;
 
 /// Where a call was read: the file and its line (capture) or entry number (HAR), 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,51 +73,26 @@ impl Skipped {
     pub fn total(&self) -> u64 {
         self.not_legacy + self.unanswered + self.writes
     }
-}
 
-/// The input files, in the order given. Capture files are read a line at a time each time
-/// the calls are walked (twice: checked, then sent), so a day of capture is never held in
-/// memory; a HAR file is one JSON document and is held, parsed.
-#[derive(Debug, Default)]
-pub struct Inputs {
-    sources: Vec<Source>,
-    /// Entries skipped while loading (HAR entries without an answer).
-    pub skipped: Skipped,
-}
-
-#[derive(Debug)]
-enum Source {
-    Lines { name: String, path: PathBuf },
-    Har(Vec<Call>),
-}
-
-impl Inputs {
-    pub fn push_lines(&mut self, name: String, path: PathBuf) {
-        self.sources.push(Source::Lines { name, path });
-    }
-
-    pub fn push_har(&mut self, calls: Vec<Call>) {
-        self.sources.push(Source::Har(calls));
-    }
-
-    /// Every call, in file order.
-    pub fn calls(&self) -> impl Iterator<Item = Result<Call, ReplayError>> + '_ {
-        self.sources
-            .iter()
-            .flat_map(|s| -> Box<dyn Iterator<Item = _>> {
-                match s {
-                    Source::Har(calls) => Box::new(calls.iter().cloned().map(Ok)),
-                    Source::Lines { name, path } => match std::fs::File::open(path) {
-                        Ok(f) => Box::new(super::jsonl::Lines::new(
-                            name.as_str().into(),
-                            std::io::BufReader::with_capacity(256 * 1024, f),
-                        )),
-                        Err(source) => Box::new(std::iter::once(Err(ReplayError::Read {
-                            file: name.clone(),
-                            source,
-                        }))),
-                    },
-                }
-            })
+    /// `2 not legacy API calls, 3 writes (replayed only with --writes)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.not_legacy > 0 {
+            parts.push(format!("{} not legacy API calls", self.not_legacy));
+        }
+        if self.unanswered > 0 {
+            parts.push(format!("{} without an answer", self.unanswered));
+        }
+        if self.writes > 0 {
+            parts.push(format!(
+                "{} writes (replayed only with --writes)",
+                self.writes
+            ));
+        }
+        if parts.is_empty() {
+            "no calls".into()
+        } else {
+            parts.join(", ")
+        }
     }
 }

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::call::{Body, Call, Inputs, Location};
+use super::call::{Body, Call, Location};
+use super::inputs::Inputs;
 use super::ReplayError;
 
 #[derive(Deserialize)]

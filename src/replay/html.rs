@@ -34,7 +34,7 @@ pub fn render(ran: &Ran) -> String {
                     @if s.green() { span.pass { "PASS" } } @else { span.fail { "FAIL" } }
                     " — " (s.calls) " calls: " (s.matched) " matched, " (s.noise) " noise only, "
                     (s.differing) " differing, " (s.failed) " failed; skipped: "
-                    (super::runner::describe(&s.skipped))
+                    (s.skipped.describe())
                 }
                 @for (title, kind) in [("Differing", Kind::Differing), ("Failed", Kind::Failed)] {
                     @let calls: Vec<&Outcome> = of(kind).collect();

@@ -6,7 +6,7 @@
 //! Nothing is translated here: the gateway itself is started in-process, in translate mode,
 //! on a loopback port ([`target`]), and each call is sent to it over HTTP, so what is proven
 //! is exactly what `serve` would answer. The parts, in the order a call meets them: [`call`]
-//! (one captured call), [`jsonl`] and [`har`] (the two inputs), [`markers`] (redacted
+//! (one captured call), [`jsonl`] and [`har`] (the two inputs, walked as one by [`inputs`]), [`markers`] (redacted
 //! values filled in), [`runner`] (paced, concurrent, results in file order), [`verdict`]
 //! (the comparison), then [`report`], [`junit`] and [`html`] write what happened, and
 //! [`progress`] shows where a run is.
@@ -14,6 +14,7 @@
 pub mod call;
 pub mod har;
 pub mod html;
+pub mod inputs;
 pub mod jsonl;
 pub mod junit;
 pub mod markers;
@@ -161,7 +162,7 @@ async fn replay(args: &ReplayArgs) -> Result<report::Summary, ReplayError> {
     if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         return Err(ReplayError::Rate);
     }
-    let mut inputs = call::Inputs::default();
+    let mut inputs = inputs::Inputs::default();
     for file in &args.files {
         let name = file.display().to_string();
         let read = |source| ReplayError::Read {
@@ -186,8 +187,37 @@ async fn replay(args: &ReplayArgs) -> Result<report::Summary, ReplayError> {
     let ran = runner::run(&target, args, &inputs).await;
     target.stop().await;
     let ran = ran?;
-    report::write_all(args, &ran)?;
+    write_all(args, &ran)?;
     Ok(ran.summary)
+}
+
+/// Writes every output asked for, and one line per call that failed the run on stdout.
+fn write_all(args: &ReplayArgs, ran: &report::Ran) -> Result<(), ReplayError> {
+    for o in &ran.outcomes {
+        if matches!(
+            o.judged.kind,
+            verdict::Kind::Differing | verdict::Kind::Failed
+        ) {
+            let paths: Vec<String> = o.judged.differences.iter().map(|d| d.named()).collect();
+            println!("DIFF {}: {}", o.name(), paths.join(", "));
+        }
+    }
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|source| ReplayError::Write {
+            file: path.display().to_string(),
+            source,
+        })
+    };
+    if let Some(p) = &args.report {
+        write(p, report::json(ran))?;
+    }
+    if let Some(p) = &args.junit {
+        write(p, junit::render(ran))?;
+    }
+    if let Some(p) = &args.html {
+        write(p, html::render(ran))?;
+    }
+    Ok(())
 }
 
 /// `har` for a `.har` file, capture lines for `.jsonl`/`.ndjson`; else by the content:

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::call::{Location, Skipped};
 use super::verdict::{Judged, Kind};
-use super::{ReplayArgs, ReplayError};
 
 /// One call and what became of it.
 #[derive(Debug, Clone)]
@@ -81,7 +80,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let skipped = match self.skipped.total() {
             0 => String::new(),
-            _ => format!("; skipped: {}", super::runner::describe(&self.skipped)),
+            _ => format!("; skipped: {}", self.skipped.describe()),
         };
         format!(
             "replay: {} calls: {} matched, {} noise only, {} differing, {} failed{skipped} ({:.1} s, {:.0} calls/s) -> {}",
@@ -152,30 +151,4 @@ pub fn json(ran: &Ran) -> String {
             .collect(),
     };
     serde_json::to_string_pretty(&report).unwrap_or_default()
-}
-
-/// Writes every output asked for, and one line per call that failed the run on stdout.
-pub fn write_all(args: &ReplayArgs, ran: &Ran) -> Result<(), ReplayError> {
-    for o in &ran.outcomes {
-        if matches!(o.judged.kind, Kind::Differing | Kind::Failed) {
-            let paths: Vec<String> = o.judged.differences.iter().map(|d| d.named()).collect();
-            println!("DIFF {}: {}", o.name(), paths.join(", "));
-        }
-    }
-    let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, text).map_err(|source| ReplayError::Write {
-            file: path.display().to_string(),
-            source,
-        })
-    };
-    if let Some(p) = &args.report {
-        write(p, json(ran))?;
-    }
-    if let Some(p) = &args.junit {
-        write(p, super::junit::render(ran))?;
-    }
-    if let Some(p) = &args.html {
-        write(p, super::html::render(ran))?;
-    }
-    Ok(())
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::call::{Body, Call, Inputs};
+use super::call::{Body, Call};
+use super::inputs::Inputs;
 use super::markers;
 use super::progress::Bar;
 use super::report::{Outcome, Ran, Summary};
@@ -125,7 +126,7 @@ pub async fn run(target: &Target, args: &ReplayArgs, inputs: &Inputs) -> Result<
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            skipped: describe(&plan.skipped),
+            skipped: plan.skipped.describe(),
         });
     }
     if plan.redacted_token {
@@ -313,23 +314,4 @@ fn secrets_of(
     let (keys, mut values) = crate::shadow::secrets::of_call(rt, &parts, body);
     values.extend(generated);
     Secrets { keys, values }
-}
-
-/// `2 not legacy API calls, 3 writes (without --writes)`.
-pub fn describe(s: &super::call::Skipped) -> String {
-    let mut parts = Vec::new();
-    if s.not_legacy > 0 {
-        parts.push(format!("{} not legacy API calls", s.not_legacy));
-    }
-    if s.unanswered > 0 {
-        parts.push(format!("{} without an answer", s.unanswered));
-    }
-    if s.writes > 0 {
-        parts.push(format!("{} writes (replayed only with --writes)", s.writes));
-    }
-    if parts.is_empty() {
-        "no calls".into()
-    } else {
-        parts.join(", ")
-    }
 }
