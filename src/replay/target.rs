@@ -1,9 +1,9 @@
 //! The gateway a replay sends its calls through: the gateway's own stack, started in-process
 //! on loopback ports, translating every call to the target v4 (`--orchestrator`, else the
 //! embedded sandbox). Only the translation comes from `--config` (mappings, tenants, limits,
-//! identity, registry path): every route is put in translate mode with no legacy backend,
-//! since a replay judges v4, and the rate limits are off, since one machine replays what
-//! many clients sent.
+//! identity, registry path): every route is put in translate mode with no legacy backend and
+//! no fallback, since a replay judges v4, and the rate limits are off, since one machine
+//! replays what many clients sent.
 //!
 //! Writes change data and send mail, so they are replayed only with `--writes`, and never
 //! towards the configuration's own `orchestrator_url` (the live v4), compared as base URLs
@@ -66,6 +66,8 @@ impl Target {
         };
         config.user_api_url = None;
         config.registry_api_url = None;
+        // A v4 failure is what a replay reports, never a reason to answer from elsewhere.
+        config.fallback = None;
         config.rate_limits = RateLimitConfig {
             reset_mail_per_email_per_hour: 0,
             reset_mail_per_ip_per_hour: 0,
