@@ -36,7 +36,7 @@ LAYERS = [
     ["gateway"],                                               # runtime swaps, process-long state
     ["ops", "router", "layers", "watch"],                      # what serves a request or an operator
     ["admin", "stack", "server", "sandbox"],                   # listeners and services
-    ["start"],                                                 # a gateway wired together
+    ["start", "replay"],                                       # a gateway wired together; replay through one
     ["cli"],                                                   # commands
 ]
 

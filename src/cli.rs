@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`, `shadow-report`. Every flag of `serve` can also be
-//! set in the environment (`LEGACY_GATEWAY_*`), which wins over the configuration file.
+//! The command line: `serve`, `check`, `sandbox`, `events`, `healthcheck`, `shadow-report`,
+//! `replay`. Every flag of `serve` can also be set in the environment (`LEGACY_GATEWAY_*`),
+//! which wins over the configuration file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub enum Command {
     /// Read the shadow report of each instance given (their admin listeners) and write the
     /// figures added up, as JSON or (`--html FILE`) as the shadow page.
     ShadowReport(crate::shadow::fleet::ShadowReportArgs),
+    /// Send captured calls (capture files or HAR) again through the translation to a v4 and
+    /// compare each answer with the captured one; exit 0 only when all match (1: differences,
+    /// 2: unusable input).
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Debug, Args)]

@@ -31,7 +31,8 @@
 //! - Listeners: [`stack`] (the service a worker serves), [`admin`] (the admin listener),
 //!   [`server`] (thread-per-core workers, the accept loop, graceful shutdown), [`sandbox`]
 //!   (the embedded v4 orchestrator).
-//! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`, `healthcheck`); `main.rs`
+//! - [`replay`]: captured calls sent again through a gateway started in-process, compared.
+//! - [`cli`]: the commands (`serve`, `check`, `sandbox`, `events`, `healthcheck`, `replay`); `main.rs`
 //!   only calls it. `start.rs` wires a gateway together ([`start`]); this file only
 //!   lists the modules.
 #![forbid(unsafe_code)]
@@ -62,6 +63,7 @@ pub mod ops;
 pub mod passthrough;
 pub mod ratelimit;
 pub mod redact;
+pub mod replay;
 pub mod request;
 pub mod router;
 pub mod routes;

@@ -21,5 +21,6 @@ fn main() -> ExitCode {
         Command::Events(a) => cli::events(a),
         Command::Healthcheck(a) => legacy_gateway::healthcheck::run(a),
         Command::ShadowReport(a) => legacy_gateway::shadow::fleet::run(a),
+        Command::Replay(a) => legacy_gateway::replay::run(a),
     }
 }
