@@ -68,6 +68,9 @@ impl Target {
         config.registry_api_url = None;
         // A v4 failure is what a replay reports, never a reason to answer from elsewhere.
         config.fallback = None;
+        // A replay writes no capture of its own: the in-process gateway never answers from a
+        // legacy backend, and a capture file named in the config belongs to the live gateway.
+        config.capture = None;
         config.rate_limits = RateLimitConfig {
             reset_mail_per_email_per_hour: 0,
             reset_mail_per_ip_per_hour: 0,
