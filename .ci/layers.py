@@ -27,14 +27,14 @@ import sys
 LAYERS = [
     ["api", "body", "deadline", "redact", "host", "metrics", "source"],           # plain building blocks
     ["translate", "telemetry", "mapping"],                     # pure translation, data files
-    ["config", "logging", "modes", "ratelimit", "instance"],   # the configuration and what reads only it
+    ["config", "logging", "ratelimit", "instance"],   # the configuration and what reads only it
     ["identity", "upstream", "tenant", "healthcheck"],         # talking to others
     ["error", "request", "legacy", "audit"],                   # failures and the legacy shapes
     ["passthrough", "events", "runtime"],                      # legacy mode; event records; one request's world
     ["routes"],                                                # the translated routes
     ["shadow", "fallback", "capture"],                         # copies replay routes; v4 failing sends rows to legacy; calls recorded for replay
     ["gateway"],                                               # runtime swaps, process-long state
-    ["ops", "router", "layers", "watch"],                      # what serves a request or an operator
+    ["ops", "dispatch", "layers", "watch"],                      # what serves a request or an operator
     ["admin", "stack", "server", "sandbox"],                   # listeners and services
     ["start", "replay"],                                       # a gateway wired together; replay through one
     ["cli"],                                                   # commands

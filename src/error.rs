@@ -200,7 +200,7 @@ fn legacy_system(family: Family) -> &'static str {
 
 /// What an answer echoes back besides the error.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Reply<'a> {
+pub struct AnswerContext<'a> {
     pub request_id: &'a str,
     pub customer_id: Option<&'a str>,
     pub action: Option<&'a str>,

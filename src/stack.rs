@@ -1,4 +1,4 @@
-//! The service a worker serves: the router inside the edge (`layers::edge`), which holds
+//! The service a worker serves: the dispatcher inside the edge (`layers::edge`), which holds
 //! every cross-cutting concern in one place with its order explained.
 
 use std::convert::Infallible;
@@ -10,17 +10,17 @@ use hyper::body::Incoming;
 use tower::Layer;
 
 use crate::body::Body;
+use crate::dispatch::Dispatcher;
 use crate::gateway::{Gateway, Local};
 use crate::layers::edge::{Edge, EdgeLayer};
-use crate::router::Router;
 
 /// The whole service; one per worker, built on that worker's thread.
-pub type GatewayService = Edge<Router>;
+pub type GatewayService = Edge<Dispatcher>;
 
 /// Builds the service on the calling thread: the per-request handles it holds are this
 /// thread's own, so call it once per worker.
 pub fn build(gw: Arc<Gateway>) -> GatewayService {
-    build_with(gw.clone(), Router::new(&gw))
+    build_with(gw.clone(), Dispatcher::new(&gw))
 }
 
 /// The same edge around any inner service: tests use it to prove what the edge does

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::gateway::Gateway;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
@@ -158,9 +158,9 @@ pub async fn start_with(
             .unwrap_or_else(|| ids.next());
         let mut resp = GatewayError::Overloaded.into_response(
             rt.family_of(req.uri().path()),
-            &Reply {
+            &AnswerContext {
                 request_id: request_id.to_str().unwrap_or(""),
-                ..Reply::default()
+                ..AnswerContext::default()
             },
             &rt.mappings,
         );

@@ -290,7 +290,7 @@ async fn a_user_is_always_in_or_always_out_of_the_sample() {
     }
     let expected: Vec<&String> = ids
         .iter()
-        .filter(|id| legacy_gateway::modes::bucket(id) < 30)
+        .filter(|id| legacy_gateway::config::modes::bucket(id) < 30)
         .collect();
     assert!(!expected.is_empty() && expected.len() < ids.len());
     handled(&gw, 2 * expected.len() as u64).await;

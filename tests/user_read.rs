@@ -581,7 +581,7 @@ async fn reads_follow_the_per_user_canary() {
     let mut translated = 0;
     for i in 0..30 {
         let id = format!("reader-{i}");
-        let expected = legacy_gateway::modes::bucket(&id) < 50;
+        let expected = legacy_gateway::config::modes::bucket(&id) < 50;
         for _ in 0..2 {
             let before = received(&v4s).await.len();
             let r = get(&gw, &format!("/User/{id}")).send().await.unwrap();

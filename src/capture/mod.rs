@@ -90,7 +90,9 @@ impl Capture {
         if part == "other" || !cfg.selects(route, &part, s.writes) {
             return None;
         }
-        if cfg.sample_percent < 100 && crate::modes::bucket(&split_key()) >= cfg.sample_percent {
+        if cfg.sample_percent < 100
+            && crate::config::modes::bucket(&split_key()) >= cfg.sample_percent
+        {
             return None;
         }
         let tenant = (!s.tenant.is_empty()).then(|| rt.tenant_label(s.family, s.tenant).0);

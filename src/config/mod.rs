@@ -11,7 +11,7 @@ mod fallback;
 mod identity;
 mod limits;
 mod listeners;
-mod modes;
+pub mod modes;
 mod shadow;
 mod telemetry;
 mod tenants;

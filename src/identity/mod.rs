@@ -156,14 +156,14 @@ impl std::fmt::Debug for Verifier {
 }
 
 /// A token failed; `UnknownKid` may succeed after the keys are fetched again.
-enum Failure {
+enum Rejection {
     Id(IdentityError),
     UnknownKid,
 }
 
-impl From<IdentityError> for Failure {
+impl From<IdentityError> for Rejection {
     fn from(e: IdentityError) -> Self {
-        Failure::Id(e)
+        Rejection::Id(e)
     }
 }
 
@@ -240,8 +240,8 @@ impl Verifier {
     /// The user id from an `Authorization` header value, with the keys at hand.
     pub fn user_id(&self, authorization: Option<&str>) -> Result<String, IdentityError> {
         self.verify(authorization).map_err(|f| match f {
-            Failure::Id(e) => e,
-            Failure::UnknownKid => IdentityError::Rejected,
+            Rejection::Id(e) => e,
+            Rejection::UnknownKid => IdentityError::Rejected,
         })
     }
 
@@ -253,8 +253,8 @@ impl Verifier {
     ) -> Result<String, IdentityError> {
         match self.verify(authorization) {
             Ok(id) => Ok(id),
-            Err(Failure::Id(e)) => Err(e),
-            Err(Failure::UnknownKid) => {
+            Err(Rejection::Id(e)) => Err(e),
+            Err(Rejection::UnknownKid) => {
                 if let Keys::Remote(r) = &self.keys {
                     if r.refresh_if_due(r.min_gap).await {
                         return self.user_id(authorization);
@@ -289,7 +289,7 @@ impl Verifier {
         }
     }
 
-    fn verify(&self, authorization: Option<&str>) -> Result<String, Failure> {
+    fn verify(&self, authorization: Option<&str>) -> Result<String, Rejection> {
         let token = authorization
             .and_then(|v| {
                 let (scheme, rest) = v.trim().split_once(' ')?;
@@ -298,9 +298,9 @@ impl Verifier {
             .filter(|t| !t.is_empty())
             .ok_or(IdentityError::Missing)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Unreadable)?;
-        let from_set = |set: &JwkSet| -> Result<Map<String, Value>, Failure> {
+        let from_set = |set: &JwkSet| -> Result<Map<String, Value>, Rejection> {
             let jwk = match &header.kid {
-                Some(kid) => set.find(kid).ok_or(Failure::UnknownKid)?,
+                Some(kid) => set.find(kid).ok_or(Rejection::UnknownKid)?,
                 None if set.keys.len() == 1 => &set.keys[0],
                 None => return Err(IdentityError::Rejected.into()),
             };

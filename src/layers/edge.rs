@@ -41,7 +41,7 @@ use tracing::Instrument;
 
 use crate::body::Body;
 use crate::deadline::{Deadline, Fired};
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::gateway::Local;
 use crate::legacy::Shaped;
 use crate::metrics::TenantLabel;
@@ -323,10 +323,10 @@ fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
     let id = rt
         .user_api_raw_id(seen.uri.path())
         .map(|raw| crate::translate::path::as_sent(&raw));
-    let reply = Reply {
+    let reply = AnswerContext {
         request_id: seen.request_id.to_str().unwrap_or(""),
         customer_id: id.as_deref(),
-        ..Reply::default()
+        ..AnswerContext::default()
     };
     // `Connection: close` where the body was not read to the end: the error knows.
     e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings)

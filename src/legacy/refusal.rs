@@ -10,7 +10,7 @@ use http::Response;
 use super::user_api::{Envelope, ResultBody};
 use super::{json, Family, Refused};
 use crate::body::Body;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::mapping::Mappings;
 
 impl GatewayError {
@@ -18,7 +18,7 @@ impl GatewayError {
     pub fn into_response(
         self,
         family: Family,
-        ctx: &Reply<'_>,
+        ctx: &AnswerContext<'_>,
         mappings: &Mappings,
     ) -> Response<Body> {
         // RFC 9110: a 401 names the scheme that would work; legacy clients renew their
@@ -50,7 +50,12 @@ impl GatewayError {
         resp
     }
 
-    fn shaped(self, family: Family, ctx: &Reply<'_>, mappings: &Mappings) -> Response<Body> {
+    fn shaped(
+        self,
+        family: Family,
+        ctx: &AnswerContext<'_>,
+        mappings: &Mappings,
+    ) -> Response<Body> {
         match family {
             Family::UserApi => {
                 let status = self.status();

@@ -7,7 +7,7 @@ use http::StatusCode;
 
 use crate::error::GatewayError;
 use crate::mapping::registry::ResponseKind;
-use crate::mapping::{Failure, Mappings};
+use crate::mapping::{Mappings, V4Failure};
 use crate::redact::scrub;
 use crate::translate::envelope::V4Answer;
 
@@ -74,7 +74,7 @@ pub fn v4_failure(
     request_id: &str,
 ) -> (StatusCode, Answer) {
     let text = scrub(&answer.text, secrets);
-    let legacy = mappings.registry.legacy_error(&Failure {
+    let legacy = mappings.registry.legacy_error(&V4Failure {
         status: answer.status,
         code: mappings.v4.short_code(&answer.code),
         text: &text,

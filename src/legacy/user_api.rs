@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::GatewayError;
 use crate::mapping::user_api::ErrorType;
-use crate::mapping::{Failure, Mappings};
+use crate::mapping::{Mappings, V4Failure};
 use crate::redact::scrub;
 use crate::translate::envelope::V4Answer;
 
@@ -96,7 +96,7 @@ impl GatewayError {
     pub fn user_api_entry(&self, mappings: &Mappings) -> ErrorEntry {
         let message = self.to_string();
         let status = self.status().as_u16();
-        let ty = mappings.user_api.error_type(&Failure {
+        let ty = mappings.user_api.error_type(&V4Failure {
             status,
             code: self.code(),
             text: &message,
@@ -122,7 +122,7 @@ pub fn v4_failure(
     part: Option<String>,
 ) -> (http::StatusCode, ErrorEntry) {
     let text = scrub(&answer.text, secrets);
-    let ty = mappings.user_api.error_type(&Failure {
+    let ty = mappings.user_api.error_type(&V4Failure {
         status: answer.status,
         code: mappings.v4.short_code(&answer.code),
         text: &text,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use events::EventTable;
 pub use registry::Registry;
-pub use rules::Failure;
+pub use rules::V4Failure;
 pub use user_api::UserApi;
 pub use v4::V4Facts;
 

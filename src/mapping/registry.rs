@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::checks::{event_list, parse_method};
-use super::rules::{Failure, Matcher, RawMatcher, RawStatus};
+use super::rules::{Matcher, RawMatcher, RawStatus, V4Failure};
 use super::EventTable;
 use crate::source::{Source, SourceError};
 use crate::translate::path::PathTemplate;
@@ -271,7 +271,7 @@ impl Registry {
 
     /// The legacy answer for a v4 failure; an exception when no rule matches, because an
     /// unexplained failure is the service failing, as the legacy API would have said.
-    pub fn legacy_error(&self, failure: &Failure<'_>) -> LegacyError {
+    pub fn legacy_error(&self, failure: &V4Failure<'_>) -> LegacyError {
         self.errors
             .iter()
             .find(|r| r.matcher.matches(failure))
@@ -301,7 +301,7 @@ mod tests {
         assert!(methods.contains(&Method::GET));
         let (_, methods) = r.action("activatenewpassword").unwrap();
         assert_eq!(methods, [Method::POST]);
-        let f = Failure {
+        let f = V4Failure {
             status: 404,
             code: "E404_01",
             text: "",

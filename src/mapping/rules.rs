@@ -25,7 +25,7 @@ enum StatusMatch {
 /// What a failure looks like to the rules: its HTTP status, its code (v4 prefix stripped),
 /// its text, and the action it happened in (action API only).
 #[derive(Debug, Clone, Copy)]
-pub struct Failure<'a> {
+pub struct V4Failure<'a> {
     pub status: u16,
     pub code: &'a str,
     pub text: &'a str,
@@ -85,7 +85,7 @@ impl Matcher {
         })
     }
 
-    pub fn matches(&self, f: &Failure<'_>) -> bool {
+    pub fn matches(&self, f: &V4Failure<'_>) -> bool {
         let status_ok = match self.status {
             None => true,
             Some(StatusMatch::Exact(n)) => n == f.status,
@@ -140,19 +140,19 @@ mod tests {
             Some("E400_00"),
             Some("(?i)password"),
         );
-        let hit = Failure {
+        let hit = V4Failure {
             status: 400,
             code: "E400_00",
             text: "Invalid InputModel - Password does not meet",
             action: None,
         };
         assert!(rule.matches(&hit));
-        assert!(!rule.matches(&Failure {
+        assert!(!rule.matches(&V4Failure {
             text: "Email",
             ..hit
         }));
-        assert!(!rule.matches(&Failure { status: 500, ..hit }));
-        assert!(!rule.matches(&Failure {
+        assert!(!rule.matches(&V4Failure { status: 500, ..hit }));
+        assert!(!rule.matches(&V4Failure {
             code: "E400_08",
             ..hit
         }));

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::compare::{self, Difference};
 use super::diffs::DiffWriter;
 use super::report::Outcome;
-use super::{secrets, Call, LegacyAnswer, RowId, Shadow};
+use super::{secrets, LegacyAnswer, Original, RowId, Shadow};
 use crate::body::Body;
 use crate::legacy::{Family, Refused};
 use crate::metrics::Metrics;
@@ -29,7 +29,7 @@ pub(super) async fn run(
     metrics: &Metrics,
     rt: &Arc<Runtime>,
     id: RowId,
-    call: Call,
+    call: Original,
     legacy: LegacyAnswer,
 ) {
     let family = call.family;
@@ -120,7 +120,7 @@ pub(super) async fn run(
 }
 
 /// The call through its own route, towards the shadow orchestrator, marked as a copy.
-async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<Body> {
+async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Original) -> Response<Body> {
     let target = Target {
         deadline: None,
         upstream: if call.writes {
@@ -144,7 +144,7 @@ async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Call) -> Response<B
 }
 
 /// The diff file's record of one differing call, with the call's secrets masked.
-fn masked_record(rt: &Runtime, id: &RowId, call: &Call, differences: &[Difference]) -> Value {
+fn masked_record(rt: &Runtime, id: &RowId, call: &Original, differences: &[Difference]) -> Value {
     let (secret_keys, secret_values) = secrets::of_call(rt, &call.parts, &call.body);
     let values: Vec<&str> = secret_values.iter().map(String::as_str).collect();
     let mut diffs = serde_json::to_value(differences).unwrap_or(Value::Null);

@@ -9,7 +9,7 @@ use crate::runtime::Runtime;
 pub fn mode(rt: &Runtime, route: &str, part: &str, tenant: &str) -> String {
     let modes = &rt.config.modes;
     let tenant = (tenant != "other").then_some(tenant);
-    let (mode, percent) = match crate::modes::rule_for(modes, route, Some(part), tenant) {
+    let (mode, percent) = match crate::config::modes::rule_for(modes, route, Some(part), tenant) {
         Some(rule) => (rule.mode, rule.translate_percent),
         None => (modes.default, None),
     };

@@ -69,7 +69,7 @@ pub struct Shadow {
 }
 
 /// What one call tells the shadow: everything needed to translate the copy later.
-pub struct Call {
+pub struct Original {
     pub family: Family,
     /// The tenant as routed: `X-ClientCode` (User API) or the Host (action API).
     pub tenant: String,

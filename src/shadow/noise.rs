@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{compare, Call, LegacyAnswer, Shadow};
+use super::{compare, LegacyAnswer, Original, Shadow};
 use crate::legacy::Family;
 use crate::routes::SHADOW_OF;
 use crate::runtime::Runtime;
@@ -36,7 +36,7 @@ const NOT_PASSED: &[&str] = &[
 impl Shadow {
     /// Whether this read is asked twice: every `100 / percent`-th read, counted, so the share
     /// is exact and the first reads of a gateway are not the sampled ones.
-    fn noise_sampled(&self, rt: &Runtime, call: &Call) -> bool {
+    fn noise_sampled(&self, rt: &Runtime, call: &Original) -> bool {
         let percent = u64::from(rt.config.shadow.noise_sample_percent);
         if percent == 0 || call.family != Family::UserApi || call.parts.method != http::Method::GET
         {
@@ -51,7 +51,7 @@ impl Shadow {
     pub(super) async fn learn_noise(
         &self,
         rt: &Runtime,
-        call: &Call,
+        call: &Original,
         first: &LegacyAnswer,
     ) -> Vec<String> {
         if !self.noise_sampled(rt, call) {
@@ -66,7 +66,7 @@ impl Shadow {
             .collect()
     }
 
-    async fn ask_again(&self, rt: &Runtime, call: &Call) -> Option<(u16, Bytes)> {
+    async fn ask_again(&self, rt: &Runtime, call: &Original) -> Option<(u16, Bytes)> {
         let base = rt.config.user_api_url.as_ref()?;
         let client = self.noise_client.get_or_init(|| {
             reqwest::Client::builder()

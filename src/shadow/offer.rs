@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::window::Reason;
-use super::{copy, Call, LegacyAnswer, RowId, Shadow};
+use super::{copy, LegacyAnswer, Original, RowId, Shadow};
 use crate::legacy::Family;
 use crate::metrics::Metrics;
 use crate::routes::SHADOW_OF;
@@ -21,7 +21,7 @@ impl Shadow {
         self: &Arc<Self>,
         metrics: &Arc<Metrics>,
         rt: &Arc<Runtime>,
-        call: Call,
+        call: Original,
         legacy: LegacyAnswer,
     ) {
         if call.parts.headers.contains_key(&SHADOW_OF) {
@@ -38,7 +38,7 @@ impl Shadow {
             self.not_shadowed(metrics, &id, Reason::WritesOff);
             return;
         }
-        if crate::modes::bucket(&call.sample_key) >= cfg.sample_percent {
+        if crate::config::modes::bucket(&call.sample_key) >= cfg.sample_percent {
             self.not_shadowed(metrics, &id, Reason::SampledOut);
             return;
         }

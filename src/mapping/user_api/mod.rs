@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use http::{HeaderName, Method};
 use serde::Deserialize;
 
-use super::rules::{Failure, Matcher};
+use super::rules::{Matcher, V4Failure};
 use crate::translate::path::PathTemplate;
 pub use field::{Field, FieldType};
 pub use read::{QueryParam, Read};
@@ -85,7 +85,7 @@ impl UserApi {
     }
 
     /// The legacy error `Type` for a failure; the generic one when no rule matches.
-    pub fn error_type(&self, failure: &Failure<'_>) -> ErrorType {
+    pub fn error_type(&self, failure: &V4Failure<'_>) -> ErrorType {
         self.errors
             .iter()
             .find(|r| r.matcher.matches(failure))

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{client_auth, query_pairs};
 use crate::body::Body;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::Family;
 use crate::mapping::registry::{Action, Input, InputSource};
 use crate::metrics::Metrics;
@@ -65,11 +65,11 @@ pub fn check_limits_untranslated(
         .map(|e| {
             e.into_response(
                 Family::Registry,
-                &Reply {
+                &AnswerContext {
                     request_id: &request::request_id(&parts.headers),
                     customer_id: None,
                     action: Some(&called),
-                    ..Reply::default()
+                    ..AnswerContext::default()
                 },
                 &rt.mappings,
             )

@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response};
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Operation};
+use crate::audit::{self, Entry};
 use crate::body::{Body, BoxError};
 use crate::config::Tenant;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::registry::{v4_failure, Answer};
 use crate::legacy::{json, Family};
 use crate::metrics::Metrics;
@@ -55,11 +55,11 @@ where
     let refuse = |e: GatewayError, action: Option<&str>| {
         e.into_response(
             Family::Registry,
-            &Reply {
+            &AnswerContext {
                 request_id: &request_id,
                 customer_id: None,
                 action,
-                ..Reply::default()
+                ..AnswerContext::default()
             },
             &rt.mappings,
         )
@@ -181,7 +181,7 @@ where
             audit::record(
                 metrics,
                 &rt.mappings.events,
-                &Operation {
+                &Entry {
                     route: &action.name,
                     legacy_event: event,
                     request_id: &request_id,

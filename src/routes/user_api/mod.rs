@@ -16,9 +16,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::audit::{self, Operation};
+use crate::audit::{self, Entry};
 use crate::body::Body;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry, ResultBody};
 use crate::legacy::{json, Family};
 use crate::mapping::UserApi;
@@ -130,10 +130,10 @@ where
     let refuse = |e: GatewayError, id: Option<&str>| {
         e.into_response(
             Family::UserApi,
-            &Reply {
+            &AnswerContext {
                 request_id,
                 customer_id: id,
-                ..Reply::default()
+                ..AnswerContext::default()
             },
             &rt.mappings,
         )
@@ -257,7 +257,7 @@ async fn run(
                 metrics,
                 &rt.mappings.events,
                 &part.events,
-                &Operation {
+                &Entry {
                     route: &ua.name,
                     legacy_event: "",
                     request_id,

@@ -9,9 +9,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Operation};
+use crate::audit::{self, Entry};
 use crate::body::Body;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry};
 use crate::legacy::{json, Family};
 use crate::mapping::user_api::Read;
@@ -38,7 +38,7 @@ pub async fn handle(
     let read = &ua.read;
     let request_id = request::request_id(&parts.headers);
     let sent = path::as_sent(raw_id);
-    let reply = Reply {
+    let reply = AnswerContext {
         request_id: &request_id,
         customer_id: Some(&sent),
         action: None,
@@ -108,7 +108,7 @@ pub async fn handle(
             metrics,
             &rt.mappings.events,
             &read.events,
-            &Operation {
+            &Entry {
                 route: &read.name,
                 legacy_event: "",
                 request_id: &request_id,

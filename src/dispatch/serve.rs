@@ -10,7 +10,7 @@ use http::Response;
 use super::{split_key, Matched};
 use crate::body::{Body, BoxError};
 use crate::deadline::Deadline;
-use crate::error::{GatewayError, Reply};
+use crate::error::{AnswerContext, GatewayError};
 use crate::gateway::Gateway;
 use crate::legacy::Family;
 use crate::passthrough::LegacyBackend;
@@ -57,10 +57,10 @@ where
             let id = crate::translate::path::as_sent(&m.raw_id);
             let mut resp = GatewayError::MethodNotAllowed.into_response(
                 Family::UserApi,
-                &Reply {
+                &AnswerContext {
                     request_id: &request::request_id(&parts.headers),
                     customer_id: Some(&id),
-                    ..Reply::default()
+                    ..AnswerContext::default()
                 },
                 &rt.mappings,
             );
@@ -200,7 +200,7 @@ where
         gw.capture.finish(rt, &gw.metrics, c, status, &answer);
     }
     let sample_key = split_key(rt, &m, &parts);
-    let call = shadow::Call {
+    let call = shadow::Original {
         family: m.family,
         tenant: m.tenant,
         part: m.action,
@@ -269,12 +269,12 @@ pub(super) fn refuse(
     };
     e.into_response(
         family,
-        &Reply {
+        &AnswerContext {
             request_id: &request_id,
             customer_id: id.as_deref(),
             read: id.is_some()
                 && (parts.method == http::Method::GET || parts.method == http::Method::HEAD),
-            ..Reply::default()
+            ..AnswerContext::default()
         },
         &rt.mappings,
     )

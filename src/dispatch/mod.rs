@@ -1,10 +1,12 @@
-//! The core service: which legacy route a request is for, which mode serves it (translate,
-//! shadow, legacy: the rules are in `crate::modes`, what each mode does in `mode.rs`), and the
-//! 404/405 answers for the rest, each in the shape of the API the path belongs to. Requests no mapping covers go to the legacy backend when
-//! one is configured (strangler pattern).
+//! Dispatch, the core service: which legacy route a request is for, which mode serves it
+//! (translate, shadow, legacy: the rules are in `crate::config::modes`, what each mode does in
+//! `serve.rs`), and the 404/405 answers for the rest, each in the shape of the API the path
+//! belongs to. Requests no mapping covers go to the legacy backend when one is configured
+//! (strangler pattern). Not to be confused with `crate::routes`, the handlers of the routes it
+//! dispatches to.
 
 mod head;
-mod mode;
+mod serve;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,32 +17,32 @@ use futures_util::future::BoxFuture;
 use http::{Request, Response};
 
 use crate::body::{Body, BoxError};
+use crate::config::modes;
 use crate::config::Mode;
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::fallback;
 use crate::gateway::{Gateway, Local};
 use crate::legacy::Family;
-use crate::modes;
 use crate::ops;
 use crate::routes::{self, RouteLabel, Served};
 use crate::runtime::Runtime;
 use crate::tenant;
-use mode::{legacy, refuse, shadowed, translate};
+use serve::{legacy, refuse, shadowed, translate};
 
 #[derive(Clone)]
-pub struct Router {
+pub struct Dispatcher {
     gw: Local,
 }
 
-impl Router {
+impl Dispatcher {
     /// Call it on the worker that will use it: the handle it makes is that worker's own.
     pub fn new(gw: &Arc<Gateway>) -> Self {
         Self { gw: Local::new(gw) }
     }
 }
 
-impl<B> tower::Service<Request<B>> for Router
+impl<B> tower::Service<Request<B>> for Dispatcher
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -337,7 +339,7 @@ mod tests {
             ),
             (
                 "shadowed",
-                std::mem::size_of_val(&mode::shadowed(
+                std::mem::size_of_val(&serve::shadowed(
                     &local,
                     &rt,
                     Family::UserApi,
