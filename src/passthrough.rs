@@ -48,6 +48,13 @@ fn is_hop_by_hop(n: &HeaderName) -> bool {
     )
 }
 
+/// Headers a second sending of a client's request leaves out (a shadow's second legacy call, a
+/// replay): the hop-by-hop ones, the length (recomputed for the body sent), and
+/// `Accept-Encoding`, so the answer comes uncompressed and compares as the first one did.
+pub fn not_resent(name: &HeaderName) -> bool {
+    is_hop_by_hop(name) || *name == header::CONTENT_LENGTH || *name == header::ACCEPT_ENCODING
+}
+
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One look at the names first: a request or answer rarely carries any of these, and
     // removing each one blindly costs a hash lookup per name.

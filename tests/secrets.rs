@@ -1148,39 +1148,7 @@ struct Secret {
 
 impl Secret {
     fn new(name: &'static str, value: &str) -> Self {
-        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-        const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'_')
-            .remove(b'.')
-            .remove(b'!')
-            .remove(b'~')
-            .remove(b'*')
-            .remove(b'\'')
-            .remove(b'(')
-            .remove(b')');
-        let inside = |s: &str| {
-            let q = serde_json::to_string(s).unwrap();
-            q[1..q.len() - 1].to_string()
-        };
-        let json = inside(value);
-        let forms = vec![
-            ("raw", value.to_string()),
-            ("JSON-escaped", json.clone()),
-            ("JSON-escaped twice", inside(&json)),
-            (
-                "percent-encoded",
-                utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
-            ),
-            (
-                "URI-component-encoded",
-                utf8_percent_encode(value, COMPONENT).to_string(),
-            ),
-            (
-                "form-encoded",
-                url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
-            ),
-        ];
+        let forms = common::secret_forms::secret_forms(value);
         Self { name, forms }
     }
 

@@ -24,20 +24,6 @@ use crate::runtime::Runtime;
 /// answers long before).
 const CALL_GUARD: Duration = Duration::from_secs(300);
 
-/// Headers not sent again: hop-by-hop ones, the length (recomputed), and
-/// `Accept-Encoding`, so the answer compares as the captured one did.
-const NOT_SENT: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "accept-encoding",
-];
-
 /// Which legacy API call a captured request is, as the configuration's mappings say.
 #[derive(Debug, Clone)]
 struct Class {
@@ -230,7 +216,9 @@ async fn replay_one(
     };
     let mut headers = http::HeaderMap::new();
     for (name, value) in &call.headers {
-        if NOT_SENT.contains(&name.as_str()) {
+        if http::HeaderName::from_bytes(name.as_bytes())
+            .is_ok_and(|n| crate::passthrough::not_resent(&n))
+        {
             continue;
         }
         let value = match (name.as_str(), markers::is_marker(value)) {

@@ -18,21 +18,6 @@ use crate::legacy::Family;
 use crate::routes::SHADOW_OF;
 use crate::runtime::Runtime;
 
-/// Headers not passed on to the second call: hop-by-hop ones, and those the client set for its
-/// own connection. `Accept-Encoding` is dropped so the answer compares as the first one did.
-const NOT_PASSED: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "accept-encoding",
-];
-
 impl Shadow {
     /// Whether this read is asked twice: every `100 / percent`-th read, counted, so the share
     /// is exact and the first reads of a gateway are not the sampled ones.
@@ -77,9 +62,15 @@ impl Shadow {
         });
         let path = call.parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{path}", base.as_str().trim_end_matches('/'));
+        // Not passed on: what a second sending leaves out, and the client's own `Host`.
         let mut headers = call.parts.headers.clone();
-        for name in NOT_PASSED {
-            headers.remove(*name);
+        let dropped: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|n| *n == http::header::HOST || crate::passthrough::not_resent(n))
+            .cloned()
+            .collect();
+        for name in dropped {
+            headers.remove(name);
         }
         if let Ok(v) = http::HeaderValue::from_str(&call.request_id) {
             headers.insert(SHADOW_OF, v);
