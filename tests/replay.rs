@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::binary::{Binary, Ran};
+use common::binary::Ran;
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
@@ -53,52 +53,19 @@ fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     p
 }
 
-/// `replay ARGS… --report R --junit J` in `dir`; the run, the report and the JUnit text.
+/// `replay ARGS… --report R --junit J` in `dir` (`common::replay`): the run, the report and
+/// the JUnit text.
 async fn replay(
     dir: &Path,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
 ) -> (Ran, Value, String) {
-    let report = dir.join("report.json");
-    let junit = dir.join("junit.xml");
-    let _ = std::fs::remove_file(&report);
-    let _ = std::fs::remove_file(&junit);
-    let mut full = vec!["replay".to_string()];
-    full.extend(args);
-    full.extend([
-        "--report".into(),
-        report.display().to_string(),
-        "--junit".into(),
-        junit.display().to_string(),
-    ]);
-    let ran = tokio::task::spawn_blocking(move || {
-        let mut b = Binary::new(full);
-        for (k, v) in env {
-            b = b.env(k, v);
-        }
-        b.run()
-    })
-    .await
-    .unwrap();
-    let report = std::fs::read_to_string(&report)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or(Value::Null);
-    let junit = std::fs::read_to_string(&junit).unwrap_or_default();
-    (ran, report, junit)
+    let r = common::replay::replay(dir, args, env).await;
+    (r.ran, r.report, r.junit)
 }
 
 fn path_arg(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// The line of `[read]` in the shipped User API mapping: where every read field comes from.
-fn read_mapping_line() -> String {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/user-api.toml"),
-    )
-    .unwrap();
-    let n = text.lines().position(|l| l.trim() == "[read]").unwrap() + 1;
-    format!("mappings/user-api.toml:{n}")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,7 +167,7 @@ async fn reads_against_the_sandbox_match_differ_only_in_noise_or_differ_by_named
         page.contains("&quot;Alicia&quot;") && !page.contains("<script"),
         "{page}"
     );
-    let mapping = read_mapping_line();
+    let mapping = common::replay::read_mapping_line();
     let call = &report["calls"][1];
     assert_eq!(call["outcome"], "differing", "{report}");
     assert_eq!(call["line"], 2);

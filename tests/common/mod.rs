@@ -7,6 +7,7 @@
 pub mod binary;
 pub mod fakes;
 pub mod jwt;
+pub mod replay;
 pub mod secret_forms;
 
 pub use fakes::{dead_url, mount, mount_method, received, received_paths, v4};
