@@ -9,12 +9,11 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! use std::sync::Arc;
-//! use legacy_gateway::mapping::EventTable;
+//! use legacy_gateway::mapping::Mappings;
 //! use legacy_gateway::sandbox::{self, Sandbox};
 //!
-//! let table = EventTable::embedded().expect("shipped table");
-//! let handle = sandbox::spawn("127.0.0.1:0".parse().unwrap(), Sandbox::new(Arc::new(table))).await?;
+//! let events = Mappings::embedded().expect("shipped mappings").events;
+//! let handle = sandbox::spawn("127.0.0.1:0".parse().unwrap(), Sandbox::new(events)).await?;
 //! println!("v4 orchestrator at {}", handle.url());
 //! handle.shutdown().await;
 //! # Ok(())
