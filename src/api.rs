@@ -23,3 +23,19 @@ impl Family {
         }
     }
 }
+
+/// Which row a call belongs to, in the shadow report, the fallback and capture: the API, the part of it (`read`, `update`, an action name as
+/// the mapping spells it), the tenant as configured.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowId {
+    pub route: &'static str,
+    pub part: String,
+    pub tenant: String,
+}
+
+impl RowId {
+    /// `user-api.read`, `registry.registernewpassword`: what `[[modes]] route` accepts.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.route, self.part)
+    }
+}

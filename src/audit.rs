@@ -6,7 +6,7 @@ use crate::mapping::EventTable;
 use crate::metrics::Metrics;
 
 #[derive(Clone, Copy)]
-pub struct Entry<'a> {
+pub struct AuditLine<'a> {
     pub route: &'a str,
     pub legacy_event: &'a str,
     pub request_id: &'a str,
@@ -16,7 +16,7 @@ pub struct Entry<'a> {
     pub status: u16,
 }
 
-pub fn record(metrics: &Metrics, events: &EventTable, op: &Entry<'_>) {
+pub fn record(metrics: &Metrics, events: &EventTable, op: &AuditLine<'_>) {
     let v4 = log_and_count(metrics, events, op);
     crate::telemetry::annotate(&[
         ("gateway.legacy_event", op.legacy_event),
@@ -26,7 +26,7 @@ pub fn record(metrics: &Metrics, events: &EventTable, op: &Entry<'_>) {
 }
 
 /// The audit line and counter of one legacy event; its v4 events' summary.
-fn log_and_count<'e>(metrics: &Metrics, events: &'e EventTable, op: &Entry<'_>) -> &'e str {
+fn log_and_count<'e>(metrics: &Metrics, events: &'e EventTable, op: &AuditLine<'_>) -> &'e str {
     let (legacy_id, v4) = match events.get(op.legacy_event) {
         Some(ev) => (ev.id, ev.v4_summary.as_str()),
         None => (0, ""),
@@ -49,14 +49,14 @@ fn log_and_count<'e>(metrics: &Metrics, events: &'e EventTable, op: &Entry<'_>) 
 
 /// One record per legacy event of an operation, in order: a v4 `{id}` call stands for its
 /// GetById step and then its own event (SPEC 2). `op.legacy_event` is replaced by each.
-pub fn record_all(metrics: &Metrics, events: &EventTable, legacy: &[String], op: &Entry<'_>) {
+pub fn record_all(metrics: &Metrics, events: &EventTable, legacy: &[String], op: &AuditLine<'_>) {
     let traced = crate::telemetry::enabled();
     let mut v4_all = Vec::new();
     for ev in legacy {
         let v4 = log_and_count(
             metrics,
             events,
-            &Entry {
+            &AuditLine {
                 legacy_event: ev,
                 ..*op
             },

@@ -28,9 +28,9 @@ pub(super) fn check(
         &h.client_group_code,
     ];
     let tenant_checked = family == Family::UserApi;
-    let mut hosts = Seen::default();
-    let mut authorization = Seen::default();
-    let mut tenant = [Seen::default(); 4];
+    let mut hosts = Occurrences::default();
+    let mut authorization = Occurrences::default();
+    let mut tenant = [Occurrences::default(); 4];
     for (name, value) in parts.headers.iter() {
         if *name == header::HOST {
             hosts.add(value);
@@ -57,12 +57,12 @@ pub(super) fn check(
 
 /// How often a header came, and the first value.
 #[derive(Clone, Copy, Default)]
-struct Seen<'a> {
+struct Occurrences<'a> {
     count: u8,
     first: Option<&'a http::HeaderValue>,
 }
 
-impl<'a> Seen<'a> {
+impl<'a> Occurrences<'a> {
     fn add(&mut self, value: &'a http::HeaderValue) {
         self.count = self.count.saturating_add(1);
         self.first.get_or_insert(value);
@@ -78,7 +78,7 @@ impl<'a> Seen<'a> {
 /// One `Host`, naming a host and a usable port. The authority of an absolute-form target
 /// replaces it (RFC 9112 3.2.2), so only that is checked then; HTTP/2 always carries one.
 /// HTTP/1.0 had no `Host`, so only HTTP/1.1 must send it.
-fn host(parts: &http::request::Parts, hosts: Seen<'_>) -> Result<(), GatewayError> {
+fn host(parts: &http::request::Parts, hosts: Occurrences<'_>) -> Result<(), GatewayError> {
     if hosts.count > 1 {
         return Err(GatewayError::DuplicateHeader("Host".into()));
     }

@@ -31,14 +31,7 @@ use crate::runtime::Runtime;
 use crate::upstream::outcome::Seen;
 pub use row::{Change, Choice, Row, State, PROBE_EVERY};
 
-/// A row: the API, its part (`read`, `update`, an action as the mapping names it, `other`),
-/// the tenant label (as configured, or `other`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RowId {
-    pub route: &'static str,
-    pub part: String,
-    pub tenant: String,
-}
+pub use crate::api::RowId;
 
 /// The rows of one gateway.
 pub struct Fallback {

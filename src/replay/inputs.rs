@@ -11,24 +11,24 @@ use super::ReplayError;
 /// memory; a HAR file is one JSON document and is held, parsed.
 #[derive(Debug, Default)]
 pub struct Inputs {
-    sources: Vec<Source>,
+    sources: Vec<Input>,
     /// Entries skipped while loading (HAR entries without an answer).
     pub skipped: Skipped,
 }
 
 #[derive(Debug)]
-enum Source {
+enum Input {
     Lines { name: String, path: PathBuf },
     Har(Vec<Call>),
 }
 
 impl Inputs {
     pub fn push_lines(&mut self, name: String, path: PathBuf) {
-        self.sources.push(Source::Lines { name, path });
+        self.sources.push(Input::Lines { name, path });
     }
 
     pub fn push_har(&mut self, calls: Vec<Call>) {
-        self.sources.push(Source::Har(calls));
+        self.sources.push(Input::Har(calls));
     }
 
     /// Every call, in file order.
@@ -37,8 +37,8 @@ impl Inputs {
             .iter()
             .flat_map(|s| -> Box<dyn Iterator<Item = _>> {
                 match s {
-                    Source::Har(calls) => Box::new(calls.iter().cloned().map(Ok)),
-                    Source::Lines { name, path } => match std::fs::File::open(path) {
+                    Input::Har(calls) => Box::new(calls.iter().cloned().map(Ok)),
+                    Input::Lines { name, path } => match std::fs::File::open(path) {
                         Ok(f) => Box::new(Lines::new(
                             name.as_str().into(),
                             std::io::BufReader::with_capacity(256 * 1024, f),

@@ -71,20 +71,6 @@ pub(super) async fn run(
         .iter()
         .map(|d| super::provenance::of(rt, id.route, &id.part, &d.path))
         .collect();
-    shadow.record(
-        rt,
-        metrics,
-        &id,
-        Outcome {
-            differences: &differences,
-            masked: record.as_ref().map(|r| &r["differences"]),
-            sources: &sources,
-            learned: &learned,
-            v4_error,
-            legacy_ms: legacy.latency.as_secs_f64() * 1000.0,
-            v4_ms,
-        },
-    );
     if let (Some(record), Some(path)) = (&record, &rt.config.shadow.diff_file) {
         let mut diffs = shadow.diffs.lock().unwrap_or_else(|e| e.into_inner());
         if diffs.as_ref().is_none_or(|w| w.path() != path.as_path()) {
@@ -117,6 +103,22 @@ pub(super) async fn run(
             "shadow difference"
         );
     }
+    // Counted in the report last: whoever sees the call there (the shadow page, a test, a
+    // cut-over check) finds its diff line and its log line already written.
+    shadow.record(
+        rt,
+        metrics,
+        &id,
+        Outcome {
+            differences: &differences,
+            masked: record.as_ref().map(|r| &r["differences"]),
+            sources: &sources,
+            learned: &learned,
+            v4_error,
+            legacy_ms: legacy.latency.as_secs_f64() * 1000.0,
+            v4_ms,
+        },
+    );
 }
 
 /// The call through its own route, towards the shadow orchestrator, marked as a copy.

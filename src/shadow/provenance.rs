@@ -12,7 +12,7 @@ use crate::translate::key::Case;
 
 /// The origin of one legacy answer field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub struct Origin {
     pub v4_pointer: String,
     pub mapping: Option<String>,
 }
@@ -20,7 +20,7 @@ pub struct Source {
 /// Where the legacy field at `path` (as the diff names it) of a row's `route` and `part`
 /// comes from, when the mapping says. Takes the row's parts rather than the report's row
 /// type, so the report can name sources.
-pub fn of(rt: &Runtime, route: &str, part: &str, path: &str) -> Option<Source> {
+pub fn of(rt: &Runtime, route: &str, part: &str, path: &str) -> Option<Origin> {
     if route != "user-api" || part != "read" {
         return None;
     }
@@ -54,7 +54,7 @@ pub fn of(rt: &Runtime, route: &str, part: &str, path: &str) -> Option<Source> {
         Some(v4) => line_in_section(&text, "[read.rename]", v4),
         None => line_of(&text, "[read]"),
     };
-    Some(Source {
+    Some(Origin {
         v4_pointer: pointer,
         mapping: line.map(|l| format!("{file}:{l}")),
     })

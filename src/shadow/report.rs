@@ -33,28 +33,14 @@ const EXAMPLE_CHARS: usize = 400;
 /// Differing paths shown per row.
 const TOP_PATHS: usize = 10;
 
-/// Which row a call belongs to: the API, the part of it (`read`, `update`, an action name as
-/// the mapping spells it), the tenant as configured.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RowId {
-    pub route: &'static str,
-    pub part: String,
-    pub tenant: String,
-}
-
-impl RowId {
-    /// `user-api.read`, `registry.registernewpassword`: what `[[modes]] route` accepts.
-    pub fn name(&self) -> String {
-        format!("{}.{}", self.route, self.part)
-    }
-}
+pub use crate::api::RowId;
 
 /// A differing path's count, its first masked example and where it came from.
 #[derive(Debug, Default, Clone)]
 struct PathStat {
     count: u64,
     example: Option<String>,
-    source: Option<super::provenance::Source>,
+    source: Option<super::provenance::Origin>,
 }
 
 #[derive(Debug, Default)]
@@ -123,7 +109,7 @@ pub(super) struct Outcome<'a> {
     /// The differences with secrets masked (present when there are any).
     pub masked: Option<&'a serde_json::Value>,
     /// Where each differing path came from, in the order of `differences`.
-    pub sources: &'a [Option<super::provenance::Source>],
+    pub sources: &'a [Option<super::provenance::Origin>],
     /// Paths where a second legacy answer to this call differed from the first.
     pub learned: &'a [String],
     pub v4_error: bool,

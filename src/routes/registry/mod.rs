@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response};
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, AuditLine};
 use crate::body::{Body, BoxError};
 use crate::config::Tenant;
 use crate::error::{AnswerContext, GatewayError};
@@ -181,7 +181,7 @@ where
             audit::record(
                 metrics,
                 &rt.mappings.events,
-                &Entry {
+                &AuditLine {
                     route: &action.name,
                     legacy_event: event,
                     request_id: &request_id,

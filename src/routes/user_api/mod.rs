@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, AuditLine};
 use crate::body::Body;
 use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry, ResultBody};
@@ -257,7 +257,7 @@ async fn run(
                 metrics,
                 &rt.mappings.events,
                 &part.events,
-                &Entry {
+                &AuditLine {
                     route: &ua.name,
                     legacy_event: "",
                     request_id,

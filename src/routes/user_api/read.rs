@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, AuditLine};
 use crate::body::Body;
 use crate::error::{AnswerContext, GatewayError};
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry};
@@ -108,7 +108,7 @@ pub async fn handle(
             metrics,
             &rt.mappings.events,
             &read.events,
-            &Entry {
+            &AuditLine {
                 route: &read.name,
                 legacy_event: "",
                 request_id: &request_id,
