@@ -25,11 +25,12 @@ pub fn usable_id(v: &http::HeaderValue) -> bool {
 /// client IP for rate limits and `X-Forwarded-For` comes from the socket, not from what the
 /// client writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerAddr(pub std::net::SocketAddr, PeerText);
+pub struct PeerAddr(pub std::net::SocketAddr, std::sync::Arc<PeerText>);
 
-/// The peer's address as the forwarding headers write it, formatted once per connection: an
+/// The peer's address as the forwarding headers write it, formatted once per connection (an
 /// address formatted per request went through the formatting machinery, digit by digit, for
-/// every forwarded call.
+/// every forwarded call) and shared by the connection's requests, so each gets it for a
+/// reference count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PeerText {
     /// `127.0.0.1`, `::1`: `X-Forwarded-For` and `X-Real-IP`.
@@ -48,7 +49,7 @@ impl PeerAddr {
         };
         let ip = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
             .expect("an IP address is a valid header value");
-        Self(addr, PeerText { ip, node })
+        Self(addr, std::sync::Arc::new(PeerText { ip, node }))
     }
 
     /// The IP as header text (`X-Forwarded-For`, `X-Real-IP`).
