@@ -31,6 +31,7 @@ LAYERS = [
     ["identity", "upstream", "tenant", "healthcheck"],         # talking to others
     ["error", "request", "legacy", "audit"],                   # failures and the legacy shapes
     ["passthrough", "events", "runtime"],                      # legacy mode; event records; one request's world
+    ["context"],                                               # one request's facts, and its refusals
     ["routes"],                                                # the translated routes
     ["shadow", "fallback", "capture"],                         # copies replay routes; v4 failing sends rows to legacy; calls recorded for replay
     ["gateway"],                                               # runtime swaps, process-long state

@@ -178,6 +178,12 @@ impl GatewayError {
         }
     }
 
+    /// The call was sent on and an upstream failed it: not a refusal of the gateway's (the
+    /// shadow compares such an answer; it skips a copy the gateway refused).
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(self, GatewayError::Upstream(_) | GatewayError::Legacy(..))
+    }
+
     /// Whether the answer must close the connection: the request (or its body) was not read
     /// to the end, so the connection cannot carry another request, or the gateway is shedding
     /// connections. Without `Connection: close` a keep-alive client would send its next

@@ -44,6 +44,7 @@ pub mod body;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod deadline;
 pub mod dispatch;
 pub mod error;

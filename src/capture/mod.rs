@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
-use crate::legacy::Family;
+use crate::context::RequestContext;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
@@ -35,16 +35,6 @@ pub struct Capture {
     queued: Arc<AtomicUsize>,
     /// Started with the first captured call: no thread for a gateway that never captures.
     writer: OnceLock<Option<writer::Writer>>,
-}
-
-/// What routing decided about a call the legacy backend is about to answer.
-pub struct Subject<'a> {
-    pub family: Family,
-    /// `read`, `update`, or the action as the client named it.
-    pub part: Option<&'a str>,
-    /// `X-ClientCode` (User API) or the Host (action API), as sent.
-    pub tenant: &'a str,
-    pub writes: bool,
 }
 
 /// A call chosen for capture, waiting for the legacy answer. Boxed: it rides in the request's
@@ -78,16 +68,16 @@ impl Capture {
     pub fn begin(
         &self,
         rt: &Runtime,
-        s: &Subject<'_>,
+        ctx: &RequestContext,
         parts: &http::request::Parts,
         body: &Bytes,
         split_key: impl FnOnce() -> String,
     ) -> Option<Pending> {
         let cfg = rt.config.capture.as_ref()?;
-        let route = s.family.name();
-        let part = crate::shadow::offer::part_name(rt, s.family, s.part);
+        let route = ctx.family.name();
+        let part = crate::shadow::offer::part_name(rt, ctx.family, ctx.part.as_deref());
         // A part the mappings do not know (`other`) could not be replayed: never captured.
-        if part == "other" || !cfg.selects(route, &part, s.writes) {
+        if part == "other" || !cfg.selects(route, &part, ctx.writes) {
             return None;
         }
         if cfg.sample_percent < 100
@@ -95,7 +85,7 @@ impl Capture {
         {
             return None;
         }
-        let tenant = (!s.tenant.is_empty()).then(|| rt.tenant_label(s.family, s.tenant).0);
+        let tenant = (!ctx.tenant.is_empty()).then(|| rt.tenant_label(ctx.family, &ctx.tenant).0);
         Some(Pending(Box::new(Entry {
             // Set when the answer is known.
             time: SystemTime::UNIX_EPOCH,

@@ -19,6 +19,7 @@ use http::{Request, Response};
 use crate::body::{Body, BoxError};
 use crate::config::modes;
 use crate::config::Mode;
+use crate::context::RequestContext;
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::fallback;
@@ -27,8 +28,7 @@ use crate::legacy::Family;
 use crate::ops;
 use crate::routes::{self, RouteLabel, Served};
 use crate::runtime::Runtime;
-use crate::tenant;
-use serve::{legacy, refuse, shadowed, translate};
+use serve::{legacy, shadowed, translate, Capture};
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -61,16 +61,6 @@ where
     }
 }
 
-/// A matched legacy call, before its mode is applied.
-struct Matched {
-    family: Family,
-    /// Canonical action name (action API).
-    action: Option<String>,
-    tenant: String,
-    raw_id: String,
-    writes: bool,
-}
-
 async fn dispatch<B>(gw: Local, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -88,8 +78,8 @@ where
         }
         let rt = gw.runtime();
         let (parts, _) = req.into_parts();
-        let family = rt.family_of(parts.uri.path());
-        let mut resp = refuse(&rt, family, &parts, GatewayError::NotFound);
+        let ctx = RequestContext::of(&rt, &parts, parts.uri.path());
+        let mut resp = ctx.answer(&rt, GatewayError::NotFound);
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
@@ -100,80 +90,46 @@ where
     let deadline = parts.extensions.remove::<Arc<Deadline>>();
     let deadline = deadline.as_deref();
     // Borrowed from the request unless `%24` has to be decoded.
-    let path = rt.route_path(parts.uri.path());
-    let family = rt.family_of(&path);
+    let ctx = RequestContext::of(&rt, &parts, &rt.route_path(parts.uri.path()));
+    let family = ctx.family;
     if let Err(e) = head::check(&rt, family, &parts) {
-        let mut resp = refuse(&rt, family, &parts, e);
+        let mut resp = ctx.answer(&rt, e);
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
     }
-
-    let matched = match family {
-        Family::Registry if path.eq_ignore_ascii_case(&rt.registry_path) => {
-            let action = routes::registry::action_name(&rt, &parts.uri);
-            let writes = action
-                .as_deref()
-                .and_then(|a| rt.mappings.registry.action(a))
-                .is_none_or(|(a, _)| a.writes);
-            Some(Matched {
-                family: Family::Registry,
-                action,
-                tenant: tenant::request_host(&parts).unwrap_or_default(),
-                raw_id: String::new(),
-                writes,
-            })
-        }
-        // Below the registry path: no route, but the registry's shape.
-        Family::Registry => None,
-        Family::UserApi => rt.user_api_raw_id(&path).map(|raw_id| Matched {
-            family: Family::UserApi,
-            // `[[modes]] route = "user-api.read"` cuts over reads alone.
-            action: user_api_operation(&rt, &parts.method).map(str::to_string),
-            tenant: parts
-                .headers
-                .get(&rt.mappings.v4.headers.client_code)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase(),
-            raw_id,
-            writes: rt.mappings.user_api.writes_for(&parts.method),
-        }),
-    };
-    let Some(m) = matched else {
+    if !ctx.routed() {
         // No mapping covers the path: the legacy backend answers if there is one.
-        return match rt.backend_for(family) {
-            Some(_) => {
-                let mut resp = legacy(&gw, &rt, family, None, parts, body, deadline).await;
-                resp.extensions_mut().insert(Served {
-                    route: "unmatched",
-                    mode: "legacy",
-                    tenant: rt.tenant_label(family, ""),
-                });
-                resp
-            }
-            None => {
-                let mut resp = refuse(&rt, family, &parts, GatewayError::NotFound);
-                resp.extensions_mut().insert(RouteLabel("unmatched"));
-                resp
-            }
-        };
-    };
+        if rt.backend_for(family).is_none() {
+            let mut resp = ctx.answer(&rt, GatewayError::NotFound);
+            resp.extensions_mut().insert(RouteLabel("unmatched"));
+            return resp;
+        }
+        let mut resp = legacy(&gw, &rt, &ctx, Capture::No, parts, body, deadline)
+            .await
+            .unwrap_or_else(|e| ctx.answer(&rt, e));
+        resp.extensions_mut().insert(Served {
+            route: "unmatched",
+            mode: "legacy",
+            tenant: rt.tenant_label(family, ""),
+        });
+        return resp;
+    }
 
     let mode = modes::choose(
         &rt.config.modes,
-        m.family.name(),
-        m.action.as_deref(),
-        Some(&m.tenant),
-        || split_key(&rt, &m, &parts),
+        family.name(),
+        ctx.part.as_deref(),
+        Some(&ctx.tenant),
+        || split_key(&rt, &ctx, &parts),
     );
-    let tenant = rt.tenant_label(m.family, &m.tenant);
+    let tenant = rt.tenant_label(family, &ctx.tenant);
     // `[fallback]`: a row v4 answers goes to the legacy backend while v4 fails (see
     // `crate::fallback`); a call decided for v4 is watched, and its outcome counted.
     let (watch, fell_back) = match mode {
         Mode::Translate if rt.config.fallback.is_some() && rt.backend_for(family).is_some() => {
             match gw
                 .fallback
-                .decide(&rt, m.family, m.action.as_deref(), &tenant.0)
+                .decide(&rt, family, ctx.part.as_deref(), &tenant.0)
             {
                 fallback::Decision::V4(w) => (Some(w), false),
                 fallback::Decision::Legacy => (None, true),
@@ -182,7 +138,7 @@ where
         _ => (None, false),
     };
     let mode = if fell_back { Mode::Legacy } else { mode };
-    let label = match (m.family, mode) {
+    let label = match (family, mode) {
         (Family::UserApi, Mode::Translate) => "user-api",
         (Family::UserApi, Mode::Shadow) => "user-api.shadow",
         (Family::UserApi, Mode::Legacy) => "user-api.legacy",
@@ -191,9 +147,9 @@ where
         (Family::Registry, Mode::Legacy) => "registry.legacy",
     };
     crate::telemetry::annotate(&[
-        ("gateway.route", m.family.name()),
+        ("gateway.route", family.name()),
         ("gateway.mode", label),
-        ("gateway.tenant", &m.tenant),
+        ("gateway.tenant", &ctx.tenant),
     ]);
     let served = Served {
         route: label,
@@ -205,25 +161,21 @@ where
         },
         tenant,
     };
-    let mut resp = match (mode, watch) {
+    let answered = match (mode, watch) {
         (Mode::Translate, Some(w)) => {
             // Boxed: only watched calls pay for the scope, and the others' futures stay small.
-            let watched = crate::upstream::outcome::watched(translate(
-                &gw,
-                rt.clone(),
-                &m,
-                parts,
-                body,
-                deadline,
-            ));
-            let (resp, seen) = Box::pin(watched).await;
+            let watched =
+                crate::upstream::outcome::watched(translate(&gw, &rt, &ctx, parts, body, deadline));
+            let (answered, seen) = Box::pin(watched).await;
             gw.fallback.record(&rt, &gw.metrics, w, seen);
-            resp
+            answered
         }
-        (Mode::Translate, None) => translate(&gw, rt.clone(), &m, parts, body, deadline).await,
-        (Mode::Legacy, _) => legacy(&gw, &rt, family, Some(&m), parts, body, deadline).await,
-        (Mode::Shadow, _) => shadowed(&gw, &rt, family, m, parts, body, deadline).await,
+        (Mode::Translate, None) => translate(&gw, &rt, &ctx, parts, body, deadline).await,
+        (Mode::Legacy, _) => legacy(&gw, &rt, &ctx, Capture::Yes, parts, body, deadline).await,
+        (Mode::Shadow, _) => shadowed(&gw, &rt, &ctx, parts, body, deadline).await,
     };
+    // The one place a handler's error becomes its answer.
+    let mut resp = answered.unwrap_or_else(|e| ctx.answer(&rt, e));
     resp.extensions_mut().insert(served);
     if crate::telemetry::enabled() {
         crate::telemetry::annotate(&[("http.response.status_code", resp.status().as_str())]);
@@ -234,24 +186,13 @@ where
 /// What keeps a user on one side of a canary split or shadow sample: the customer
 /// registration id (User API) or the user in the token (action API). Computed only when a
 /// rule or the shadow needs it: for the action API it means reading the JWT.
-fn split_key(rt: &Runtime, m: &Matched, parts: &http::request::Parts) -> String {
-    match m.family {
+fn split_key(rt: &Runtime, ctx: &RequestContext, parts: &http::request::Parts) -> String {
+    match ctx.family {
         Family::UserApi => {
-            crate::translate::path::decode_id(&m.raw_id).unwrap_or_else(|_| m.raw_id.clone())
+            let raw = ctx.raw_id.as_deref().unwrap_or("");
+            crate::translate::path::decode_id(raw).unwrap_or_else(|_| raw.to_string())
         }
-        Family::Registry => routes::registry::split_key(rt, parts),
-    }
-}
-
-/// The User API operation a method asks for, as `[[modes]]` names it (`user-api.read`).
-fn user_api_operation(rt: &Runtime, method: &http::Method) -> Option<&'static str> {
-    let ua = &rt.mappings.user_api;
-    if *method == ua.read.method || *method == http::Method::HEAD {
-        Some("read")
-    } else if *method == ua.method {
-        Some("update")
-    } else {
-        None
+        Family::Registry => routes::registry::split_key(rt, ctx, parts),
     }
 }
 
@@ -296,12 +237,9 @@ mod tests {
         let rt = local.runtime();
         let parts = || req().into_parts().0;
         let body = http_body_util::Empty::<Bytes>::new;
-        let m = Matched {
-            family: Family::UserApi,
-            action: None,
-            tenant: String::new(),
-            raw_id: "1".into(),
-            writes: true,
+        let ctx = {
+            let p = parts();
+            RequestContext::of(&rt, &p, p.uri.path())
         };
         let target = || crate::routes::Target {
             deadline: None,
@@ -323,15 +261,15 @@ mod tests {
             ),
             (
                 "translate",
-                std::mem::size_of_val(&translate(&local, rt.clone(), &m, parts(), body(), None)),
+                std::mem::size_of_val(&translate(&local, &rt, &ctx, parts(), body(), None)),
             ),
             (
                 "legacy",
                 std::mem::size_of_val(&legacy(
                     &local,
                     &rt,
-                    Family::UserApi,
-                    None,
+                    &ctx,
+                    Capture::Yes,
                     parts(),
                     body(),
                     None,
@@ -339,29 +277,16 @@ mod tests {
             ),
             (
                 "shadowed",
-                std::mem::size_of_val(&serve::shadowed(
-                    &local,
-                    &rt,
-                    Family::UserApi,
-                    Matched {
-                        raw_id: "1".into(),
-                        tenant: String::new(),
-                        action: None,
-                        ..m
-                    },
-                    parts(),
-                    body(),
-                    None,
-                )),
+                std::mem::size_of_val(&serve::shadowed(&local, &rt, &ctx, parts(), body(), None)),
             ),
             (
                 "user_api::handle",
                 std::mem::size_of_val(&routes::user_api::handle(
                     rt.clone(),
                     &local.metrics,
+                    &ctx,
                     parts(),
                     body(),
-                    "1",
                     target(),
                 )),
             ),
@@ -370,6 +295,7 @@ mod tests {
                 std::mem::size_of_val(&routes::registry::handle(
                     rt.clone(),
                     &local.metrics,
+                    &ctx,
                     parts(),
                     body(),
                     target(),
@@ -380,8 +306,8 @@ mod tests {
                 std::mem::size_of_val(&routes::user_api::read::handle(
                     &rt,
                     &local.metrics,
+                    &ctx,
                     &parts(),
-                    "1",
                     target(),
                 )),
             ),

@@ -14,7 +14,8 @@ use crate::error::{AnswerContext, GatewayError};
 use crate::mapping::Mappings;
 
 impl GatewayError {
-    /// The whole answer, in the shape of the caller's API, marked [`Refused`].
+    /// The whole answer, in the shape of the caller's API, marked [`Refused`] unless an
+    /// upstream failed the call.
     pub fn into_response(
         self,
         family: Family,
@@ -29,6 +30,7 @@ impl GatewayError {
             GatewayError::RateLimited(secs) => Some(*secs),
             _ => None,
         };
+        let refused = !self.is_upstream_failure();
         let mut resp = self.shaped(family, ctx, mappings);
         if unauthorized {
             resp.headers_mut().insert(
@@ -46,7 +48,9 @@ impl GatewayError {
                 http::HeaderValue::from_static("close"),
             );
         }
-        resp.extensions_mut().insert(Refused);
+        if refused {
+            resp.extensions_mut().insert(Refused);
+        }
         resp
     }
 

@@ -17,7 +17,8 @@ use super::diffs::DiffWriter;
 use super::report::Outcome;
 use super::{secrets, LegacyAnswer, Original, RowId, Shadow};
 use crate::body::Body;
-use crate::legacy::{Family, Refused};
+use crate::error::GatewayError;
+use crate::legacy::Family;
 use crate::metrics::Metrics;
 use crate::routes::Target;
 use crate::runtime::Runtime;
@@ -32,19 +33,19 @@ pub(super) async fn run(
     call: Original,
     legacy: LegacyAnswer,
 ) {
-    let family = call.family;
+    let family = call.ctx.family;
     let route = family.name();
-    if call.writes && !rt.shadow_writes {
+    if call.ctx.writes && !rt.shadow_writes {
         // The config check makes this unreachable; never send a write to the live v4.
         return;
     }
     let started = Instant::now();
     let resp = replay(metrics, rt, &call).await;
     let v4_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if resp.extensions().get::<Refused>().is_some() {
+    let Ok(resp) = resp else {
         shadow.refused(metrics, &id);
         return;
-    }
+    };
     let v4_status = resp.status().as_u16();
     let v4_body = resp
         .into_body()
@@ -98,7 +99,7 @@ pub(super) async fn run(
             target: "shadow",
             row = %id.name(),
             tenant = %id.tenant,
-            request_id = %call.request_id,
+            request_id = %call.ctx.request_id(),
             paths = ?paths,
             "shadow difference"
         );
@@ -121,27 +122,36 @@ pub(super) async fn run(
     );
 }
 
-/// The call through its own route, towards the shadow orchestrator, marked as a copy.
-async fn replay(metrics: &Metrics, rt: &Arc<Runtime>, call: &Original) -> Response<Body> {
+/// The call through its own route, towards the shadow orchestrator, marked as a copy. A
+/// copy the gateway refuses is `Err`; an upstream's failure is an answer, compared as one.
+async fn replay(
+    metrics: &Metrics,
+    rt: &Arc<Runtime>,
+    call: &Original,
+) -> Result<Response<Body>, GatewayError> {
+    let ctx = &call.ctx;
     let target = Target {
         deadline: None,
-        upstream: if call.writes {
+        upstream: if ctx.writes {
             &rt.shadow_copies
         } else {
             &rt.shadow_reads
         },
-        shadow_of: Some(&call.request_id),
+        shadow_of: Some(ctx.request_id()),
     };
     let body = Full::new(call.body.clone());
     let parts = call.parts.clone();
-    match call.family {
+    let answered = match ctx.family {
         Family::UserApi => {
-            crate::routes::user_api::handle(rt.clone(), metrics, parts, body, &call.raw_id, target)
-                .await
+            crate::routes::user_api::handle(rt.clone(), metrics, ctx, parts, body, target).await
         }
         Family::Registry => {
-            crate::routes::registry::handle(rt.clone(), metrics, parts, body, target).await
+            crate::routes::registry::handle(rt.clone(), metrics, ctx, parts, body, target).await
         }
+    };
+    match answered {
+        Err(e) if e.is_upstream_failure() => Ok(ctx.answer(rt, e)),
+        answered => answered,
     }
 }
 
@@ -161,7 +171,7 @@ fn masked_record(rt: &Runtime, id: &RowId, call: &Original, differences: &[Diffe
         "part": id.part,
         "row": id.name(),
         "tenant": id.tenant,
-        "request_id": call.request_id,
+        "request_id": call.ctx.request_id(),
         "differences": diffs,
     })
 }

@@ -70,18 +70,11 @@ pub struct Shadow {
 
 /// What one call tells the shadow: everything needed to translate the copy later.
 pub struct Original {
-    pub family: Family,
-    /// The tenant as routed: `X-ClientCode` (User API) or the Host (action API).
-    pub tenant: String,
-    /// `read` or `update` (User API), the canonical action name (action API).
-    pub part: Option<String>,
+    /// The call as dispatch worked it out (route, part, tenant, id, request id).
+    pub ctx: crate::context::RequestContext,
     pub sample_key: String,
-    pub request_id: String,
     pub parts: http::request::Parts,
     pub body: Bytes,
-    /// The raw id path segment of `PUT /User/{id}`.
-    pub raw_id: String,
-    pub writes: bool,
 }
 
 /// What the legacy backend answered, to compare the copy with.

@@ -23,7 +23,9 @@ impl Shadow {
     /// is exact and the first reads of a gateway are not the sampled ones.
     fn noise_sampled(&self, rt: &Runtime, call: &Original) -> bool {
         let percent = u64::from(rt.config.shadow.noise_sample_percent);
-        if percent == 0 || call.family != Family::UserApi || call.parts.method != http::Method::GET
+        if percent == 0
+            || call.ctx.family != Family::UserApi
+            || call.parts.method != http::Method::GET
         {
             return false;
         }
@@ -45,7 +47,7 @@ impl Shadow {
         let Some((status, body)) = self.ask_again(rt, call).await else {
             return Vec::new();
         };
-        compare::answers(rt, call.family, first, status, &body)
+        compare::answers(rt, call.ctx.family, first, status, &body)
             .into_iter()
             .map(|d| d.path)
             .collect()
@@ -72,7 +74,7 @@ impl Shadow {
         for name in dropped {
             headers.remove(name);
         }
-        if let Ok(v) = http::HeaderValue::from_str(&call.request_id) {
+        if let Ok(v) = http::HeaderValue::from_str(call.ctx.request_id()) {
             headers.insert(SHADOW_OF, v);
         }
         let resp = client.get(url).headers(headers).send().await.ok()?;

@@ -27,14 +27,14 @@ impl Shadow {
         if call.parts.headers.contains_key(&SHADOW_OF) {
             return; // a copy of a copy: never, and not a client's call to count
         }
-        let family = call.family;
+        let family = call.ctx.family;
         let id = RowId {
             route: family.name(),
-            part: part_name(rt, family, call.part.as_deref()),
-            tenant: tenant_label(rt, family, &call.tenant),
+            part: part_name(rt, family, call.ctx.part.as_deref()),
+            tenant: tenant_label(rt, family, &call.ctx.tenant),
         };
         let cfg = rt.config.shadow.route(family.name());
-        if call.writes && !cfg.writes {
+        if call.ctx.writes && !cfg.writes {
             self.not_shadowed(metrics, &id, Reason::WritesOff);
             return;
         }

@@ -107,7 +107,12 @@ impl UserApi {
 
     /// The legacy methods the path answers: the update's, the read's and `HEAD`.
     pub fn allows(&self, method: &Method) -> bool {
-        *method == self.method || *method == self.read.method || *method == Method::HEAD
+        *method == self.method || self.is_read(method)
+    }
+
+    /// The method reads the user (`HEAD` too: the same read, without the body).
+    pub fn is_read(&self, method: &Method) -> bool {
+        *method == self.read.method || *method == Method::HEAD
     }
 
     /// The `Allow` header of a 405 on the path.
@@ -125,7 +130,7 @@ impl UserApi {
     /// Whether a call with this method changes data (shadow mode copies writes only where
     /// the route opts in).
     pub fn writes_for(&self, method: &Method) -> bool {
-        if *method == self.read.method || *method == Method::HEAD {
+        if self.is_read(method) {
             self.read.writes
         } else {
             self.writes

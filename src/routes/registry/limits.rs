@@ -4,16 +4,13 @@
 
 use std::borrow::Cow;
 
-use http::Response;
 use serde_json::{Map, Value};
 
-use super::{client_auth, query_pairs};
-use crate::body::Body;
-use crate::error::{AnswerContext, GatewayError};
-use crate::legacy::Family;
+use super::client_auth;
+use crate::context::RequestContext;
+use crate::error::GatewayError;
 use crate::mapping::registry::{Action, Input, InputSource};
 use crate::metrics::Metrics;
-use crate::request;
 use crate::runtime::Runtime;
 
 /// What a translated call without a user is limited by, read from the v4 body it built.
@@ -29,21 +26,20 @@ pub(super) fn limit_key(action: &Action, v4_body: &Map<String, Value>) -> Option
 
 /// The rate-limit check for a call the legacy backend answers (legacy and shadow modes): the
 /// same limits and keys as when translating, read from the raw request (the user from the
-/// token, the e-mail address from the body, the confirmation id from the query). `Some` is
-/// the 429 answer.
+/// token, the e-mail address from the body, the confirmation id from the query). A call
+/// naming no known action passes.
 pub fn check_limits_untranslated(
     rt: &Runtime,
     metrics: &Metrics,
+    ctx: &RequestContext,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Option<Response<Body>> {
+) -> Result<(), GatewayError> {
     let reg = &rt.mappings.registry;
-    let query = query_pairs(&parts.uri);
-    // No known action: nothing to limit (`None`, the call passes).
-    let (called, (action, _)) = query
-        .iter()
-        .find(|(k, _)| *k == reg.action_param)
-        .and_then(|(_, v)| reg.action(v).map(|a| (v.clone(), a)))?;
+    let query = &ctx.query;
+    let Some((action, _)) = ctx.called.as_deref().and_then(|c| reg.action(c)) else {
+        return Ok(());
+    };
     let user = action
         .identity
         .then(|| rt.verifier.user_id(client_auth(parts)).ok())
@@ -61,19 +57,6 @@ pub fn check_limits_untranslated(
         })
     });
     check(rt, metrics, action, parts, key.as_deref())
-        .err()
-        .map(|e| {
-            e.into_response(
-                Family::Registry,
-                &AnswerContext {
-                    request_id: &request::request_id(&parts.headers),
-                    customer_id: None,
-                    action: Some(&called),
-                    ..AnswerContext::default()
-                },
-                &rt.mappings,
-            )
-        })
 }
 
 /// One action's limits for this client and key; the refusal names when to retry.

@@ -19,9 +19,10 @@ use serde_json::{Map, Value};
 use crate::audit::{self, AuditLine};
 use crate::body::{Body, BoxError};
 use crate::config::Tenant;
-use crate::error::{AnswerContext, GatewayError};
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::legacy::json;
 use crate::legacy::registry::{v4_failure, Answer};
-use crate::legacy::{json, Family};
 use crate::metrics::Metrics;
 use crate::request::{self, REQUEST_ID};
 use crate::routes::Target;
@@ -37,49 +38,27 @@ const SANDBOX_SERVICE_TOKEN: &str = "Bearer sandbox-service-token";
 pub async fn handle<B>(
     rt: Arc<Runtime>,
     metrics: &Metrics,
+    ctx: &RequestContext,
     parts: http::request::Parts,
     body: B,
     target: Target<'_>,
-) -> Response<Body>
+) -> Result<Response<Body>, GatewayError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let request_id = request::request_id(&parts.headers);
-    let query = query_pairs(&parts.uri);
+    let request_id = ctx.request_id();
+    let query = &ctx.query;
     let reg = &rt.mappings.registry;
-    let called = query
-        .iter()
-        .find(|(k, _)| *k == reg.action_param)
-        .map(|(_, v)| v.clone());
-    let refuse = |e: GatewayError, action: Option<&str>| {
-        e.into_response(
-            Family::Registry,
-            &AnswerContext {
-                request_id: &request_id,
-                customer_id: None,
-                action,
-                ..AnswerContext::default()
-            },
-            &rt.mappings,
-        )
+    let Some(called) = ctx.called.as_deref().filter(|a| !a.is_empty()) else {
+        return Err(GatewayError::UnknownAction(None));
     };
-
-    let Some(called) = called.filter(|a| !a.is_empty()) else {
-        return refuse(GatewayError::UnknownAction(None), None);
-    };
-    let Some((action, methods)) = reg.action(&called) else {
+    let Some((action, methods)) = reg.action(called) else {
         let shown: String = called.chars().take(64).collect();
-        return refuse(GatewayError::UnknownAction(Some(shown)), None);
+        return Err(GatewayError::UnknownAction(Some(shown)));
     };
-    let called = called.as_str();
     if !methods.contains(&parts.method) {
-        let mut resp = refuse(GatewayError::MethodNotAllowed, Some(called));
-        let allow: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
-        if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
-            resp.headers_mut().insert(header::ALLOW, v);
-        }
-        return resp;
+        return Err(GatewayError::MethodNotAllowed);
     }
 
     let sandbox_tenant;
@@ -91,43 +70,33 @@ where
             sandbox_tenant = tenant::sandbox_tenant();
             &sandbox_tenant
         }
-        None => return refuse(GatewayError::UnknownTenant, Some(called)),
+        None => return Err(GatewayError::UnknownTenant),
     };
 
     let client_auth = client_auth(&parts);
     let user = if action.identity {
-        match rt.verifier.user_id_fetching(client_auth).await {
-            Ok(id) => Some(id),
-            Err(e) => return refuse(GatewayError::Unauthorized(e), Some(called)),
-        }
+        Some(
+            rt.verifier
+                .user_id_fetching(client_auth)
+                .await
+                .map_err(GatewayError::Unauthorized)?,
+        )
     } else {
         None
     };
 
     // GET is read too: the old `activate` was a GET, and its new password comes in a body.
-    let body = async {
-        let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            Ok(Map::new())
-        } else {
-            request::json_object(&bytes)
-        }
-    }
-    .await;
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return refuse(e, Some(called)),
+    let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        request::json_object(&bytes)?
     };
-    let (v4_body, secrets) = match inputs::collect_inputs(action, &body, &query, tenant) {
-        Ok(x) => x,
-        Err(e) => return refuse(e, Some(called)),
-    };
+    let (v4_body, secrets) = inputs::collect_inputs(action, &body, query, tenant)?;
     // Copies are not limited: the client's call was, where it was answered.
     if target.shadow_of.is_none() {
         let key = user.clone().or_else(|| limits::limit_key(action, &v4_body));
-        if let Err(e) = limits::check(&rt, metrics, action, &parts, key.as_deref()) {
-            return refuse(e, Some(called));
-        }
+        limits::check(&rt, metrics, action, &parts, key.as_deref())?;
     }
 
     let auth = client_auth
@@ -139,7 +108,7 @@ where
                 .and_then(|n| std::env::var(n).ok())
         })
         .or_else(|| rt.sandbox.then(|| SANDBOX_SERVICE_TOKEN.to_string()));
-    let mut headers = v4_headers(&rt, tenant, auth.as_deref(), &request_id);
+    let mut headers = v4_headers(&rt, tenant, auth.as_deref(), request_id);
     crate::telemetry::forward_client_headers(&parts.headers, &mut headers);
     if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
         headers.insert(SHADOW_OF, v);
@@ -159,19 +128,13 @@ where
     let (status, answer, outcome) = match target.upstream.v4(call).await {
         Ok(a) if a.is_success() => (http::StatusCode::OK, Answer::ok(called), "applied"),
         Ok(a) => {
-            let (status, answer) = v4_failure(
-                &rt.mappings,
-                &a,
-                &secrets,
-                &action.name,
-                called,
-                &request_id,
-            );
+            let (status, answer) =
+                v4_failure(&rt.mappings, &a, &secrets, &action.name, called, request_id);
             (status, answer, "failed")
         }
         Err(e) => {
             let (status, answer) =
-                GatewayError::Upstream(e).registry_answer(Some(called), &request_id);
+                GatewayError::Upstream(e).registry_answer(Some(called), request_id);
             (status, answer, "failed")
         }
     };
@@ -184,7 +147,7 @@ where
                 &AuditLine {
                     route: &action.name,
                     legacy_event: event,
-                    request_id: &request_id,
+                    request_id,
                     customer_id: user.as_deref(),
                     outcome,
                     status: status.as_u16(),
@@ -192,7 +155,7 @@ where
             );
         }
     }
-    json(status, &answer)
+    Ok(json(status, &answer))
 }
 
 /// The canonical name of the action a request asks for, if it names a known one.
@@ -207,21 +170,10 @@ pub fn action_name(rt: &Runtime, uri: &http::Uri) -> Option<String> {
 /// The key that keeps a user on one side of a canary split or shadow sample: the user from
 /// the token when there is one, else the request id (calls without a user, such as the
 /// forgotten-password start, are split per call).
-pub fn split_key(rt: &Runtime, parts: &http::request::Parts) -> String {
+pub fn split_key(rt: &Runtime, ctx: &RequestContext, parts: &http::request::Parts) -> String {
     rt.verifier
         .user_id(client_auth(parts))
-        .unwrap_or_else(|_| request::request_id(&parts.headers))
-}
-
-/// The query string as (name, value) pairs, decoded.
-fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
-    uri.query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default()
+        .unwrap_or_else(|_| ctx.request_id().to_string())
 }
 
 /// The client's `Authorization`, when it is text.

@@ -18,9 +18,10 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::audit::{self, AuditLine};
 use crate::body::Body;
-use crate::error::{AnswerContext, GatewayError};
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::legacy::json;
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry, ResultBody};
-use crate::legacy::{json, Family};
 use crate::mapping::UserApi;
 use crate::metrics::Metrics;
 use crate::request::{self, REQUEST_ID};
@@ -108,68 +109,36 @@ fn no_credentials(value: &[u8]) -> bool {
 pub async fn handle<B>(
     rt: Arc<Runtime>,
     metrics: &Metrics,
+    ctx: &RequestContext,
     parts: http::request::Parts,
     body: B,
-    raw_id: &str,
     target: Target<'_>,
-) -> Response<Body>
+) -> Result<Response<Body>, GatewayError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<crate::body::BoxError>,
 {
     let ua = &rt.mappings.user_api;
-    if read::is_read(&ua.read, &parts.method) {
-        return read::handle(&rt, metrics, &parts, raw_id, target).await;
+    let raw_id = ctx.raw_id.as_deref().unwrap_or("");
+    if ctx.read {
+        return read::handle(&rt, metrics, ctx, &parts, target).await;
     }
-    // Borrowed: the edge set it, and `parts` lives as long as the call.
-    let request_id = parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let refuse = |e: GatewayError, id: Option<&str>| {
-        e.into_response(
-            Family::UserApi,
-            &AnswerContext {
-                request_id,
-                customer_id: id,
-                ..AnswerContext::default()
-            },
-            &rt.mappings,
-        )
-    };
-    // The id as sent is echoed only by a refusal: worked out then, not for every call.
-    let sent = || path::as_sent(raw_id);
+    let request_id = ctx.request_id();
     // Headers before the id: a client without a token gets its 401 whatever else is wrong.
-    let headers = match forward_headers(ua, &parts.headers, request_id) {
-        Ok(mut h) => {
-            if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
-                h.insert(SHADOW_OF, v);
-            }
-            h
-        }
-        Err(e) => return refuse(e, Some(&sent())),
-    };
-    let id = match path::decode_id(raw_id) {
-        Ok(id) => id,
-        Err(e) => return refuse(GatewayError::BadId(e), Some(&sent())),
-    };
-    let planned = async {
-        let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
-        plan(ua, &bytes)
+    let mut headers = forward_headers(ua, &parts.headers, request_id)?;
+    if let Some(v) = target.shadow_of.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SHADOW_OF, v);
     }
-    .await;
-    let planned = match planned {
-        Ok(p) => p,
-        Err(e) => return refuse(e, Some(&id)),
-    };
+    let id = path::decode_id(raw_id).map_err(GatewayError::BadId)?;
+    let bytes = request::read_body(body, rt.config.limits.body_bytes).await?;
+    let planned = plan(ua, &bytes)?;
     let call = Exchange {
         target,
         id: &id,
         request_id,
         client_headers: &parts.headers,
     };
-    run(&rt, metrics, call, headers, planned).await
+    Ok(run(&rt, metrics, call, headers, planned).await)
 }
 
 /// The values v4 must not echo back to the client: the secret fields of this request and the

@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 
 use crate::audit::{self, AuditLine};
 use crate::body::Body;
-use crate::error::{AnswerContext, GatewayError};
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::legacy::json;
 use crate::legacy::user_api::{v4_failure, Envelope, ErrorEntry};
-use crate::legacy::{json, Family};
 use crate::mapping::user_api::Read;
 use crate::metrics::Metrics;
-use crate::request;
 use crate::routes::Target;
 use crate::routes::SHADOW_OF;
 use crate::runtime::Runtime;
@@ -30,31 +30,16 @@ use crate::upstream::{Call, UpstreamError};
 pub async fn handle(
     rt: &Runtime,
     metrics: &Metrics,
+    ctx: &RequestContext,
     parts: &http::request::Parts,
-    raw_id: &str,
     target: Target<'_>,
-) -> Response<Body> {
+) -> Result<Response<Body>, GatewayError> {
     let ua = &rt.mappings.user_api;
     let read = &ua.read;
-    let request_id = request::request_id(&parts.headers);
-    let sent = path::as_sent(raw_id);
-    let reply = AnswerContext {
-        request_id: &request_id,
-        customer_id: Some(&sent),
-        action: None,
-        read: true,
-    };
+    let request_id = ctx.request_id();
     // Headers before the id: a client without a token gets its 401 whatever else is wrong.
-    let mut headers = match super::forward_headers(ua, &parts.headers, &request_id) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(Family::UserApi, &reply, &rt.mappings),
-    };
-    let id = match path::decode_id(raw_id) {
-        Ok(id) => id,
-        Err(e) => {
-            return GatewayError::BadId(e).into_response(Family::UserApi, &reply, &rt.mappings)
-        }
-    };
+    let mut headers = super::forward_headers(ua, &parts.headers, request_id)?;
+    let id = path::decode_id(ctx.raw_id.as_deref().unwrap_or("")).map_err(GatewayError::BadId)?;
     // No body goes to v4.
     headers.remove(header::CONTENT_TYPE);
     if let Some(v) = target
@@ -71,11 +56,10 @@ pub async fn handle(
         }
         Ok(None) => {}
         Err((field, ty)) => {
-            let e = GatewayError::WrongType {
+            return Err(GatewayError::WrongType {
                 field,
                 expected: ty.name().to_string(),
-            };
-            return e.into_response(Family::UserApi, &reply, &rt.mappings);
+            })
         }
     }
     let call = Call {
@@ -111,14 +95,14 @@ pub async fn handle(
             &AuditLine {
                 route: &read.name,
                 legacy_event: "",
-                request_id: &request_id,
+                request_id,
                 customer_id: Some(&id),
                 outcome,
                 status,
             },
         );
     }
-    match answer {
+    Ok(match answer {
         Ok((status, user)) => json(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             &Envelope {
@@ -126,7 +110,7 @@ pub async fn handle(
                 errors: vec![],
                 result: user,
                 session_id: None,
-                request_id,
+                request_id: request_id.to_string(),
             },
         ),
         Err((status, entry)) => json(
@@ -135,16 +119,16 @@ pub async fn handle(
                 code: status.as_u16(),
                 errors: vec![entry],
                 result: crate::legacy::user_api::ResultBody {
-                    customer_registration_id: sent,
+                    customer_registration_id: id,
                     updated: None,
                     applied: None,
                     not_attempted: None,
                 },
                 session_id: None,
-                request_id,
+                request_id: request_id.to_string(),
             },
         ),
-    }
+    })
 }
 
 fn failure_of_gateway(rt: &Runtime, e: GatewayError) -> (StatusCode, ErrorEntry) {
