@@ -9,24 +9,25 @@
 //!   naming file, line and field).
 //! - Data: [`translate`] (pure: key case, v4 paths, the v4 envelope), [`mapping`] (the
 //!   files under `mappings/`, checked), [`telemetry`] (OpenTelemetry traces, free when off).
-//! - Configuration and what reads only it: [`config`] (one file and check per section),
-//!   [`logging`], [`modes`] (mode rules, the canary split), [`ratelimit`], [`instance`]
+//! - Configuration and what reads only it: [`config`] (one file and check per section;
+//!   `config::modes`: mode rules, the canary split), [`logging`], [`ratelimit`], [`instance`]
 //!   (the configuration hash).
 //! - Talking to others: [`identity`] (JWT → current user), [`upstream`] (v4 calls over
 //!   per-worker HTTP/1.1 pools), [`tenant`] (Host → tenant), [`healthcheck`] (the container
 //!   probe command).
 //! - Failures and answers: [`error`] (the [`error::GatewayError`] types), [`legacy`] (the two
-//!   legacy shapes, and `legacy::refusal`: the one place an error becomes an answer),
+//!   legacy shapes, and `legacy::refusal`: the one renderer of an error's answer),
 //!   [`request`], [`audit`].
 //! - One request's world: [`runtime`] (everything a request needs, rebuilt on reload),
-//!   [`passthrough`] (legacy mode), [`events`] (event record translation).
+//!   [`passthrough`] (legacy mode), [`events`] (event record translation); [`context`] (what
+//!   one request is, worked out once, and where its errors become answers).
 //! - [`routes`]: the legacy routes (User API update and read, action API).
 //! - [`shadow`]: copies replayed through the routes and compared, on an idle-priority lane;
 //!   [`fallback`]: rows sent to the legacy backend by themselves while v4 fails.
 //!   [`capture`]: the calls the legacy backend answered, written for a later replay.
 //! - [`gateway`]: the current runtime (arc-swapped; a copy per worker thread), shadow
 //!   figures, reload.
-//! - Serving: [`router`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
+//! - Serving: [`dispatch`] (route and mode, 404/405), [`layers`] (the one edge layer), [`ops`]
 //!   (`/_gateway/` endpoints), [`watch`] (reload on file change).
 //! - Listeners: [`stack`] (the service a worker serves), [`admin`] (the admin listener),
 //!   [`server`] (thread-per-core workers, the accept loop, graceful shutdown), [`sandbox`]
