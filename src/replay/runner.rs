@@ -17,6 +17,7 @@ use super::report::{Outcome, Ran, Summary};
 use super::target::{self, Target};
 use super::verdict::{self, Judged, Kind, Secrets};
 use super::{ReplayArgs, ReplayError};
+use crate::context::RequestContext;
 use crate::legacy::Family;
 use crate::runtime::Runtime;
 
@@ -32,33 +33,26 @@ struct Class {
     writes: bool,
 }
 
+/// As dispatch would see the call (see `RequestContext`): a write only where it would reach
+/// v4 as one; an unknown action or another method is refused before v4, so safe to send.
 fn classify(rt: &Runtime, call: &Call) -> Option<Class> {
-    let path = call.path();
-    if rt.family_of(path) == Family::Registry {
-        let uri: http::Uri = call.target.parse().ok()?;
-        let name = crate::routes::registry::action_name(rt, &uri);
-        // An unknown action is refused by the gateway before v4: safe to send.
-        let writes = name
-            .as_deref()
-            .and_then(|n| rt.mappings.registry.action(n))
-            .is_some_and(|(a, _)| a.writes);
-        return Some(Class {
-            family: Family::Registry,
-            part: name.unwrap_or_else(|| "unknown".into()),
-            writes,
-        });
-    }
-    rt.user_api_raw_id(path)?;
-    let (part, writes) = match call.method {
-        http::Method::GET | http::Method::HEAD => ("read", false),
-        http::Method::PUT => ("update", true),
-        // Refused by the gateway (405) before v4.
-        _ => ("other", false),
+    let (parts, ()) = http::Request::builder()
+        .method(call.method.clone())
+        .uri(call.target.as_str())
+        .body(())
+        .ok()?
+        .into_parts();
+    let ctx = RequestContext::of(rt, &parts, &rt.route_path(call.path()));
+    let fallback = match ctx.family {
+        Family::Registry => "unknown",
+        // Not the User API route: not a call this replay knows.
+        Family::UserApi if ctx.raw_id.is_none() => return None,
+        Family::UserApi => "other",
     };
     Some(Class {
-        family: Family::UserApi,
-        part: part.into(),
-        writes,
+        family: ctx.family,
+        writes: ctx.part.is_some() && ctx.writes,
+        part: ctx.part.unwrap_or_else(|| fallback.into()),
     })
 }
 

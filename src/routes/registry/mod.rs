@@ -158,15 +158,6 @@ where
     Ok(json(status, &answer))
 }
 
-/// The canonical name of the action a request asks for, if it names a known one.
-pub fn action_name(rt: &Runtime, uri: &http::Uri) -> Option<String> {
-    let reg = &rt.mappings.registry;
-    let called = url::form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| *k == reg.action_param)
-        .map(|(_, v)| v.into_owned())?;
-    reg.action(&called).map(|(a, _)| a.name.clone())
-}
-
 /// The key that keeps a user on one side of a canary split or shadow sample: the user from
 /// the token when there is one, else the request id (calls without a user, such as the
 /// forgotten-password start, are split per call).
