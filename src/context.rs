@@ -6,6 +6,8 @@
 //! It is also where a [`GatewayError`] meets the facts its answer echoes: [`RequestContext::answer`]
 //! is the one place a handler's error becomes a response.
 
+use std::borrow::Cow;
+
 use http::{HeaderValue, Method, Response};
 
 use crate::body::Body;
@@ -31,7 +33,7 @@ pub struct RequestContext {
     pub called: Option<String>,
     /// The part `[[modes]]` rules name: the action's canonical name, or the User API's
     /// `read` / `update`.
-    pub part: Option<String>,
+    pub part: Option<Cow<'static, str>>,
     /// The tenant as the request names it: the User API's `X-ClientCode` (lower-cased), the
     /// action API's host.
     pub tenant: String,
@@ -76,7 +78,7 @@ impl RequestContext {
                     .find(|(k, _)| *k == reg.action_param)
                     .map(|(_, v)| v.clone());
                 let action = ctx.called.as_deref().and_then(|c| reg.action(c));
-                ctx.part = action.map(|(a, _)| a.name.clone());
+                ctx.part = action.map(|(a, _)| Cow::Owned(a.name.clone()));
                 ctx.writes = action.is_none_or(|(a, _)| a.writes);
                 ctx.tenant = crate::tenant::request_host(parts).unwrap_or_default();
             }
@@ -88,9 +90,9 @@ impl RequestContext {
                 ctx.raw_id = Some(raw_id);
                 ctx.read = ua.is_read(&parts.method);
                 ctx.part = if ctx.read {
-                    Some("read".into())
+                    Some(Cow::Borrowed("read"))
                 } else if parts.method == ua.method {
-                    Some("update".into())
+                    Some(Cow::Borrowed("update"))
                 } else {
                     None
                 };

@@ -52,7 +52,7 @@ fn classify(rt: &Runtime, call: &Call) -> Option<Class> {
     Some(Class {
         family: ctx.family,
         writes: ctx.part.is_some() && ctx.writes,
-        part: ctx.part.unwrap_or_else(|| fallback.into()),
+        part: ctx.part.map_or_else(|| fallback.into(), |p| p.into_owned()),
     })
 }
 

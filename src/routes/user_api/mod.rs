@@ -56,7 +56,9 @@ pub(crate) fn forward_headers(
         }
         if let Some(i) = required.iter().position(|(n, _)| n == name) {
             if !blank(v) {
-                out.append(name.clone(), v.clone());
+                // The mapping's name, not the request's: a parsed custom name is a fresh
+                // buffer each request, and its first clone allocates to share it.
+                out.append(required[i].0.clone(), v.clone());
                 found |= 1u64 << i;
             }
         } else if *name == REQUEST_ID {
