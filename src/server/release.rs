@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 /// How long a worker must be quiet before it gives memory back, and how often it looks.
-pub(super) const QUIET_PERIOD: Duration = Duration::from_secs(1);
+const QUIET_PERIOD: Duration = Duration::from_secs(1);
 
 /// Busy time within one period below which the worker counts as quiet: 1%. A worker serving a
 /// trickle (a probe now and then) is quiet; one serving real traffic is not.
@@ -24,26 +24,26 @@ const BUSY_WHEN_QUIET: Duration = Duration::from_millis(10);
 
 /// What the worker's runtime says at the end of a period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Sample {
+struct Sample {
     /// Tasks alive: one per connection (and per HTTP/2 stream), the upstream connections,
     /// and a few fixed ones. A change means connections opened or closed.
-    pub tasks: usize,
+    tasks: usize,
     /// The worker's total busy time since it started.
-    pub busy: Duration,
+    busy: Duration,
 }
 
 /// Decides, period by period, when to give memory back: on the first quiet period after a
 /// period with work (connections opened or closed, or busy for at least 1% of it). Once per
 /// quiet spell, so an idle worker collects once and then sleeps; a busy one never does.
 #[derive(Debug, Default)]
-pub(super) struct Quiet {
+struct Quiet {
     last: Option<Sample>,
     worked: bool,
 }
 
 impl Quiet {
     /// Takes the sample at the end of a period; `true` when memory should be given back now.
-    pub(super) fn release_after(&mut self, now: Sample) -> bool {
+    fn release_after(&mut self, now: Sample) -> bool {
         let Some(last) = self.last.replace(now) else {
             // The first period started with the worker: whatever it did (its start) counts.
             self.worked = true;
