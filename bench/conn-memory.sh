@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What an idle client connection costs the gateway, and whether the memory comes back after
-# the connections close: `conn-memory` (tools/src/bin/conn-memory.rs) against one gateway
-# (translate target, one worker) in front of bench-upstream, all on 127.0.0.1.
+# the connections close (2 s after, and IDLE s after with no traffic in between):
+# `conn-memory` (tools/src/bin/conn-memory.rs) against one gateway (translate target, one
+# worker) in front of bench-upstream, all on 127.0.0.1.
 #
 #   bash bench/conn-memory.sh                        # 256, 2000 and 9000 connections
 #   CONNS="2000" GW_BIN=/tmp/old/legacy-gateway bash bench/conn-memory.sh   # another build
@@ -9,7 +10,7 @@
 # Needs a release build (`cargo build --release --workspace --bins`). Prints one JSON line
 # per run and appends them to bench/results/conn-memory-<UTC date>.jsonl. Every process it
 # starts is stopped on exit. Settings: CONNS ("256 2000 9000"), PROTOCOLS ("http1 h2-idle"),
-# ROUNDS (2), WORKERS (1), PORT_BASE (18380), LABEL, GW_BIN, GW_ENV (extra environment for the gateway,
+# ROUNDS (2), WORKERS (1), IDLE (5), PORT_BASE (18380), LABEL, GW_BIN, GW_ENV (extra environment for the gateway,
 # e.g. "MALLOC_ARENA_MAX=1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ CONNS="${CONNS:-256 2000 9000}"
 PROTOCOLS="${PROTOCOLS:-http1 h2-idle}"
 WORKERS="${WORKERS:-1}"
 ROUNDS="${ROUNDS:-2}"
+IDLE="${IDLE:-5}"
 PORT_BASE="${PORT_BASE:-18380}"
 LABEL="${LABEL:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 GW_ENV="${GW_ENV:-}"
@@ -63,7 +65,7 @@ for protocol in $PROTOCOLS; do
         PIDS+=("$gw")
         wait_port "$LISTEN_PORT"
         "$BIN/conn-memory" --addr "127.0.0.1:$LISTEN_PORT" --pid "$gw" --connections "$n" \
-            --protocol "$protocol" --rounds "$ROUNDS" --label "$LABEL${GW_ENV:+ $GW_ENV}" | tee -a "$OUT"
+            --protocol "$protocol" --rounds "$ROUNDS" --idle "$IDLE" --label "$LABEL${GW_ENV:+ $GW_ENV}" | tee -a "$OUT"
         kill "$gw"
         wait "$gw" 2>/dev/null || true
     done

@@ -7,6 +7,7 @@
 //! - `sniff`: the deadline on a new connection's protocol sniffing (slowloris guard).
 //! - `idle`: the idle timeout of HTTP/2 connections (HTTP/1's is hyper's).
 //! - `workers`: thread-per-core [`Workers`], a runtime and an `SO_REUSEPORT` socket each.
+//! - `release`: each worker gives its free memory back to the system once it goes quiet.
 //! - `claim`: one process per address (the port the workers share is no one else's).
 //! - `sizing`: how many workers ([`worker_count`]): configuration, environment, CPUs.
 //! - `options`: [`ServeOptions`], the connection-level limits.
@@ -17,6 +18,7 @@ mod accept;
 mod claim;
 mod idle;
 mod options;
+mod release;
 mod service;
 mod signal;
 mod sizing;

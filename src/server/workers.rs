@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::accept::serve_with;
 use super::claim::{probe_free, Claim};
+use super::release::give_back_when_quiet;
 use super::{AnswerBody, Overload, ServeOptions, Serves};
 
 /// Serves the client listener thread-per-core: `workers` threads, each with its
@@ -130,6 +131,8 @@ impl Workers {
                                 crate::logging::flush_this_thread();
                             }
                         });
+                        // Gives back what closed connections freed once the worker is quiet.
+                        tokio::spawn(give_back_when_quiet());
                         let _ = ready.send(Ok(()));
                         let shutdown = async move {
                             let _ = stopped.wait_for(|s| *s).await;

@@ -275,6 +275,11 @@ impl GatewayProcess {
         format!("http://{}/_gateway/{path}", self.admin_addr)
     }
 
+    /// The child's process id (its `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// What it has logged on stderr so far.
     pub fn stderr_so_far(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()

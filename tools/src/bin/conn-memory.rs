@@ -9,8 +9,9 @@
 //! `http1`: each connection sends one translated password change (`PUT /User/1001`), reads
 //! its answer, and stays open, idle, as a browser's or an app's keep-alive connection does.
 //! `h2-idle`: each connection sends the HTTP/2 preface and an empty SETTINGS frame, nothing
-//! else. Prints one JSON object: RSS before, with every connection open, and after they
-//! closed, and the cost per connection.
+//! else. Prints one JSON object: RSS before, with every connection open, `--settle` seconds
+//! after they closed and `--idle` seconds after (no traffic in between: what an idle gateway
+//! gives back by itself), and the cost per connection.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -44,6 +45,10 @@ struct Args {
     /// after the close, noticed it).
     #[arg(long, default_value_t = 2.0)]
     settle: f64,
+    /// Seconds after the close at which the idle resident set is read (nothing is sent
+    /// meanwhile); at least `--settle`.
+    #[arg(long, default_value_t = 5.0)]
+    idle: f64,
     /// Connections opened at once while filling up.
     #[arg(long, default_value_t = 32)]
     parallel: usize,
@@ -131,6 +136,7 @@ async fn main() {
         "conn-memory talks to 127.0.0.1 only"
     );
     let settle = Duration::from_secs_f64(args.settle);
+    let idle_rest = Duration::from_secs_f64((args.idle - args.settle).max(0.0));
 
     // One warm-up connection first, so that what starts lazily (the upstream pool, the
     // first answer's caches) is not charged to the idle connections.
@@ -164,10 +170,12 @@ async fn main() {
         let open_kb = rss_kb(args.pid);
         drop(held);
         tokio::time::sleep(settle).await;
-        rounds.push((open_kb, rss_kb(args.pid)));
+        let closed_kb = rss_kb(args.pid);
+        tokio::time::sleep(idle_rest).await;
+        rounds.push((open_kb, closed_kb, rss_kb(args.pid)));
     }
-    let (open_kb, closed_kb) = rounds[0];
-    let (last_open_kb, last_closed_kb) = rounds[rounds.len() - 1];
+    let (open_kb, closed_kb, idle_kb) = rounds[0];
+    let (last_open_kb, last_closed_kb, last_idle_kb) = rounds[rounds.len() - 1];
 
     let per_conn = (open_kb.saturating_sub(before) as f64) * 1024.0 / args.connections as f64;
     println!(
@@ -182,9 +190,13 @@ async fn main() {
             "rss_closed_kb": closed_kb,
             "bytes_per_connection": per_conn.round(),
             "retained_after_close_kb": closed_kb.saturating_sub(before) as i64,
+            "idle_s": args.idle.max(args.settle),
+            "rss_idle_after_close_kb": idle_kb,
+            "retained_idle_kb": idle_kb.saturating_sub(before) as i64,
             "rounds": rounds.len(),
             "rss_open_last_round_kb": last_open_kb,
             "rss_closed_last_round_kb": last_closed_kb,
+            "rss_idle_last_round_kb": last_idle_kb,
         })
     );
 }
