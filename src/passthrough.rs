@@ -1,7 +1,10 @@
 //! Legacy mode: a plain reverse proxy to a legacy backend. The request and the answer pass
-//! untouched apart from hop-by-hop headers, header-name case included: old clients can
-//! depend on `Content-Type` being spelled the way their backend spelled it, so this client
-//! preserves header case (v4's does not need to).
+//! untouched apart from hop-by-hop headers and the forwarding ones. Answers keep their
+//! header-name case: old clients can depend on `Content-Type` being spelled the way their
+//! backend spelled it, so this client keeps the case of what it reads (v4's does not need
+//! to). Requests reach the backend with lower-case names, as HTTP/2 clients' always did:
+//! a server reads names case-insensitively (RFC 9110 5.1), and keeping the client's case
+//! cost every request a second header map (see `crate::start`).
 
 use std::time::Duration;
 
@@ -187,8 +190,7 @@ impl LegacyBackend {
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let uri = self.target(&parts.uri)?;
         let mut headers = std::mem::take(&mut parts.headers);
-        // With the header-case map hyper keeps for the client's request, so the backend sees
-        // the names as the client wrote them.
+        // The peer's address, for the forwarding headers.
         let extensions = std::mem::take(&mut parts.extensions);
         strip_hop_by_hop(&mut headers);
         self.set_forwarded(extensions.get::<PeerAddr>(), &parts.uri, &mut headers);

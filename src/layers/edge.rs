@@ -120,17 +120,29 @@ where
         let started = Instant::now();
         let headers = req.headers_mut();
         // One pass over the few headers a request has: comparing standard names is an integer
-        // comparison, where three lookups would hash three names.
+        // comparison, where a lookup per name would hash five names.
+        let mut client_id: Option<HeaderValue> = None;
+        let mut id_seen = false;
+        let mut declared: Option<u64> = None;
         for (name, v) in headers.iter_mut() {
             if *name == header::AUTHORIZATION
                 || *name == header::PROXY_AUTHORIZATION
                 || *name == header::COOKIE
             {
                 v.set_sensitive(true);
+            } else if *name == header::CONTENT_LENGTH {
+                // hyper has refused a request with two different lengths.
+                declared = v.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            } else if *name == REQUEST_ID && !id_seen {
+                // The first one decides, as a lookup would have.
+                id_seen = true;
+                if usable_id(v) {
+                    client_id = Some(v.clone());
+                }
             }
         }
-        let request_id = match headers.get(REQUEST_ID).filter(|v| usable_id(v)) {
-            Some(v) => v.clone(),
+        let request_id = match client_id {
+            Some(v) => v,
             None => {
                 let id = self.ids.next();
                 headers.insert(REQUEST_ID, id.clone());
@@ -179,11 +191,6 @@ where
         } else {
             tracing::Span::none()
         };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         let deadline = Arc::new(Deadline::new(timeout));
         let inner = if declared.is_some_and(|n| n > body_limit as u64) {
             None
