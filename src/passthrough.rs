@@ -77,7 +77,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if present == 0 {
         return;
     }
-    // Names `Connection` lists beyond the fixed ones (`close` names no header).
+    // Names `Connection` lists beyond the fixed ones (`close` names no header), compared as
+    // text first: `keep-alive`, the usual one, would otherwise be parsed into a name (an
+    // allocation) only to be found among the fixed ones.
     let named: Vec<HeaderName> = if present & 1 != 0 {
         headers
             .get_all(header::CONNECTION)
@@ -85,7 +87,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("close"))
+            .filter(|n| {
+                !n.is_empty()
+                    && !n.eq_ignore_ascii_case("close")
+                    && !n.eq_ignore_ascii_case("keep-alive")
+            })
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .filter(|n| !is_hop_by_hop(n))
             .collect()
@@ -257,21 +263,7 @@ impl LegacyBackend {
             trusted,
             peer.map(|p| p.ip_text().clone()),
         );
-        let element = peer.and_then(|p| {
-            // Written piece by piece: this runs for every forwarded request.
-            let host = host.as_ref().and_then(|h| h.to_str().ok());
-            let node = p.forwarded_node();
-            let mut e = String::with_capacity(24 + node.len() + host.map_or(0, |h| h.len() + 8));
-            e.push_str("for=");
-            e.push_str(node);
-            e.push_str(";proto=http");
-            if let Some(h) = host {
-                e.push_str(";host=\"");
-                e.push_str(h);
-                e.push('"');
-            }
-            http::HeaderValue::from_maybe_shared(Bytes::from(e)).ok()
-        });
+        let element = peer.and_then(|p| p.forwarded_element(host.as_ref()));
         extend_chain(headers, header::FORWARDED, trusted, element);
         // `insert` replaces every value the client sent: no `remove` first.
         if !(trusted && headers.contains_key(X_REAL_IP)) {

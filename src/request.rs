@@ -31,14 +31,25 @@ pub struct PeerAddr(pub std::net::SocketAddr, std::sync::Arc<PeerText>);
 /// address formatted per request went through the formatting machinery, digit by digit, for
 /// every forwarded call) and shared by the connection's requests, so each gets it for a
 /// reference count.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct PeerText {
     /// `127.0.0.1`, `::1`: `X-Forwarded-For` and `X-Real-IP`.
     ip: http::HeaderValue,
     /// `127.0.0.1`, `"[::1]"`: the node of a `Forwarded` element (RFC 7239 6: an IPv6 node
     /// is bracketed and quoted).
     node: String,
+    /// The last `Forwarded` element written, and the `Host` it names: a connection's requests
+    /// almost always name one host, so the element is written once, not per request.
+    forwarded: std::sync::Mutex<Option<(Option<http::HeaderValue>, http::HeaderValue)>>,
 }
+
+impl PartialEq for PeerText {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip == other.ip && self.node == other.node
+    }
+}
+
+impl Eq for PeerText {}
 
 impl PeerAddr {
     pub fn new(addr: std::net::SocketAddr) -> Self {
@@ -49,7 +60,14 @@ impl PeerAddr {
         };
         let ip = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
             .expect("an IP address is a valid header value");
-        Self(addr, std::sync::Arc::new(PeerText { ip, node }))
+        Self(
+            addr,
+            std::sync::Arc::new(PeerText {
+                ip,
+                node,
+                forwarded: std::sync::Mutex::new(None),
+            }),
+        )
     }
 
     /// The IP as header text (`X-Forwarded-For`, `X-Real-IP`).
@@ -60,6 +78,44 @@ impl PeerAddr {
     /// The node of a `Forwarded` element.
     pub fn forwarded_node(&self) -> &str {
         &self.1.node
+    }
+
+    /// This hop's `Forwarded` element (RFC 7239): `for=<node>;proto=http`, and
+    /// `;host="<host>"` when the request names one; `None` when the host cannot be written
+    /// into it.
+    pub fn forwarded_element(&self, host: Option<&http::HeaderValue>) -> Option<http::HeaderValue> {
+        let mut last = self
+            .1
+            .forwarded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((named, element)) = last.as_ref() {
+            if named.as_ref() == host {
+                return Some(element.clone());
+            }
+        }
+        let text = host.map(|h| h.to_str());
+        let text = match text {
+            Some(Ok(h)) => Some(h),
+            Some(Err(_)) => None,
+            None => None,
+        };
+        let node = &self.1.node;
+        let mut e = String::with_capacity(24 + node.len() + text.map_or(0, |h| h.len() + 8));
+        e.push_str("for=");
+        e.push_str(node);
+        e.push_str(";proto=http");
+        if let Some(h) = text {
+            e.push_str(";host=\"");
+            e.push_str(h);
+            e.push('"');
+        }
+        let element = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(e)).ok()?;
+        // A copy of the host, not the request's own value: that one shares (and would keep
+        // alive for the connection's life) the buffer hyper read the request into.
+        let named = host.and_then(|h| http::HeaderValue::from_bytes(h.as_bytes()).ok());
+        *last = Some((named, element.clone()));
+        Some(element)
     }
 }
 
@@ -181,6 +237,19 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_forwarded_element_follows_the_host_a_request_names() {
+        let peer = super::PeerAddr::new("[::1]:40000".parse().unwrap());
+        let a = http::HeaderValue::from_static("a.example");
+        let b = http::HeaderValue::from_static("b.example:8080");
+        let element = |h: Option<&http::HeaderValue>| peer.forwarded_element(h).unwrap();
+        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
+        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
+        assert_eq!(element(Some(&b)), "for=\"[::1]\";proto=http;host=\"b.example:8080\"");
+        assert_eq!(element(None), "for=\"[::1]\";proto=http");
+        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
+    }
+
     #[test]
     fn generated_request_ids_are_distinct_uuid_v4() {
         let make = super::RequestIds;
