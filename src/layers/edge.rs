@@ -30,7 +30,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -80,7 +80,7 @@ pub struct Edge<S> {
 
 /// What an answer needs from its request once the request itself has moved on.
 struct Seen {
-    started: Instant,
+    started: tokio::time::Instant,
     request_id: HeaderValue,
     uri: http::Uri,
     method: http::Method,
@@ -117,7 +117,15 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> EdgeFuture {
-        let started = Instant::now();
+        let (body_limit, timeout) = {
+            let rt = self.gw.runtime();
+            (
+                rt.config.limits.body_bytes,
+                rt.config.limits.request_timeout,
+            )
+        };
+        // Its start is the request's: the latency metric and the access log read it too.
+        let deadline = Arc::new(Deadline::new(timeout));
         let headers = req.headers_mut();
         // One pass over the few headers a request has: comparing standard names is an integer
         // comparison, where a lookup per name would hash five names.
@@ -150,23 +158,15 @@ where
             }
         };
         let seen = Seen {
-            started,
+            started: deadline.started(),
             request_id,
             uri: req.uri().clone(),
             method: req.method().clone(),
         };
-        let gw = self.gw.clone();
-        gw.metrics.request_started();
+        self.gw.metrics.request_started();
         let in_flight = InFlight {
-            gw: gw.clone(),
+            gw: self.gw.clone(),
             done: false,
-        };
-        let (body_limit, timeout) = {
-            let rt = gw.runtime();
-            (
-                rt.config.limits.body_bytes,
-                rt.config.limits.request_timeout,
-            )
         };
 
         // A span only when something reads it: `debug` logs, or exported traces, where it
@@ -191,7 +191,6 @@ where
         } else {
             tracing::Span::none()
         };
-        let deadline = Arc::new(Deadline::new(timeout));
         let inner = if declared.is_some_and(|n| n > body_limit as u64) {
             None
         } else {
@@ -207,6 +206,7 @@ where
             // Moved in whole (not only the field written below), so dropping the future
             // before the answer counts the request out of flight.
             let mut in_flight = in_flight;
+            let gw = &in_flight.gw;
             let outcome = match inner {
                 None => Err(GatewayError::BodyTooLarge(body_limit)),
                 Some(Err(())) => Err(panicked()),
