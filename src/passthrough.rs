@@ -213,8 +213,12 @@ impl LegacyBackend {
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
-        // The backend's own answer, in its own shape: the edge must not reshape it.
-        head.extensions.insert(Shaped);
+        // The backend's own answer, in its own shape: the edge must not reshape it. Only a
+        // 4xx or 5xx could be reshaped, so only those carry the mark (an extension is an
+        // allocation and a hashed insert).
+        if head.status.is_client_error() || head.status.is_server_error() {
+            head.extensions.insert(Shaped);
+        }
         // Recomputed by hyper for the buffered body; a HEAD answer has no body to recompute
         // it from, and its Content-Length is the size a GET would return: kept.
         if parts.method != http::Method::HEAD {
