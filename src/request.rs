@@ -243,11 +243,23 @@ mod tests {
         let a = http::HeaderValue::from_static("a.example");
         let b = http::HeaderValue::from_static("b.example:8080");
         let element = |h: Option<&http::HeaderValue>| peer.forwarded_element(h).unwrap();
-        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
-        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
-        assert_eq!(element(Some(&b)), "for=\"[::1]\";proto=http;host=\"b.example:8080\"");
+        assert_eq!(
+            element(Some(&a)),
+            "for=\"[::1]\";proto=http;host=\"a.example\""
+        );
+        assert_eq!(
+            element(Some(&a)),
+            "for=\"[::1]\";proto=http;host=\"a.example\""
+        );
+        assert_eq!(
+            element(Some(&b)),
+            "for=\"[::1]\";proto=http;host=\"b.example:8080\""
+        );
         assert_eq!(element(None), "for=\"[::1]\";proto=http");
-        assert_eq!(element(Some(&a)), "for=\"[::1]\";proto=http;host=\"a.example\"");
+        assert_eq!(
+            element(Some(&a)),
+            "for=\"[::1]\";proto=http;host=\"a.example\""
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ async fn requests_reach_the_backend_lower_cased_and_answers_keep_its_case() {
         .unwrap();
     let answer = String::from_utf8_lossy(&raw);
     assert!(answer.contains("\r\nX-Legacy-Trace: abc\r\n"), "{answer}");
-    assert!(answer.contains("\r\nContent-Type: application/json\r\n"), "{answer}");
+    assert!(
+        answer.contains("\r\nContent-Type: application/json\r\n"),
+        "{answer}"
+    );
     let head = tokio::time::timeout(Duration::from_secs(10), seen.recv())
         .await
         .expect("the backend was called")

@@ -218,8 +218,8 @@ where
                 },
             };
             let mut resp = match outcome {
-                Ok(resp) => shape(&gw, &seen, resp),
-                Err(e) => answer(&gw, &seen, e),
+                Ok(resp) => shape(gw, &seen, resp),
+                Err(e) => answer(gw, &seen, e),
             };
             resp.headers_mut()
                 .insert(REQUEST_ID, seen.request_id.clone());
