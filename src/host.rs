@@ -37,27 +37,14 @@ const REG_NAME: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 256 {
-        let c = i as u8;
-        table[i] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
+        table[i] = (i as u8).is_ascii_alphanumeric();
         i += 1;
+    }
+    let punctuation = b"-._~%!$&'()*+,;=";
+    let mut k = 0;
+    while k < punctuation.len() {
+        table[punctuation[k] as usize] = true;
+        k += 1;
     }
     table
 };
