@@ -9,7 +9,7 @@
 # bounded closed-loop run (PROFILE_SECONDS, default 4, 4 connections), dumps, and prints
 # instructions per answered request plus the top functions by self cost. The callgrind file
 # stays in $PROFILE_OUT (default /tmp/legacy-gateway-profile) for callgrind_annotate.
-# Needs valgrind (apt-get install valgrind) and a release build of the gateway and the tools
+# Needs valgrind (apt-get install valgrind) and a release build (in $CARGO_TARGET_DIR when set) of the gateway and the tools
 # crate (cargo build --release --workspace --bins).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ PORT_BASE="${PROFILE_PORT_BASE:-18180}"
 UP=$((PORT_BASE + 1))
 GW=$((PORT_BASE + 2))
 STG=$((PORT_BASE + 3))
-BIN="$ROOT/target/release"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 JWT="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMDAxIn0.c2lnbmF0dXJl"
 
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }

@@ -73,6 +73,11 @@ impl Deadline {
         }
     }
 
+    /// When the request began.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// Notes an upstream call's end (`upstream` as named in [`UPSTREAMS`]).
     pub fn record_call(&self, upstream: &str, status: u16, took: Duration) {
         let i = UPSTREAMS.iter().position(|u| *u == upstream).unwrap_or(0) as u8;

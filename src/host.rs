@@ -31,6 +31,24 @@ fn name(a: &Authority) -> &str {
         .unwrap_or(host)
 }
 
+/// The bytes of a reg-name (RFC 3986 3.2.2), as a table: a search of the punctuation list for
+/// each dot of every request's `Host` cost more than the rest of the check.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let punctuation = b"-._~%!$&'()*+,;=";
+    let mut k = 0;
+    while k < punctuation.len() {
+        table[punctuation[k] as usize] = true;
+        k += 1;
+    }
+    table
+};
+
 /// Why a request's `Host` (or the authority of an absolute-form target) is not one a client
 /// may send (RFC 9110 7.2, RFC 3986 3.2.3), if it is not: no name, a port that is empty, not
 /// a number from 1 to 65535, or written with a leading zero (`08443` could mean either of two
@@ -58,9 +76,7 @@ pub fn request_host_problem(raw: &str) -> Option<&'static str> {
     } else {
         let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
         // A reg-name: unreserved, percent-encoded and sub-delims characters.
-        let name_ok = b[..end]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(c));
+        let name_ok = b[..end].iter().all(|&c| REG_NAME[c as usize]);
         if !name_ok {
             return NOT_A_HOST;
         }

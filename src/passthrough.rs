@@ -1,7 +1,10 @@
 //! Legacy mode: a plain reverse proxy to a legacy backend. The request and the answer pass
-//! untouched apart from hop-by-hop headers, header-name case included: old clients can
-//! depend on `Content-Type` being spelled the way their backend spelled it, so this client
-//! preserves header case (v4's does not need to).
+//! untouched apart from hop-by-hop headers and the forwarding ones. Answers keep their
+//! header-name case: old clients can depend on `Content-Type` being spelled the way their
+//! backend spelled it, so this client keeps the case of what it reads (v4's does not need
+//! to). Requests reach the backend with lower-case names, as HTTP/2 clients' always did:
+//! a server reads names case-insensitively (RFC 9110 5.1), and keeping the client's case
+//! cost every request a second header map (see `crate::start`).
 
 use std::time::Duration;
 
@@ -31,21 +34,26 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// Whether a name is one of [`HOP_BY_HOP`] or `Upgrade`: a match on the text, which costs
-/// less than comparing it with each name in turn.
+/// Where a name stands in [`HOP_BY_HOP`] (`Upgrade`: after them), if it is one: a match on
+/// the text, which costs less than comparing it with each name in turn.
+fn hop_by_hop_index(n: &HeaderName) -> Option<usize> {
+    Some(match n.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
+/// Whether a name is one of [`HOP_BY_HOP`] or `Upgrade`.
 fn is_hop_by_hop(n: &HeaderName) -> bool {
-    matches!(
-        n.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    hop_by_hop_index(n).is_some()
 }
 
 /// Headers a second sending of a client's request leaves out (a shadow's second legacy call, a
@@ -55,24 +63,49 @@ pub fn not_resent(name: &HeaderName) -> bool {
     is_hop_by_hop(name) || *name == header::CONTENT_LENGTH || *name == header::ACCEPT_ENCODING
 }
 
+/// Removes the hop-by-hop headers and the ones `Connection` names. One look at the names
+/// first, noting which are present: a message rarely carries more than `Connection` (a
+/// keep-alive upstream's answers do), and removing each name blindly costs a hashed lookup
+/// per name, nine of them per message.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One look at the names first: a request or answer rarely carries any of these, and
-    // removing each one blindly costs a hash lookup per name.
-    let any = headers.keys().any(is_hop_by_hop);
-    if !any {
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = hop_by_hop_index(name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in HOP_BY_HOP.iter().chain(named.iter()) {
+    // Names `Connection` lists beyond the fixed ones (`close` names no header), compared as
+    // text first: `keep-alive`, the usual one, would otherwise be parsed into a name (an
+    // allocation) only to be found among the fixed ones.
+    let named: Vec<HeaderName> = if present & 1 != 0 {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| {
+                !n.is_empty()
+                    && !n.eq_ignore_ascii_case("close")
+                    && !n.eq_ignore_ascii_case("keep-alive")
+            })
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .filter(|n| !is_hop_by_hop(n))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for (i, name) in HOP_BY_HOP.iter().chain([&header::UPGRADE]).enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for n in &named {
         headers.remove(n);
     }
-    headers.remove(header::UPGRADE);
 }
 
 #[derive(Clone)]
@@ -163,8 +196,7 @@ impl LegacyBackend {
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let uri = self.target(&parts.uri)?;
         let mut headers = std::mem::take(&mut parts.headers);
-        // With the header-case map hyper keeps for the client's request, so the backend sees
-        // the names as the client wrote them.
+        // The peer's address, for the forwarding headers.
         let extensions = std::mem::take(&mut parts.extensions);
         strip_hop_by_hop(&mut headers);
         self.set_forwarded(extensions.get::<PeerAddr>(), &parts.uri, &mut headers);
@@ -181,8 +213,12 @@ impl LegacyBackend {
         let (mut head, incoming) = resp.into_parts();
         let body = client::read_bounded(&head.headers, incoming, self.max_body, lease).await?;
         strip_hop_by_hop(&mut head.headers);
-        // The backend's own answer, in its own shape: the edge must not reshape it.
-        head.extensions.insert(Shaped);
+        // The backend's own answer, in its own shape: the edge must not reshape it. Only a
+        // 4xx or 5xx could be reshaped, so only those carry the mark (an extension is an
+        // allocation and a hashed insert).
+        if head.status.is_client_error() || head.status.is_server_error() {
+            head.extensions.insert(Shaped);
+        }
         // Recomputed by hyper for the buffered body; a HEAD answer has no body to recompute
         // it from, and its Content-Length is the size a GET would return: kept.
         if parts.method != http::Method::HEAD {
@@ -213,6 +249,9 @@ impl LegacyBackend {
     /// else's is replaced (a client can write any of them it likes, and a backend that trusts
     /// one of them for its rate limits or audit would believe it).
     fn set_forwarded(&self, peer: Option<&PeerAddr>, target: &Uri, headers: &mut HeaderMap) {
+        // Five names are added to a map sized for the client's headers: made room for once,
+        // rather than grown while they are inserted.
+        headers.reserve(5);
         let trusted = peer.is_some_and(|p| {
             let ip = p.0.ip();
             self.trusted_proxies.iter().any(|n| n.contains(&ip))
@@ -228,21 +267,7 @@ impl LegacyBackend {
             trusted,
             peer.map(|p| p.ip_text().clone()),
         );
-        let element = peer.and_then(|p| {
-            // Written piece by piece: this runs for every forwarded request.
-            let host = host.as_ref().and_then(|h| h.to_str().ok());
-            let node = p.forwarded_node();
-            let mut e = String::with_capacity(24 + node.len() + host.map_or(0, |h| h.len() + 8));
-            e.push_str("for=");
-            e.push_str(node);
-            e.push_str(";proto=http");
-            if let Some(h) = host {
-                e.push_str(";host=\"");
-                e.push_str(h);
-                e.push('"');
-            }
-            http::HeaderValue::from_maybe_shared(Bytes::from(e)).ok()
-        });
+        let element = peer.and_then(|p| p.forwarded_element(host.as_ref()));
         extend_chain(headers, header::FORWARDED, trusted, element);
         // `insert` replaces every value the client sent: no `remove` first.
         if !(trusted && headers.contains_key(X_REAL_IP)) {

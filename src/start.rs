@@ -171,13 +171,13 @@ pub async fn start_with(
         header_read_timeout: limits.header_read_timeout,
         shutdown_grace: limits.shutdown_grace,
         max_connections: limits.max_connections,
-        preserve_header_case: {
-            let gw = gw.clone();
-            server::CaseSwitch(Arc::new(move || {
-                let rt = gw.runtime();
-                rt.user_api_backend.is_some() || rt.registry_backend.is_some()
-            }))
-        },
+        // Requests are read without a header-case map: the legacy backend gets lower-case
+        // names, as it always did from HTTP/2 clients and for the forwarding headers (field
+        // names are case-insensitive, RFC 9110 5.1). The map cost every request of a gateway
+        // with a legacy backend about 9k instructions, translated ones included. Answers keep
+        // the backend's case: its client keeps a map (see `passthrough`), and old clients are
+        // the ones known to read names case-sensitively.
+        preserve_header_case: server::CaseSwitch(Arc::new(|| false)),
     };
     let admin_opts = server::ServeOptions {
         max_connections: 256,

@@ -1,4 +1,4 @@
-//! Towards legacy backends: `X-Forwarded-*`, `Content-Length` on
+//! Towards legacy backends: `X-Forwarded-*`, header-name case both ways, `Content-Length` on
 //! HEAD, no `Accept-Encoding` in shadow mode, bounded tenant labels, and a request path that
 //! does not wait on the shadow lane's diff writing.
 
@@ -62,6 +62,70 @@ async fn forwarded_headers_are_replaced_from_untrusted_peers_and_extended_from_t
         header(r, "x-forwarded-host").as_deref(),
         Some("paper.example")
     );
+    gw.shutdown().await;
+}
+
+/// A raw HTTP/1.1 legacy backend that keeps the head it was sent and answers with names that
+/// are not lower-case: the backend gets lower-case names (no case map is kept per request),
+/// the client gets the answer's names as the backend wrote them.
+#[tokio::test]
+async fn requests_reach_the_backend_lower_cased_and_answers_keep_its_case() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (heads, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let heads = heads.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let _ = heads.send(String::from_utf8_lossy(&got).into_owned());
+                let body = b"{\"Code\":0}";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nX-Legacy-Trace: abc\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body).await;
+            });
+        }
+    });
+    let cfg = format!(
+        "mode = \"legacy\"\nuser_api_url = \"http://{addr}\"\nregistry_api_url = \"http://{addr}\"\n"
+    );
+    let gw = common::gateway_with(&cfg, Some("http://127.0.0.1:9")).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        b"GET /User/1001 HTTP/1.1\r\nHost: x\r\nX-SourceSystem: app\r\nX-ClientCode: CA\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("the gateway answers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&raw);
+    assert!(answer.contains("\r\nX-Legacy-Trace: abc\r\n"), "{answer}");
+    assert!(
+        answer.contains("\r\nContent-Type: application/json\r\n"),
+        "{answer}"
+    );
+    let head = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+        .await
+        .expect("the backend was called")
+        .unwrap();
+    assert!(head.contains("\r\nx-sourcesystem: app\r\n"), "{head}");
+    assert!(head.contains("\r\nx-clientcode: CA\r\n"), "{head}");
+    assert!(!head.contains("X-SourceSystem"), "{head}");
     gw.shutdown().await;
 }
 

@@ -30,7 +30,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -80,7 +80,7 @@ pub struct Edge<S> {
 
 /// What an answer needs from its request once the request itself has moved on.
 struct Seen {
-    started: Instant,
+    started: tokio::time::Instant,
     request_id: HeaderValue,
     uri: http::Uri,
     method: http::Method,
@@ -117,20 +117,40 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> EdgeFuture {
-        let started = Instant::now();
+        let (body_limit, timeout) = {
+            let rt = self.gw.runtime();
+            (
+                rt.config.limits.body_bytes,
+                rt.config.limits.request_timeout,
+            )
+        };
+        // Its start is the request's: the latency metric and the access log read it too.
+        let deadline = Arc::new(Deadline::new(timeout));
         let headers = req.headers_mut();
         // One pass over the few headers a request has: comparing standard names is an integer
-        // comparison, where three lookups would hash three names.
+        // comparison, where a lookup per name would hash five names.
+        let mut client_id: Option<HeaderValue> = None;
+        let mut id_seen = false;
+        let mut declared: Option<u64> = None;
         for (name, v) in headers.iter_mut() {
             if *name == header::AUTHORIZATION
                 || *name == header::PROXY_AUTHORIZATION
                 || *name == header::COOKIE
             {
                 v.set_sensitive(true);
+            } else if *name == header::CONTENT_LENGTH {
+                // hyper has refused a request with two different lengths.
+                declared = v.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            } else if *name == REQUEST_ID && !id_seen {
+                // The first one decides, as a lookup would have.
+                id_seen = true;
+                if usable_id(v) {
+                    client_id = Some(v.clone());
+                }
             }
         }
-        let request_id = match headers.get(REQUEST_ID).filter(|v| usable_id(v)) {
-            Some(v) => v.clone(),
+        let request_id = match client_id {
+            Some(v) => v,
             None => {
                 let id = self.ids.next();
                 headers.insert(REQUEST_ID, id.clone());
@@ -138,23 +158,15 @@ where
             }
         };
         let seen = Seen {
-            started,
+            started: deadline.started(),
             request_id,
             uri: req.uri().clone(),
             method: req.method().clone(),
         };
-        let gw = self.gw.clone();
-        gw.metrics.request_started();
+        self.gw.metrics.request_started();
         let in_flight = InFlight {
-            gw: gw.clone(),
+            gw: self.gw.clone(),
             done: false,
-        };
-        let (body_limit, timeout) = {
-            let rt = gw.runtime();
-            (
-                rt.config.limits.body_bytes,
-                rt.config.limits.request_timeout,
-            )
         };
 
         // A span only when something reads it: `debug` logs, or exported traces, where it
@@ -179,12 +191,6 @@ where
         } else {
             tracing::Span::none()
         };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let deadline = Arc::new(Deadline::new(timeout));
         let inner = if declared.is_some_and(|n| n > body_limit as u64) {
             None
         } else {
@@ -200,6 +206,7 @@ where
             // Moved in whole (not only the field written below), so dropping the future
             // before the answer counts the request out of flight.
             let mut in_flight = in_flight;
+            let gw = &in_flight.gw;
             let outcome = match inner {
                 None => Err(GatewayError::BodyTooLarge(body_limit)),
                 Some(Err(())) => Err(panicked()),
@@ -211,8 +218,8 @@ where
                 },
             };
             let mut resp = match outcome {
-                Ok(resp) => shape(&gw, &seen, resp),
-                Err(e) => answer(&gw, &seen, e),
+                Ok(resp) => shape(gw, &seen, resp),
+                Err(e) => answer(gw, &seen, e),
             };
             resp.headers_mut()
                 .insert(REQUEST_ID, seen.request_id.clone());

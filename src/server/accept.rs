@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::Request;
@@ -102,10 +103,10 @@ pub(super) async fn serve_with<S, B, O, OB>(
                     let Some((io, http2)) = sniff(stream, sniff_timeout).await else {
                         return;
                     };
-                    let activity = Activity::new();
-                    let service = counted(service, peer, &activity);
                     let io = TokioIo::new(io);
                     if http2 {
+                        let activity = Activity::new();
+                        let service = counted(service, peer, &activity);
                         let conn = builders.h2.serve_connection(io, service);
                         let idle = async move { activity.idle_for(sniff_timeout).await };
                         tokio::spawn(drive(
@@ -122,7 +123,9 @@ pub(super) async fn serve_with<S, B, O, OB>(
                         } else {
                             &builders.plain
                         };
-                        let conn = builder.serve_connection(io, service);
+                        // No activity count: hyper's header-read timer closes an idle
+                        // HTTP/1 connection, and counting would cost every request.
+                        let conn = builder.serve_connection(io, with_peer(service, peer));
                         let idle = std::future::pending();
                         tokio::spawn(drive(
                             conn,
@@ -173,8 +176,28 @@ struct Builders {
     h2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 
-/// `service` for one connection: each request carries the peer's address, and counts as in
-/// progress on `activity` until its answer's head is ready.
+/// `service` for one connection: each request carries the peer's address.
+fn peer_tagged<S, B>(service: S, peer: std::net::SocketAddr) -> impl Serves<B>
+where
+    S: Serves<B>,
+{
+    let peer = PeerAddr::new(peer);
+    tower::ServiceExt::map_request(service, move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(peer.clone());
+        req
+    })
+}
+
+/// [`peer_tagged`], as hyper serves it: an HTTP/1 connection's.
+fn with_peer<S, B>(service: S, peer: std::net::SocketAddr) -> TowerToHyperService<impl Serves<B>>
+where
+    S: Serves<B>,
+{
+    TowerToHyperService::new(peer_tagged(service, peer))
+}
+
+/// [`peer_tagged`], each request counting as in progress on `activity` until its answer's
+/// head is ready: an HTTP/2 connection's, whose idle timeout reads the count.
 fn counted<S, B>(
     service: S,
     peer: std::net::SocketAddr,
@@ -183,11 +206,7 @@ fn counted<S, B>(
 where
     S: Serves<B>,
 {
-    let peer = PeerAddr::new(peer);
-    let with_peer = tower::ServiceExt::map_request(service, move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(peer.clone());
-        req
-    });
+    let with_peer = peer_tagged(service, peer);
     let activity = activity.clone();
     TowerToHyperService::new(tower::ServiceExt::map_future(with_peer, move |answer| {
         let busy = activity.busy();
@@ -202,38 +221,59 @@ where
 /// Runs one connection to its end: asked to finish gracefully when the listener closes or
 /// when `idle` resolves, it ends once its requests in progress are answered. The permit is
 /// given back then.
+///
+/// The listener's close signal is polled once, to register this task with it, and after that
+/// only when its version says it was sent (one atomic load). A connection's task is woken for
+/// every read and write of every request, and polling the signal each time (a lock on the
+/// channel's waiter list, as a `select!` does) cost every request more than the rest of this
+/// loop. The registration stays while the future is kept, so the signal still wakes an idle
+/// connection.
 async fn drive<C, E>(
     conn: C,
     finish: impl Fn(Pin<&mut C>),
     idle: impl Future<Output = ()>,
-    mut close: tokio::sync::watch::Receiver<bool>,
+    close: tokio::sync::watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
     peer: std::net::SocketAddr,
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    tokio::pin!(conn);
-    tokio::pin!(idle);
-    let mut finishing = false;
-    loop {
-        tokio::select! {
-            ended = conn.as_mut() => {
+    {
+        let mut signal = close.clone();
+        let closing = signal.wait_for(|c| *c);
+        tokio::pin!(conn);
+        tokio::pin!(idle);
+        tokio::pin!(closing);
+        let mut finishing = false;
+        let mut registered = false;
+        std::future::poll_fn(|cx| loop {
+            if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
                 if let Err(e) = ended {
                     tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
                 }
-                break;
+                return Poll::Ready(());
             }
-            _ = close.wait_for(|c| *c), if !finishing => {
+            if finishing {
+                return Poll::Pending;
+            }
+            // Sent (or the listener gone, which `has_changed` reports as an error).
+            let look = !registered || !matches!(close.has_changed(), Ok(false));
+            registered = true;
+            if look && closing.as_mut().poll(cx).is_ready() {
                 finish(conn.as_mut());
                 finishing = true;
+                continue;
             }
-            () = &mut idle, if !finishing => {
+            if idle.as_mut().poll(cx).is_ready() {
                 tracing::debug!(peer = %peer, "idle HTTP/2 connection closed");
                 finish(conn.as_mut());
                 finishing = true;
+                continue;
             }
-        }
+            return Poll::Pending;
+        })
+        .await;
     }
     drop(close);
     drop(permit);

@@ -244,21 +244,40 @@ pub async fn read_bounded(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(UpstreamError::TooLarge);
     }
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    // A small answer arrives in one frame: kept as it came, with no buffer and no copy.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut read = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             tracing::debug!(error = %e, "upstream answer could not be read completely");
             UpstreamError::Invalid(EnvelopeError::NotJson)
         })?;
-        if let Some(chunk) = frame.data_ref() {
-            if buf.len() + chunk.len() > max {
-                return Err(UpstreamError::TooLarge);
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        read += chunk.len();
+        if read > max {
+            return Err(UpstreamError::TooLarge);
+        }
+        match (&first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let size = declared.map_or(0, |n| n as usize).max(read);
+                let mut buf = BytesMut::with_capacity(size);
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&chunk);
+                rest = Some(buf);
             }
-            buf.extend_from_slice(chunk);
+            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
         }
     }
     lease.release();
-    Ok(buf.freeze())
+    Ok(match (first, rest) {
+        (_, Some(buf)) => buf.freeze(),
+        (Some(one), None) => one,
+        (None, None) => Bytes::new(),
+    })
 }
 
 #[cfg(test)]
