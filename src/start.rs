@@ -171,17 +171,9 @@ pub async fn start_with(
         header_read_timeout: limits.header_read_timeout,
         shutdown_grace: limits.shutdown_grace,
         max_connections: limits.max_connections,
-        // Requests are read without a header-case map: the legacy backend gets lower-case
-        // names, as it always did from HTTP/2 clients and for the forwarding headers (field
-        // names are case-insensitive, RFC 9110 5.1). The map cost every request of a gateway
-        // with a legacy backend about 9k instructions, translated ones included. Answers keep
-        // the backend's case: its client keeps a map (see `passthrough`), and old clients are
-        // the ones known to read names case-sensitively.
-        preserve_header_case: server::CaseSwitch(Arc::new(|| false)),
     };
     let admin_opts = server::ServeOptions {
         max_connections: 256,
-        preserve_header_case: server::CaseSwitch(Arc::new(|| false)),
         ..opts.clone()
     };
     let admin_service = admin::service(gw.clone());

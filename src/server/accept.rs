@@ -56,23 +56,17 @@ pub(super) async fn serve_with<S, B, O, OB>(
     O: Overload<OB>,
     OB: AnswerBody,
 {
-    let h1 = |preserve_case: bool| {
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(opts.header_read_timeout)
-            // Legacy passthrough answers keep their header-name case (see passthrough.rs).
-            .preserve_header_case(preserve_case);
-        builder
-    };
+    // Requests are read without a header-case map (field names are case-insensitive, RFC
+    // 9110 5.1; the map cost every request a second one). Answers are still written with
+    // the case map an answer carries: legacy answers keep the backend's case (see
+    // `passthrough`).
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builders = Arc::new(Builders {
-        plain: h1(false),
-        preserving: h1(true),
-        h2,
-    });
+    let builders = Arc::new(Builders { h1, h2 });
     // Every connection holds a receiver: `true` asks it to finish gracefully, and the
     // sender's `closed()` says when the last one has.
     let (closing, close_rx) = tokio::sync::watch::channel(false);
@@ -94,7 +88,6 @@ pub(super) async fn serve_with<S, B, O, OB>(
         let _ = stream.set_nodelay(true);
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                let preserve_case = (opts.preserve_header_case.0)();
                 let (builders, close) = (builders.clone(), close_rx.clone());
                 let (service, sniff_timeout) = (service.clone(), opts.header_read_timeout);
                 // The sniffing task ends here; the connection gets a task sized for its own
@@ -118,14 +111,9 @@ pub(super) async fn serve_with<S, B, O, OB>(
                             peer,
                         ));
                     } else {
-                        let builder = if preserve_case {
-                            &builders.preserving
-                        } else {
-                            &builders.plain
-                        };
                         // No activity count: hyper's header-read timer closes an idle
                         // HTTP/1 connection, and counting would cost every request.
-                        let conn = builder.serve_connection(io, with_peer(service, peer));
+                        let conn = builders.h1.serve_connection(io, with_peer(service, peer));
                         let idle = std::future::pending();
                         tokio::spawn(drive(
                             conn,
@@ -171,8 +159,7 @@ pub(super) async fn serve_with<S, B, O, OB>(
 
 /// The connection builders of one listener, made once.
 struct Builders {
-    plain: hyper::server::conn::http1::Builder,
-    preserving: hyper::server::conn::http1::Builder,
+    h1: hyper::server::conn::http1::Builder,
     h2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 

@@ -26,7 +26,7 @@ mod sniff;
 mod workers;
 
 pub use accept::{serve, PeerAddr};
-pub use options::{CaseSwitch, ServeOptions};
+pub use options::ServeOptions;
 pub use service::{AnswerBody, Overload, Serves};
 pub use signal::shutdown_signal;
 pub use sizing::worker_count;
