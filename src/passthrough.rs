@@ -4,7 +4,7 @@
 //! backend spelled it, so this client keeps the case of what it reads (v4's does not need
 //! to). Requests reach the backend with lower-case names, as HTTP/2 clients' always did:
 //! a server reads names case-insensitively (RFC 9110 5.1), and keeping the client's case
-//! cost every request a second header map (see `crate::start`).
+//! cost every request a second header map (see `crate::server`'s accept loop).
 
 use std::time::Duration;
 
