@@ -44,10 +44,10 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The facts of a request whose path (`%24` decoded, see [`Runtime::route_path`]) is
-    /// `path`.
-    pub fn of(rt: &Runtime, parts: &http::request::Parts, path: &str) -> Self {
-        let family = rt.family_of(path);
+    /// The facts of a request.
+    pub fn of(rt: &Runtime, parts: &http::request::Parts) -> Self {
+        // Borrowed from the request unless `%24` has to be decoded.
+        let (path, family) = rt.route(parts.uri.path());
         let mut ctx = RequestContext {
             family,
             request_id: parts
@@ -83,7 +83,7 @@ impl RequestContext {
                 ctx.tenant = crate::tenant::request_host(parts).unwrap_or_default();
             }
             Family::UserApi => {
-                let Some(raw_id) = rt.user_api_raw_id(path) else {
+                let Some(raw_id) = rt.user_api_raw_id(&path) else {
                     return ctx;
                 };
                 let ua = &rt.mappings.user_api;

@@ -161,16 +161,21 @@ impl Runtime {
         self.family_of_decoded(path)
     }
 
-    /// The path as the routes compare it: `%24` decoded when that puts it under the registry
-    /// path (only there: a User API id keeps its own encoding).
-    pub fn route_path<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
+    /// The path as the routes compare it, and its API: `%24` decoded when that puts it under
+    /// the registry path (only there: a User API id keeps its own encoding). One search for
+    /// `%24` serves both.
+    pub fn route<'p>(&self, path: &'p str) -> (std::borrow::Cow<'p, str>, Family) {
         if path.contains("%24") {
             let decoded = path.replace("%24", "$");
             if self.family_of_decoded(&decoded) == Family::Registry {
-                return std::borrow::Cow::Owned(decoded);
+                return (std::borrow::Cow::Owned(decoded), Family::Registry);
             }
+            return (std::borrow::Cow::Borrowed(path), Family::UserApi);
         }
-        std::borrow::Cow::Borrowed(path)
+        (
+            std::borrow::Cow::Borrowed(path),
+            self.family_of_decoded(path),
+        )
     }
 
     fn family_of_decoded(&self, path: &str) -> Family {

@@ -78,7 +78,7 @@ where
         }
         let rt = gw.runtime();
         let (parts, _) = req.into_parts();
-        let ctx = RequestContext::of(&rt, &parts, parts.uri.path());
+        let ctx = RequestContext::of(&rt, &parts);
         let mut resp = ctx.answer(&rt, GatewayError::NotFound);
         resp.extensions_mut().insert(RouteLabel("unmatched"));
         return resp;
@@ -89,8 +89,7 @@ where
     // forward) carries a deadline whose timer it does not run under.
     let deadline = parts.extensions.remove::<Arc<Deadline>>();
     let deadline = deadline.as_deref();
-    // Borrowed from the request unless `%24` has to be decoded.
-    let ctx = RequestContext::of(&rt, &parts, &rt.route_path(parts.uri.path()));
+    let ctx = RequestContext::of(&rt, &parts);
     let family = ctx.family;
     if let Err(e) = head::check(&rt, family, &parts) {
         let mut resp = ctx.answer(&rt, e);
@@ -239,7 +238,7 @@ mod tests {
         let body = http_body_util::Empty::<Bytes>::new;
         let ctx = {
             let p = parts();
-            RequestContext::of(&rt, &p, p.uri.path())
+            RequestContext::of(&rt, &p)
         };
         let target = || crate::routes::Target {
             deadline: None,

@@ -42,7 +42,7 @@ fn classify(rt: &Runtime, call: &Call) -> Option<Class> {
         .body(())
         .ok()?
         .into_parts();
-    let ctx = RequestContext::of(rt, &parts, &rt.route_path(call.path()));
+    let ctx = RequestContext::of(rt, &parts);
     let fallback = match ctx.family {
         Family::Registry => "unknown",
         // Not the User API route: not a call this replay knows.
