@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::error::{AnswerContext, GatewayError};
+use crate::context::RequestContext;
+use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
@@ -156,14 +157,8 @@ pub async fn start_with(
             .filter(|v| request::usable_id(v))
             .cloned()
             .unwrap_or_else(|| ids.next());
-        let mut resp = GatewayError::Overloaded.into_response(
-            rt.family_of(req.uri().path()),
-            &AnswerContext {
-                request_id: request_id.to_str().unwrap_or(""),
-                ..AnswerContext::default()
-            },
-            &rt.mappings,
-        );
+        let mut resp = RequestContext::at_edge(&rt, req.uri(), request_id.clone())
+            .answer(&rt, GatewayError::Overloaded);
         resp.headers_mut().insert(request::REQUEST_ID, request_id);
         resp
     };

@@ -40,8 +40,9 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::body::Body;
+use crate::context::RequestContext;
 use crate::deadline::{Deadline, Fired};
-use crate::error::{AnswerContext, GatewayError};
+use crate::error::GatewayError;
 use crate::gateway::Local;
 use crate::legacy::Shaped;
 use crate::metrics::TenantLabel;
@@ -325,18 +326,8 @@ fn access_log(
 /// The gateway's own refusal, in the caller's shape.
 fn answer(gw: &Local, seen: &Seen, e: GatewayError) -> Response<Body> {
     let rt = gw.runtime();
-    // The customer id as the client sent it, even in these answers: the legacy API echoed it
-    // in `Result`, refusals included.
-    let id = rt
-        .user_api_raw_id(seen.uri.path())
-        .map(|raw| crate::translate::path::as_sent(&raw));
-    let reply = AnswerContext {
-        request_id: seen.request_id.to_str().unwrap_or(""),
-        customer_id: id.as_deref(),
-        ..AnswerContext::default()
-    };
     // `Connection: close` where the body was not read to the end: the error knows.
-    e.into_response(rt.family_of(seen.uri.path()), &reply, &rt.mappings)
+    RequestContext::at_edge(&rt, &seen.uri, seen.request_id.clone()).answer(&rt, e)
 }
 
 /// Rewrites a bare 4xx/5xx of the service below into the caller's legacy shape. Shaped
