@@ -48,22 +48,11 @@ impl RequestContext {
     pub fn of(rt: &Runtime, parts: &http::request::Parts) -> Self {
         // Borrowed from the request unless `%24` has to be decoded.
         let (path, family) = rt.route(parts.uri.path());
-        let mut ctx = RequestContext {
+        let request_id = parts.headers.get(crate::request::REQUEST_ID).cloned();
+        let mut ctx = Self::unrouted(
             family,
-            request_id: parts
-                .headers
-                .get(crate::request::REQUEST_ID)
-                .cloned()
-                .unwrap_or_else(|| HeaderValue::from_static("")),
-            raw_id: None,
-            registry_route: false,
-            query: Vec::new(),
-            called: None,
-            part: None,
-            tenant: String::new(),
-            writes: true,
-            read: false,
-        };
+            request_id.unwrap_or_else(|| HeaderValue::from_static("")),
+        );
         match family {
             Family::Registry => {
                 if !path.eq_ignore_ascii_case(&rt.registry_path) {
@@ -111,13 +100,19 @@ impl RequestContext {
     /// The facts of a call that never reached dispatch (an edge refusal): its API and id.
     pub fn at_edge(rt: &Runtime, uri: &http::Uri, request_id: HeaderValue) -> Self {
         let family = rt.family_of(uri.path());
+        let mut ctx = Self::unrouted(family, request_id);
+        if family == Family::UserApi {
+            ctx.raw_id = rt.user_api_raw_id(uri.path());
+        }
+        ctx
+    }
+
+    /// A request no route has matched yet: taken as a write, as anything unknown is.
+    fn unrouted(family: Family, request_id: HeaderValue) -> Self {
         RequestContext {
             family,
             request_id,
-            raw_id: match family {
-                Family::UserApi => rt.user_api_raw_id(uri.path()),
-                Family::Registry => None,
-            },
+            raw_id: None,
             registry_route: false,
             query: Vec::new(),
             called: None,
