@@ -17,7 +17,10 @@ pub fn sandbox_tenant() -> Tenant {
         client_group_code: "SANDBOX".into(),
         return_url: "http://localhost:8080/reset-password".into(),
         service_token_env: None,
+        header_values: Vec::new(),
     }
+    .with_header_values()
+    .expect("the sandbox tenant's values are header text")
 }
 
 /// The request's host without port, lower-cased: `Host`, or the URI authority (HTTP/2).

@@ -22,6 +22,30 @@ pub struct Tenant {
     /// calls whose client has no user token (the forgotten-password flow).
     #[serde(default)]
     pub service_token_env: Option<String>,
+    /// `source_system`, `client_code`, `paper_code`, `client_group_code` as header values,
+    /// made once when the tenant is loaded: a request clones them (sharing their bytes)
+    /// rather than checking and copying four strings.
+    #[serde(skip)]
+    pub header_values: Vec<http::HeaderValue>,
+}
+
+impl Tenant {
+    /// The tenant with its header values made, or the field whose value cannot be sent as
+    /// a header (a control character).
+    pub fn with_header_values(mut self) -> Result<Self, &'static str> {
+        let fields = [
+            ("source_system", &self.source_system),
+            ("client_code", &self.client_code),
+            ("paper_code", &self.paper_code),
+            ("client_group_code", &self.client_group_code),
+        ];
+        let mut values = Vec::with_capacity(fields.len());
+        for (field, value) in fields {
+            values.push(http::HeaderValue::from_str(value).map_err(|_| field)?);
+        }
+        self.header_values = values;
+        Ok(self)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -69,10 +93,19 @@ pub(super) fn check(src: &Source, raw: &[Spanned<Tenant>]) -> Result<Vec<Tenant>
                 "expected an absolute URL",
             ));
         }
-        tenants.push(Tenant {
+        let tenant = Tenant {
             host,
             ..t.get_ref().clone()
-        });
+        }
+        .with_header_values()
+        .map_err(|field| {
+            src.error(
+                t.span(),
+                format!("tenants[{i}].{field}"),
+                "expected text that can be sent as a header value (no control characters)",
+            )
+        })?;
+        tenants.push(tenant);
     }
     Ok(tenants)
 }
@@ -119,6 +152,23 @@ mod tests {
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
             ("tenants[0].return_url", "expected an absolute URL")
+        );
+    }
+
+    /// A value v4 could never receive as a header is refused at load, with its line, rather
+    /// than dropped from every call of the tenant.
+    #[test]
+    fn tenant_values_must_be_header_text() {
+        let c = load(&tenant("paper.test", "https://paper.test/r")).unwrap();
+        assert_eq!(c.tenants[0].header_values.len(), 4);
+        assert_eq!(c.tenants[0].header_values[1], "c");
+        let bad = tenant("paper.test", "https://paper.test/r")
+            .replace("paper_code = \"p\"", "paper_code = \"p\\u0001\"");
+        let e = load(&bad).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (1, "tenants[0].paper_code"),
+            "{e:?}"
         );
     }
 
