@@ -18,11 +18,6 @@ pub use crate::api::Family;
 #[derive(Debug, Clone, Copy)]
 pub struct Shaped;
 
-/// Response extension: the gateway refused the call itself, before anything was forwarded.
-/// Shadow mode uses it to tell "v4 said no" from "never reached v4".
-#[derive(Debug, Clone, Copy)]
-pub struct Refused;
-
 /// A JSON answer marked as shaped.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     // Serializing plain structs of strings and numbers cannot fail.

@@ -8,14 +8,14 @@
 use http::Response;
 
 use super::user_api::{Envelope, ResultBody};
-use super::{json, Family, Refused};
+use super::{json, Family};
 use crate::body::Body;
 use crate::error::{AnswerContext, GatewayError};
 use crate::mapping::Mappings;
 
 impl GatewayError {
-    /// The whole answer, in the shape of the caller's API, marked [`Refused`] unless an
-    /// upstream failed the call.
+    /// The whole answer, in the shape of the caller's API. (Whether the gateway refused the
+    /// call or an upstream failed it is the error's to say: `is_upstream_failure`.)
     pub fn into_response(
         self,
         family: Family,
@@ -30,7 +30,6 @@ impl GatewayError {
             GatewayError::RateLimited(secs) => Some(*secs),
             _ => None,
         };
-        let refused = !self.is_upstream_failure();
         let mut resp = self.shaped(family, ctx, mappings);
         if unauthorized {
             resp.headers_mut().insert(
@@ -47,9 +46,6 @@ impl GatewayError {
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
             );
-        }
-        if refused {
-            resp.extensions_mut().insert(Refused);
         }
         resp
     }
